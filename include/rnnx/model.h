@@ -1,0 +1,71 @@
+// The model: what an RNN computes. Plain data; validate() says whether it is well formed.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rnnx {
+
+enum class Cell { lstm, gru };
+
+// Where a GRU applies its reset gate to the candidate's recurrent term.
+//   after_matmul:  n = tanh(Wxn x + bxn + r * (Whn h + bhn))   (cuDNN, PyTorch, ONNX lbr=1)
+//   before_matmul: n = tanh(Wxn x + bxn + Whn (r * h) + bhn)   (TF GRUCell, ONNX default)
+enum class GruReset { after_matmul, before_matmul };
+
+enum class DType { f32, f64 };
+
+// time_major: x is [T, B, I] and y is [T, B, D]; batch_major: [B, T, I] and [B, T, D].
+enum class Layout { time_major, batch_major };
+
+enum class Dir { fw, bw };
+
+// The four tensors of one layer and direction: Wx [G*H, I], Wh [G*H, H], bx [G*H], bh [G*H].
+enum class Param { Wx, Wh, bx, bh };
+
+// Gate indices inside the G*H rows of every tensor (canonical order, DESIGN.md).
+enum LstmGate : int { lstm_i = 0, lstm_f = 1, lstm_g = 2, lstm_o = 3 };
+enum GruGate : int { gru_r = 0, gru_z = 1, gru_n = 2 };
+
+struct Layer {
+  Cell cell = Cell::lstm;
+  int hidden = 0;              // H, in [1, max_size]
+  bool bidirectional = false;  // output 2*H: concat(forward, backward)
+  double forget_bias = 0.0;    // LSTM only: added to the forget gate (TF BasicLSTMCell: 1.0)
+  GruReset gru_reset = GruReset::after_matmul;  // GRU only
+};
+
+struct Model {
+  int input_size = 0;  // I of the first layer, in [1, max_size]
+  std::vector<Layer> layers;
+  DType dtype = DType::f32;
+  Layout layout = Layout::time_major;
+};
+
+// Upper bound for input_size, hidden, steps and batch; element counts are also overflow-checked.
+inline constexpr int max_size = 1 << 24;
+inline constexpr int max_layers = 1024;
+
+// Throws Error(invalid_argument) naming the first field out of range.
+void validate(const Model& model);
+
+int gates(Cell cell) noexcept;                        // 4 for LSTM, 3 for GRU
+int directions(const Layer& layer) noexcept;          // 1 or 2
+int output_size(const Layer& layer) noexcept;         // H * directions
+int layer_input_size(const Model& model, int layer);  // I for layer 0, else previous output
+int output_size(const Model& model);                  // of the last layer
+std::size_t dtype_size(DType dtype) noexcept;         // bytes per element
+
+const char* to_string(Cell cell) noexcept;       // "lstm", "gru"
+const char* to_string(GruReset reset) noexcept;  // "after", "before"
+const char* to_string(DType dtype) noexcept;     // "float32", "float64"
+const char* to_string(Layout layout) noexcept;   // "time_major", "batch_major"
+const char* to_string(Dir dir) noexcept;         // "fw", "bw"
+const char* to_string(Param param) noexcept;     // "Wx", "Wh", "bx", "bh"
+
+// One line per layer, e.g. "float32 time_major I=28: lstm(128, fb=1) -> gru(256, before)".
+std::string describe(const Model& model);
+
+}  // namespace rnnx

@@ -1,0 +1,108 @@
+// The plan: a model bound to an engine. Create it once, call it many times.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "rnnx/buffer.h"
+#include "rnnx/model.h"
+
+// cudaStream_t is `struct CUstream_st*`; naming the struct keeps CUDA headers out of rnnx's.
+struct CUstream_st;
+
+namespace rnnx {
+
+using Stream = CUstream_st*;
+
+enum class Engine {
+  cpu_reference,   // naive float64 loops: the oracle every test compares against
+  cpu,             // fused algorithm on BLAS and threads
+  gpu_dynamic,     // fused cell kernels launched step by step (TF dynamic_rnn's GPU form)
+  gpu_static,      // the same kernels captured into a CUDA Graph (TF static_rnn's GPU form)
+  gpu_persistent,  // one kernel per sequence, recurrent weights on-chip
+  cudnn,           // cuDNN's RNN API behind rnnx's
+  automatic,       // the fastest engine here that accepts the model; Rnn::engine() says which
+};
+
+const char* to_string(Engine engine) noexcept;  // "cpu_reference", ..., "auto"
+Engine parse_engine(std::string_view name);     // the inverse; throws Error(invalid_argument)
+bool is_gpu(Engine engine) noexcept;            // where its pointers must live
+
+struct Options {
+  // cpu engine: worker threads, 0 = the RNNX_NUM_THREADS environment variable, else all cores.
+  // cpu_reference is single-threaded and accepts only 0 or 1.
+  int threads = 0;
+  // GPU engines, float32: let cuBLAS/cuDNN use TF32 tensor cores (about 1e-3 relative error).
+  // Engines without TF32 refuse the option rather than ignore it.
+  bool allow_tf32 = false;
+};
+
+// Arguments of a forward pass. T = steps, B = batch, I = model.input_size, D = output_size(model).
+// Pointers are host memory for CPU engines and device memory for GPU engines, except lengths,
+// which is always host memory (the engines schedule steps from it).
+struct Forward {
+  int steps = 0;  // T, in [1, max_size]
+  int batch = 0;  // B, in [1, max_size]
+  ConstBuffer x;  // [T, B, I] (time_major) or [B, T, I] (batch_major)
+  // [B] host int32, each in [0, T]; nullptr = every sequence has T steps. Past its length a
+  // sequence's outputs are 0 and its state is carried unchanged (TF dynamic_rnn).
+  const std::int32_t* lengths = nullptr;
+  ConstBuffer weights;  // WeightLayout(model).size() elements
+  ConstBuffer init;     // optional: StateLayout(model, B).size() elements; empty = zero states
+  Buffer y;             // [T, B, D] or [B, T, D]
+  Buffer final_state;   // optional: StateLayout(model, B).size(); the state after each length
+};
+
+// Arguments of a backward pass, beside the Forward that produced the reserve.
+struct Backward {
+  ConstBuffer dy;      // shape of y; entries past each length are ignored (y is constant 0 there)
+  ConstBuffer dfinal;  // optional: StateLayout, gradient with respect to final_state
+  Buffer dx;           // optional: shape of x
+  Buffer dinit;        // optional: StateLayout, gradient with respect to init
+  Buffer dweights;     // WeightLayout size
+  bool accumulate = false;  // add into dweights instead of overwriting it (dx, dinit are written)
+};
+
+// What forward_train keeps for backward: caller-owned memory of reserve_bytes(T, B) bytes, in the
+// engine's memory space. Its contents are private to the engine.
+struct Reserve {
+  void* data = nullptr;
+  std::size_t bytes = 0;
+};
+
+class EngineImpl;  // src/engine.h
+
+// A plan, in the manner of a cuDNN or cuFFT plan: validates the model and the engine once, owns
+// the engine's workspace, and runs any number of calls. One plan is not safe to call from two
+// threads at once; separate plans are.
+class Rnn {
+ public:
+  // Throws Error: invalid_argument (bad model or options), not_built, not_implemented,
+  // no_device, unsupported (the engine cannot run this model; the message says which can).
+  explicit Rnn(const Model& model, Engine engine = Engine::automatic, const Options& options = {});
+  ~Rnn();
+  Rnn(Rnn&&) noexcept;
+  Rnn& operator=(Rnn&&) noexcept;
+  Rnn(const Rnn&) = delete;
+  Rnn& operator=(const Rnn&) = delete;
+
+  const Model& model() const noexcept;
+  Engine engine() const noexcept;  // the engine that runs; never Engine::automatic
+  std::size_t reserve_bytes(int steps, int batch) const;
+
+  // Inference. Writes y and, if given, final_state.
+  void forward(const Forward& args, Stream stream = nullptr);
+  // Like forward, and fills the reserve for backward.
+  void forward_train(const Forward& args, Reserve reserve, Stream stream = nullptr);
+  // Backpropagation through time. `args` must be the Forward given to forward_train (same
+  // inputs, lengths, weights and init), `reserve` what it filled.
+  void backward(const Forward& args, const Backward& grads, Reserve reserve,
+                Stream stream = nullptr);
+
+ private:
+  std::unique_ptr<EngineImpl> impl_;
+};
+
+}  // namespace rnnx

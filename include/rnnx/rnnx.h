@@ -1,0 +1,11 @@
+// rnnx: LSTM and GRU layers on interchangeable CPU and GPU engines. Include this header.
+#pragma once
+
+#include "rnnx/buffer.h"
+#include "rnnx/error.h"
+#include "rnnx/info.h"
+#include "rnnx/layout.h"
+#include "rnnx/model.h"
+#include "rnnx/rnn.h"
+#include "rnnx/seed_models.h"
+#include "rnnx/version.h"

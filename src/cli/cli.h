@@ -1,0 +1,55 @@
+// The rnnx command-line tool: shared pieces of its subcommands.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "io/json.h"
+#include "rnnx/rnnx.h"
+
+namespace rnnx::cli {
+
+// Exit codes, documented in README.md.
+enum ExitCode : int {
+  exit_ok = 0,
+  exit_failure = 1,    // a runtime failure (CUDA error, unexpected condition)
+  exit_bad_input = 2,  // bad arguments, files, model JSON or values
+  exit_unavailable =
+      3,  // the engine is not built, not implemented, finds no GPU or refuses the model
+};
+
+// A bad command line or input file: the message is one line, naming the file or option.
+struct BadInput : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// --name value pairs and --flag switches; anything else is a BadInput.
+class Args {
+ public:
+  Args(const std::vector<std::string>& argv, const std::vector<std::string>& value_options,
+       const std::vector<std::string>& flags);
+  bool has(const std::string& name) const { return values_.count(name) != 0; }
+  const std::string& get(const std::string& name) const;  // BadInput if absent
+  std::string get_or(const std::string& name, const std::string& fallback) const;
+  int get_int(const std::string& name, int fallback, int lo, int hi) const;
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+// Model JSON (README.md): {"input_size": 5, "dtype": "float64", "layout": "time_major",
+// "layers": [{"cell": "lstm", "hidden": 3, "bidirectional": false, "forget_bias": 1.0}, ...]}.
+// Unknown keys or values are a BadInput naming the file and the key.
+Model model_from_json(const io::Json& json, const std::string& file);
+io::Json model_to_json(const Model& model);
+
+// "L{l}.{d}.{name}.npy"
+std::string tensor_file(int layer, Dir dir, const std::string& name);
+
+int info_command(const std::vector<std::string>& args);
+int run_command(const std::vector<std::string>& args);
+int init_command(const std::vector<std::string>& args);
+
+}  // namespace rnnx::cli

@@ -1,0 +1,134 @@
+// rnnx init: random inputs and weights for `rnnx run`, so a model can be tried without NumPy.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+#include "io/npy.h"
+
+namespace rnnx::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Shape = std::vector<std::size_t>;
+
+class Writer {
+ public:
+  Writer(fs::path dir, DType dtype, std::uint64_t seed)
+      : dir_(std::move(dir)), dtype_(dtype), rng_(seed) {}
+
+  // Uniform in [-scale, scale): never all zeros, so a test of it cannot pass by accident.
+  void random(const std::string& name, const Shape& shape, double scale) {
+    std::size_t n = 1;
+    for (std::size_t d : shape) n *= d;
+    std::uniform_real_distribution<double> u(-scale, scale);
+    if (dtype_ == DType::f64) {
+      std::vector<double> v(n);
+      for (double& e : v) e = u(rng_);
+      write(name, io::make_npy(io::NpyType::f64, shape, v.data()));
+    } else {
+      std::vector<float> v(n);
+      for (float& e : v) e = static_cast<float>(u(rng_));
+      write(name, io::make_npy(io::NpyType::f32, shape, v.data()));
+    }
+  }
+
+  void write(const std::string& name, const io::NpyArray& a) {
+    io::write_npy((dir_ / name).string(), a);
+    written_ += (written_.empty() ? "" : ", ") + name;
+  }
+
+  std::mt19937_64& rng() { return rng_; }
+  const std::string& written() const { return written_; }
+
+ private:
+  fs::path dir_;
+  DType dtype_;
+  std::mt19937_64 rng_;
+  std::string written_;
+};
+
+}  // namespace
+
+int init_command(const std::vector<std::string>& argv) {
+  const Args args(
+      argv, {"model", "seed-model", "dir", "steps", "batch", "seed", "dtype", "lengths"}, {"grad"});
+  if (args.has("model") == args.has("seed-model")) {
+    throw BadInput("give exactly one of --model M.json and --seed-model NAME");
+  }
+  const fs::path dir = args.get("dir");
+  const int T = args.get_int("steps", 28, 1, 100000);
+  const int B = args.get_int("batch", 4, 1, 100000);
+  const int seed = args.get_int("seed", 1, 0, 1 << 30);
+  const std::string lengths_mode = args.get_or("lengths", "mixed");
+  if (lengths_mode != "mixed" && lengths_mode != "full") {
+    throw BadInput("option --lengths = '" + lengths_mode + "': expected full or mixed");
+  }
+
+  Model model;
+  if (args.has("model")) {
+    io::Json json;
+    try {
+      json = io::read_json_file(args.get("model"));
+    } catch (const Error& e) {
+      throw BadInput(e.what());
+    }
+    model = model_from_json(json, args.get("model"));
+  } else {
+    model = seed_model(args.get("seed-model"));
+  }
+  if (args.has("dtype")) {
+    const std::string d = args.get("dtype");
+    if (d != "float32" && d != "float64") {
+      throw BadInput("option --dtype = '" + d + "': expected float32 or float64");
+    }
+    model.dtype = d == "float64" ? DType::f64 : DType::f32;
+  }
+
+  fs::create_directories(dir);
+  Writer w(dir, model.dtype, static_cast<std::uint64_t>(seed));
+  const bool write_model = args.has("seed-model") || args.has("dtype");
+  if (write_model) {
+    const fs::path path = dir / "model.json";
+    std::ofstream file(path);
+    file << model_to_json(model).dump(2) << '\n';
+    if (!file) throw Error(Status::io_error, path.string() + ": cannot write");
+  }
+
+  const auto t = static_cast<std::size_t>(T), b = static_cast<std::size_t>(B);
+  const bool tm = model.layout == Layout::time_major;
+  const auto I = static_cast<std::size_t>(model.input_size);
+  const auto D = static_cast<std::size_t>(output_size(model));
+  w.random("x.npy", tm ? Shape{t, b, I} : Shape{b, t, I}, 1.0);
+  if (lengths_mode == "mixed") {
+    // The first sequence is full length, the others anywhere in [0, T].
+    std::uniform_int_distribution<int> len(0, T);
+    std::vector<std::int32_t> lengths(B);
+    for (int k = 0; k < B; ++k) lengths[k] = k == 0 ? T : len(w.rng());
+    w.write("lengths.npy", io::make_npy(io::NpyType::i32, Shape{b}, lengths.data()));
+  }
+  const WeightLayout wl(model);
+  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
+    const Layer& layer = model.layers[l];
+    const double scale = 1.0 / std::sqrt(static_cast<double>(layer.hidden));  // as frameworks do
+    for (int d = 0; d < directions(layer); ++d) {
+      const Dir dir_d = d == 0 ? Dir::fw : Dir::bw;
+      w.random(tensor_file(l, dir_d, "Wx"), {wl.rows(l, Param::Wx), wl.cols(l, Param::Wx)}, scale);
+      w.random(tensor_file(l, dir_d, "Wh"), {wl.rows(l, Param::Wh), wl.cols(l, Param::Wh)}, scale);
+      w.random(tensor_file(l, dir_d, "bx"), {wl.rows(l, Param::bx)}, scale);
+      w.random(tensor_file(l, dir_d, "bh"), {wl.rows(l, Param::bh)}, scale);
+    }
+  }
+  if (args.has("grad")) w.random("dy.npy", tm ? Shape{t, b, D} : Shape{b, t, D}, 1.0);
+
+  std::printf("rnnx init: %s, T=%d B=%d: wrote %s%s into %s\n", describe(model).c_str(), T, B,
+              write_model ? "model.json, " : "", w.written().c_str(), dir.string().c_str());
+  return exit_ok;
+}
+
+}  // namespace rnnx::cli

@@ -1,0 +1,345 @@
+// rnnx run: NPY files in, the model run by an engine, NPY files out (README.md, "CLI").
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli/cli.h"
+#include "io/npy.h"
+
+namespace rnnx::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Shape = std::vector<std::size_t>;
+
+std::string shape_text(const Shape& shape) {
+  io::NpyArray a;
+  a.shape = shape;
+  return a.shape_string();
+}
+
+io::NpyType npy_type(DType dtype) {
+  return dtype == DType::f64 ? io::NpyType::f64 : io::NpyType::f32;
+}
+
+// Host memory of one tensor in the model's dtype.
+struct HostTensor {
+  DType dtype = DType::f32;
+  std::size_t count = 0;
+  std::vector<unsigned char> bytes;
+
+  HostTensor() = default;
+  HostTensor(DType t, std::size_t n) : dtype(t), count(n), bytes(n * dtype_size(t), 0) {}
+  ConstBuffer in() const { return ConstBuffer(bytes.data(), count, dtype); }
+  Buffer out() { return Buffer(bytes.data(), count, dtype); }
+  unsigned char* at(std::size_t element) { return bytes.data() + element * dtype_size(dtype); }
+  const unsigned char* at(std::size_t element) const {
+    return bytes.data() + element * dtype_size(dtype);
+  }
+};
+
+// The input folder: every read names its file in errors.
+class InputDir {
+ public:
+  InputDir(fs::path dir, DType dtype) : dir_(std::move(dir)), dtype_(dtype) {}
+
+  bool exists(const std::string& name) const { return fs::exists(dir_ / name); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  io::NpyArray read(const std::string& name) const {
+    try {
+      return io::read_npy(path(name));
+    } catch (const Error& e) {
+      throw BadInput(e.what());
+    }
+  }
+
+  // Reads `name`, which must hold `shape` in the model's dtype; `meaning` explains the shape.
+  HostTensor tensor(const std::string& name, const Shape& shape, const std::string& meaning) const {
+    io::NpyArray a = read(name);
+    if (a.type != npy_type(dtype_)) {
+      throw BadInput(path(name) + ": element type " + io::npy_descr(a.type) + ", the model is " +
+                     to_string(dtype_) + " (" + io::npy_descr(npy_type(dtype_)) + ")");
+    }
+    if (a.shape != shape) {
+      throw BadInput(path(name) + ": shape " + a.shape_string() + ", expected " +
+                     shape_text(shape) + " = " + meaning);
+    }
+    HostTensor t(dtype_, a.count());
+    t.bytes = std::move(a.data);
+    return t;
+  }
+
+  // Copies the tensor into `dest` at element `offset`.
+  void tensor_into(const std::string& name, const Shape& shape, const std::string& meaning,
+                   HostTensor& dest, std::size_t offset) const {
+    const HostTensor t = tensor(name, shape, meaning);
+    std::memcpy(dest.at(offset), t.bytes.data(), t.bytes.size());
+  }
+
+ private:
+  fs::path dir_;
+  DType dtype_;
+};
+
+// Outputs are collected first and written last, each to a temporary name then renamed, so that
+// a failure leaves no half-written result behind.
+class OutputSet {
+ public:
+  void add(const std::string& name, const Shape& shape, const HostTensor& t, std::size_t offset) {
+    files_.emplace_back(name, io::make_npy(npy_type(t.dtype), shape, t.at(offset)));
+  }
+
+  void write(const fs::path& dir) const {
+    for (const auto& [name, array] : files_) io::write_npy((dir / (name + ".tmp")).string(), array);
+    for (const auto& [name, array] : files_) fs::rename(dir / (name + ".tmp"), dir / name);
+  }
+
+  std::string names() const {
+    std::string list;
+    for (const auto& [name, array] : files_) list += (list.empty() ? "" : ", ") + name;
+    return list;
+  }
+
+ private:
+  std::vector<std::pair<std::string, io::NpyArray>> files_;
+};
+
+struct Sizes {
+  int T = 0, B = 0;
+};
+
+Sizes read_x_shape(const io::NpyArray& x, const Model& model, const std::string& path) {
+  const bool tm = model.layout == Layout::time_major;
+  const char* expect = tm ? "(T, B, I) for time_major" : "(B, T, I) for batch_major";
+  if (x.shape.size() != 3) {
+    throw BadInput(path + ": shape " + x.shape_string() + ", expected 3 dimensions " + expect);
+  }
+  if (x.shape[2] != static_cast<std::size_t>(model.input_size)) {
+    throw BadInput(path + ": shape " + x.shape_string() + ": last dimension must be the model's " +
+                   "input_size " + std::to_string(model.input_size) + ", " + expect);
+  }
+  Sizes s;
+  const std::size_t T = tm ? x.shape[0] : x.shape[1], B = tm ? x.shape[1] : x.shape[0];
+  if (T < 1 || T > static_cast<std::size_t>(max_size) || B < 1 ||
+      B > static_cast<std::size_t>(max_size)) {
+    throw BadInput(path + ": shape " + x.shape_string() + ": T and B must be in [1, " +
+                   std::to_string(max_size) + "]");
+  }
+  s.T = static_cast<int>(T);
+  s.B = static_cast<int>(B);
+  return s;
+}
+
+std::vector<std::int32_t> read_lengths(const InputDir& in, const Sizes& s) {
+  const std::string name = "lengths.npy";
+  const io::NpyArray a = in.read(name);
+  if (a.type != io::NpyType::i32 && a.type != io::NpyType::i64) {
+    throw BadInput(in.path(name) + ": element type " + io::npy_descr(a.type) +
+                   ", expected int32 or int64");
+  }
+  if (a.shape != Shape{static_cast<std::size_t>(s.B)}) {
+    throw BadInput(in.path(name) + ": shape " + a.shape_string() + ", expected (" +
+                   std::to_string(s.B) + ",) = (B,)");
+  }
+  std::vector<std::int32_t> lengths(s.B);
+  for (int b = 0; b < s.B; ++b) {
+    long long v = 0;
+    if (a.type == io::NpyType::i32) {
+      std::int32_t v32;
+      std::memcpy(&v32, a.data.data() + 4 * b, 4);
+      v = v32;
+    } else {
+      std::int64_t v64;
+      std::memcpy(&v64, a.data.data() + 8 * b, 8);
+      v = v64;
+    }
+    if (v < 0 || v > s.T) {
+      throw BadInput(in.path(name) + ": entry " + std::to_string(b) + " = " + std::to_string(v) +
+                     " is outside [0, T=" + std::to_string(s.T) + "]");
+    }
+    lengths[b] = static_cast<std::int32_t>(v);
+  }
+  return lengths;
+}
+
+std::vector<Dir> dirs_of(const Layer& layer) {
+  return layer.bidirectional ? std::vector<Dir>{Dir::fw, Dir::bw} : std::vector<Dir>{Dir::fw};
+}
+
+std::string layer_text(const Model& model, int l) {
+  const Layer& layer = model.layers[l];
+  return "layer " + std::to_string(l) + " (" + to_string(layer.cell) +
+         ", H=" + std::to_string(layer.hidden) +
+         ", I=" + std::to_string(layer_input_size(model, l)) + ")";
+}
+
+// Weights: L{l}.{d}.{Wx,Wh,bx,bh}.npy into the canonical flat buffer.
+HostTensor read_weights(const InputDir& in, const Model& model) {
+  const WeightLayout wl(model);
+  HostTensor w(model.dtype, wl.size());
+  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
+    for (Dir d : dirs_of(model.layers[l])) {
+      for (Param p : {Param::Wx, Param::Wh, Param::bx, Param::bh}) {
+        const Shape shape = p == Param::Wx || p == Param::Wh ? Shape{wl.rows(l, p), wl.cols(l, p)}
+                                                             : Shape{wl.rows(l, p)};
+        const std::string meaning = std::string(p == Param::Wx   ? "[G*H, I]"
+                                                : p == Param::Wh ? "[G*H, H]"
+                                                                 : "[G*H]") +
+                                    " for " + layer_text(model, l);
+        in.tensor_into(tensor_file(l, d, to_string(p)), shape, meaning, w, wl.offset(l, d, p));
+      }
+    }
+  }
+  return w;
+}
+
+// Optional per-layer state files (h0/c0 or dhn/dcn) into a StateLayout buffer; empty when none
+// of them exists.
+HostTensor read_states(const InputDir& in, const Model& model, int batch, const char* h_name,
+                       const char* c_name) {
+  const StateLayout sl(model, batch);
+  HostTensor state(model.dtype, sl.size());
+  bool any = false;
+  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
+    const Layer& layer = model.layers[l];
+    const Shape shape{static_cast<std::size_t>(batch), static_cast<std::size_t>(layer.hidden)};
+    for (Dir d : dirs_of(layer)) {
+      const std::string h = tensor_file(l, d, h_name), c = tensor_file(l, d, c_name);
+      if (in.exists(h)) {
+        in.tensor_into(h, shape, "[B, H] for " + layer_text(model, l), state, sl.h(l, d));
+        any = true;
+      }
+      if (in.exists(c)) {
+        if (layer.cell != Cell::lstm) {
+          throw BadInput(in.path(c) + ": " + layer_text(model, l) +
+                         " is a GRU, which has no c state");
+        }
+        in.tensor_into(c, shape, "[B, H] for " + layer_text(model, l), state, sl.c(l, d));
+        any = true;
+      }
+    }
+  }
+  return any ? state : HostTensor();
+}
+
+void add_states(OutputSet& out, const Model& model, int batch, const HostTensor& state,
+                const char* h_name, const char* c_name) {
+  const StateLayout sl(model, batch);
+  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
+    const Layer& layer = model.layers[l];
+    const Shape shape{static_cast<std::size_t>(batch), static_cast<std::size_t>(layer.hidden)};
+    for (Dir d : dirs_of(layer)) {
+      out.add(tensor_file(l, d, h_name), shape, state, sl.h(l, d));
+      if (layer.cell == Cell::lstm) out.add(tensor_file(l, d, c_name), shape, state, sl.c(l, d));
+    }
+  }
+}
+
+void add_weights(OutputSet& out, const Model& model, const HostTensor& w) {
+  const WeightLayout wl(model);
+  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
+    for (Dir d : dirs_of(model.layers[l])) {
+      for (Param p : {Param::Wx, Param::Wh, Param::bx, Param::bh}) {
+        const Shape shape = p == Param::Wx || p == Param::Wh ? Shape{wl.rows(l, p), wl.cols(l, p)}
+                                                             : Shape{wl.rows(l, p)};
+        out.add(tensor_file(l, d, std::string("d") + to_string(p)), shape, w, wl.offset(l, d, p));
+      }
+    }
+  }
+}
+
+ConstBuffer optional(const HostTensor& t) {
+  return t.count == 0 ? ConstBuffer() : t.in();
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& argv) {
+  const Args args(argv, {"model", "dir", "engine"}, {"grad"});
+  const std::string model_path = args.get("model");
+  const fs::path dir = args.get("dir");
+  const Engine engine = parse_engine(args.get_or("engine", "auto"));
+  const bool grad = args.has("grad");
+
+  if (!fs::is_directory(dir)) throw BadInput(dir.string() + ": not a directory");
+  io::Json json;
+  try {
+    json = io::read_json_file(model_path);
+  } catch (const Error& e) {
+    throw BadInput(e.what());
+  }
+  const Model model = model_from_json(json, model_path);
+  Rnn rnn(model, engine);
+
+  // Read and check every input before computing or writing anything.
+  const InputDir in(dir, model.dtype);
+  const io::NpyArray x_file = in.read("x.npy");
+  const Sizes s = read_x_shape(x_file, model, in.path("x.npy"));
+  const bool tm = model.layout == Layout::time_major;
+  const auto T = static_cast<std::size_t>(s.T), B = static_cast<std::size_t>(s.B);
+  const Shape x_shape = x_file.shape;
+  const Shape y_shape = tm ? Shape{T, B, static_cast<std::size_t>(output_size(model))}
+                           : Shape{B, T, static_cast<std::size_t>(output_size(model))};
+  const std::string seq = tm ? "[T, B, " : "[B, T, ";
+  const HostTensor x = in.tensor("x.npy", x_shape, seq + "I]");
+  const std::vector<std::int32_t> lengths =
+      in.exists("lengths.npy") ? read_lengths(in, s) : std::vector<std::int32_t>();
+  const HostTensor weights = read_weights(in, model);
+  const HostTensor init = read_states(in, model, s.B, "h0", "c0");
+  HostTensor dy, dfinal;
+  if (grad) {
+    dy = in.tensor("dy.npy", y_shape, seq + "D] (the shape of y)");
+    dfinal = read_states(in, model, s.B, "dhn", "dcn");
+  }
+
+  const std::size_t state_size = StateLayout(model, s.B).size();
+  HostTensor y(model.dtype, T * B * output_size(model)), final_state(model.dtype, state_size);
+  Forward f;
+  f.steps = s.T;
+  f.batch = s.B;
+  f.x = x.in();
+  f.lengths = lengths.empty() ? nullptr : lengths.data();
+  f.weights = weights.in();
+  f.init = optional(init);
+  f.y = y.out();
+  f.final_state = final_state.out();
+
+  OutputSet out;
+  const auto start = std::chrono::steady_clock::now();
+  if (grad) {
+    std::vector<unsigned char> reserve(rnn.reserve_bytes(s.T, s.B));
+    HostTensor dx(model.dtype, x.count), dinit(model.dtype, state_size),
+        dweights(model.dtype, weights.count);
+    Backward b;
+    b.dy = dy.in();
+    b.dfinal = optional(dfinal);
+    b.dx = dx.out();
+    b.dinit = dinit.out();
+    b.dweights = dweights.out();
+    rnn.forward_train(f, Reserve{reserve.data(), reserve.size()});
+    rnn.backward(f, b, Reserve{reserve.data(), reserve.size()});
+    out.add("dx.npy", x_shape, dx, 0);
+    add_states(out, model, s.B, dinit, "dh0", "dc0");
+    add_weights(out, model, dweights);
+  } else {
+    rnn.forward(f);
+  }
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  out.add("y.npy", y_shape, y, 0);
+  add_states(out, model, s.B, final_state, "hn", "cn");
+  out.write(dir);
+
+  std::printf("rnnx run: engine %s, %s, T=%d B=%d%s: %.3f ms\n", to_string(rnn.engine()),
+              describe(model).c_str(), s.T, s.B, grad ? ", forward+backward" : ", forward", ms);
+  std::printf("wrote %s into %s\n", out.names().c_str(), dir.string().c_str());
+  return exit_ok;
+}
+
+}  // namespace rnnx::cli

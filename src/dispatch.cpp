@@ -1,0 +1,105 @@
+// Which engine runs: availability in this build and on this machine, and `automatic`'s choice.
+#include <string>
+
+#include "engine.h"
+#include "reference/reference_engine.h"
+#include "rnnx/error.h"
+#include "rnnx/info.h"
+#include "rnnx/version.h"
+
+namespace rnnx {
+
+namespace {
+
+// The issue that brings each engine not yet implemented, for the error message.
+const char* pending_issue(Engine engine) {
+  switch (engine) {
+    case Engine::cpu:
+      return "#3";
+    case Engine::gpu_dynamic:
+    case Engine::gpu_static:
+      return "#4";
+    case Engine::cudnn:
+      return "#5";
+    case Engine::gpu_persistent:
+      return "#6";
+    default:
+      return "";
+  }
+}
+
+// Why `engine` cannot run here, or an empty message when it can.
+std::string unavailable(Engine engine, Status* status) {
+  const std::string name = to_string(engine);
+  if (engine == Engine::cpu_reference || engine == Engine::automatic) return "";
+  if (is_gpu(engine)) {
+    if (!RNNX_WITH_CUDA) {
+      *status = Status::not_built;
+      return "engine " + name +
+             " is not built: this rnnx was configured with RNNX_CUDA=OFF; rebuild with "
+             "-DRNNX_CUDA=ON, or use cpu_reference";
+    }
+    const GpuReport report = gpus();
+    if (report.devices.empty()) {
+      *status = Status::no_device;
+      return "engine " + name + " finds no GPU: " + report.why_none + "; use cpu_reference";
+    }
+  }
+  *status = Status::not_implemented;
+  return "engine " + name + " is not implemented yet (issue " + pending_issue(engine) +
+         "); use cpu_reference";
+}
+
+// DESIGN.md's preference for `automatic`: the fastest engine first.
+const Engine kAutomaticOrder[] = {Engine::gpu_persistent, Engine::cudnn, Engine::gpu_dynamic,
+                                  Engine::cpu, Engine::cpu_reference};
+
+bool skippable(Status status) {
+  return status == Status::not_built || status == Status::not_implemented ||
+         status == Status::no_device || status == Status::unsupported;
+}
+
+}  // namespace
+
+bool engine_available(Engine engine, std::string* why) {
+  Status status = Status::invalid_argument;
+  const std::string reason = unavailable(engine, &status);
+  if (why != nullptr) *why = reason;
+  return reason.empty();
+}
+
+std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const Options& options) {
+  if (std::string(to_string(engine)) == "unknown") {
+    throw Error(Status::invalid_argument,
+                "engine = " + std::to_string(static_cast<int>(engine)) +
+                    ": not an rnnx::Engine value (cpu_reference ... automatic)");
+  }
+  if (options.threads < 0) {
+    throw Error(Status::invalid_argument, "Options.threads = " + std::to_string(options.threads) +
+                                              ": must be 0 (automatic) or a positive count");
+  }
+  if (engine == Engine::automatic) {
+    std::string reasons;
+    for (Engine candidate : kAutomaticOrder) {
+      // A permission such as allow_tf32 must not rule out an engine that cannot use it.
+      Options relaxed = options;
+      if (!is_gpu(candidate)) relaxed.allow_tf32 = false;
+      if (candidate == Engine::cpu_reference) relaxed.threads = 0;
+      try {
+        return make_engine(model, candidate, relaxed);
+      } catch (const Error& e) {
+        if (!skippable(e.status())) throw;
+        reasons += std::string("\n  ") + e.what();
+      }
+    }
+    throw Error(Status::unsupported,
+                "engine auto: no engine here accepts the model " + describe(model) + ":" + reasons);
+  }
+  Status status = Status::invalid_argument;
+  const std::string reason = unavailable(engine, &status);
+  if (!reason.empty()) throw Error(status, reason);
+  // unavailable() has ruled out every engine but the implemented ones.
+  return make_reference_engine(model, options);
+}
+
+}  // namespace rnnx

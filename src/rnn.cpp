@@ -1,0 +1,97 @@
+#include "rnnx/rnn.h"
+
+#include <string>
+
+#include "engine.h"
+#include "rnnx/error.h"
+#include "validate.h"
+
+namespace rnnx {
+
+namespace {
+
+struct EngineName {
+  Engine engine;
+  const char* name;
+};
+const EngineName kEngineNames[] = {
+    {Engine::cpu_reference, "cpu_reference"},
+    {Engine::cpu, "cpu"},
+    {Engine::gpu_dynamic, "gpu_dynamic"},
+    {Engine::gpu_static, "gpu_static"},
+    {Engine::gpu_persistent, "gpu_persistent"},
+    {Engine::cudnn, "cudnn"},
+    {Engine::automatic, "auto"},
+};
+
+}  // namespace
+
+const char* to_string(Engine engine) noexcept {
+  for (const EngineName& e : kEngineNames) {
+    if (e.engine == engine) return e.name;
+  }
+  return "unknown";
+}
+
+Engine parse_engine(std::string_view name) {
+  std::string names;
+  for (const EngineName& e : kEngineNames) {
+    if (name == e.name) return e.engine;
+    names += std::string(names.empty() ? "" : ", ") + e.name;
+  }
+  throw Error(Status::invalid_argument,
+              "engine '" + std::string(name) + "' is unknown: use one of " + names);
+}
+
+bool is_gpu(Engine engine) noexcept {
+  return engine == Engine::gpu_dynamic || engine == Engine::gpu_static ||
+         engine == Engine::gpu_persistent || engine == Engine::cudnn;
+}
+
+Rnn::Rnn(const Model& model, Engine engine, const Options& options) {
+  validate(model);
+  impl_ = make_engine(model, engine, options);
+}
+
+Rnn::~Rnn() = default;
+Rnn::Rnn(Rnn&&) noexcept = default;
+Rnn& Rnn::operator=(Rnn&&) noexcept = default;
+
+const Model& Rnn::model() const noexcept {
+  return impl_->model();
+}
+Engine Rnn::engine() const noexcept {
+  return impl_->kind();
+}
+
+std::size_t Rnn::reserve_bytes(int steps, int batch) const {
+  if (steps < 1 || steps > max_size || batch < 1 || batch > max_size) {
+    throw Error(Status::invalid_argument, "reserve_bytes(steps = " + std::to_string(steps) +
+                                              ", batch = " + std::to_string(batch) +
+                                              "): both must be in [1, " + std::to_string(max_size) +
+                                              "]");
+  }
+  return impl_->reserve_bytes(steps, batch);
+}
+
+void Rnn::forward(const Forward& args, Stream stream) {
+  check_stream(engine(), stream);
+  check_forward(model(), args);
+  impl_->forward(args, stream);
+}
+
+void Rnn::forward_train(const Forward& args, Reserve reserve, Stream stream) {
+  check_stream(engine(), stream);
+  check_forward(model(), args);
+  check_reserve(reserve, impl_->reserve_bytes(args.steps, args.batch));
+  impl_->forward_train(args, reserve, stream);
+}
+
+void Rnn::backward(const Forward& args, const Backward& grads, Reserve reserve, Stream stream) {
+  check_stream(engine(), stream);
+  check_backward(model(), args, grads);
+  check_reserve(reserve, impl_->reserve_bytes(args.steps, args.batch));
+  impl_->backward(args, grads, reserve, stream);
+}
+
+}  // namespace rnnx

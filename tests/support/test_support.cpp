@@ -1,0 +1,188 @@
+#include "support/test_support.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <random>
+
+namespace rnnx::test {
+
+bool gpu_required() {
+  const char* value = std::getenv("RNNX_REQUIRE_GPU");
+  return value != nullptr && std::string(value) == "1";
+}
+
+std::vector<double> random_values(std::size_t n, std::uint64_t seed, double lo, double hi) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<double> v(n);
+  for (double& e : v) e = u(rng);
+  return v;
+}
+
+Problem random_problem(const Model& model, int steps, int batch, std::vector<std::int32_t> lengths,
+                       std::uint64_t seed, bool with_init, bool with_dfinal) {
+  Problem p;
+  p.model = model;
+  p.steps = steps;
+  p.batch = batch;
+  p.lengths = std::move(lengths);
+  const std::size_t tb = std::size_t(steps) * batch;
+  const std::size_t state = StateLayout(model, batch).size();
+  p.x = random_values(tb * model.input_size, seed * 7 + 1);
+  p.weights = random_values(WeightLayout(model).size(), seed * 7 + 2, -0.5, 0.5);
+  if (with_init) p.init = random_values(state, seed * 7 + 3);
+  p.dy = random_values(tb * output_size(model), seed * 7 + 4);
+  if (with_dfinal) p.dfinal = random_values(state, seed * 7 + 5);
+  return p;
+}
+
+namespace {
+
+// Host memory in the model's dtype, filled from or read back to float64.
+class Typed {
+ public:
+  Typed(DType dtype, const std::vector<double>& values) : dtype_(dtype) {
+    if (dtype == DType::f64) {
+      f64_ = values;
+    } else {
+      f32_.assign(values.begin(), values.end());
+    }
+  }
+  Typed(DType dtype, std::size_t n)
+      : Typed(dtype, std::vector<double>(n, std::numeric_limits<double>::quiet_NaN())) {}
+
+  std::size_t size() const { return dtype_ == DType::f64 ? f64_.size() : f32_.size(); }
+  ConstBuffer in() const {
+    if (size() == 0) return {};
+    return dtype_ == DType::f64 ? ConstBuffer(f64_) : ConstBuffer(f32_);
+  }
+  Buffer out() { return dtype_ == DType::f64 ? Buffer(f64_) : Buffer(f32_); }
+  std::vector<double> values() const {
+    return dtype_ == DType::f64 ? f64_ : std::vector<double>(f32_.begin(), f32_.end());
+  }
+
+ private:
+  DType dtype_;
+  std::vector<double> f64_;
+  std::vector<float> f32_;
+};
+
+}  // namespace
+
+Result run(const Problem& p, Engine engine, bool backward, const Options& options) {
+  const DType dt = p.model.dtype;
+  const std::size_t state = StateLayout(p.model, p.batch).size();
+  Rnn rnn(p.model, engine, options);
+  const Typed x(dt, p.x), w(dt, p.weights), init(dt, p.init), dy(dt, p.dy), dfinal(dt, p.dfinal);
+  Typed y(dt, std::size_t(p.steps) * p.batch * output_size(p.model)), final_state(dt, state);
+
+  Forward f;
+  f.steps = p.steps;
+  f.batch = p.batch;
+  f.x = x.in();
+  f.lengths = p.lengths.empty() ? nullptr : p.lengths.data();
+  f.weights = w.in();
+  f.init = init.in();
+  f.y = y.out();
+  f.final_state = final_state.out();
+
+  Result r;
+  if (!backward) {
+    rnn.forward(f);
+  } else {
+    std::vector<unsigned char> reserve(rnn.reserve_bytes(p.steps, p.batch));
+    Typed dx(dt, p.x.size()), dinit(dt, state), dweights(dt, p.weights.size());
+    Backward b;
+    b.dy = dy.in();
+    b.dfinal = dfinal.in();
+    b.dx = dx.out();
+    b.dinit = dinit.out();
+    b.dweights = dweights.out();
+    rnn.forward_train(f, Reserve{reserve.data(), reserve.size()});
+    rnn.backward(f, b, Reserve{reserve.data(), reserve.size()});
+    r.dx = dx.values();
+    r.dinit = dinit.values();
+    r.dweights = dweights.values();
+  }
+  r.y = y.values();
+  r.final_state = final_state.values();
+  return r;
+}
+
+double max_rel_error(const std::vector<double>& got, const std::vector<double>& ref) {
+  if (got.size() != ref.size()) return std::numeric_limits<double>::infinity();
+  double worst = 0;
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    const double e = std::abs(got[k] - ref[k]) / std::max(1.0, std::abs(ref[k]));
+    if (std::isnan(e)) return std::numeric_limits<double>::infinity();
+    worst = std::max(worst, e);
+  }
+  return worst;
+}
+
+std::vector<MatrixCase> gradient_matrix(DType dtype, Layout layout) {
+  struct CellKind {
+    const char* name;
+    Layer layer;
+  };
+  Layer lstm;
+  lstm.cell = Cell::lstm;
+  lstm.forget_bias = 1.0;
+  Layer gru_after;
+  gru_after.cell = Cell::gru;
+  gru_after.gru_reset = GruReset::after_matmul;
+  Layer gru_before = gru_after;
+  gru_before.gru_reset = GruReset::before_matmul;
+  const CellKind kinds[] = {{"lstm", lstm}, {"gru_after", gru_after}, {"gru_before", gru_before}};
+
+  constexpr int kInput = 3, kHidden = 3, kSteps = 5, kBatch = 3;
+  std::vector<MatrixCase> cases;
+  for (const CellKind& kind : kinds) {
+    for (const char* stack : {"1_layer", "3_layers", "lstm4_gru6"}) {
+      for (bool bi : {false, true}) {
+        for (bool mixed : {false, true}) {
+          Model m;
+          m.input_size = kInput;
+          m.dtype = dtype;
+          m.layout = layout;
+          Layer layer = kind.layer;
+          layer.hidden = kHidden;
+          layer.bidirectional = bi;
+          if (std::string(stack) == "1_layer") {
+            m.layers.push_back(layer);
+          } else if (std::string(stack) == "3_layers") {
+            m.layers.assign(3, layer);
+          } else {
+            // The mixed stack: an LSTM(4) into a GRU(6) with this kind's reset mode.
+            Layer first = lstm, second = kind.layer.cell == Cell::gru ? kind.layer : gru_after;
+            first.hidden = 4;
+            second.hidden = 6;
+            first.bidirectional = second.bidirectional = bi;
+            m.layers.push_back(first);
+            m.layers.push_back(second);
+          }
+          MatrixCase c;
+          c.name = std::string(kind.name) + "/" + stack + "/" + (bi ? "bi" : "uni") + "/" +
+                   (mixed ? "mixed_lengths" : "full_lengths");
+          c.model = m;
+          c.steps = kSteps;
+          c.batch = kBatch;
+          if (mixed) c.lengths = {kSteps, 2, 0};
+          cases.push_back(c);
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+std::string test_name(const std::string& name) {
+  std::string out;
+  for (char ch : name) out += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return out;
+}
+
+}  // namespace rnnx::test

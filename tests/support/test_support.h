@@ -1,0 +1,83 @@
+// Shared pieces of rnnx's tests: random problems, running an engine, error measures, the model
+// matrices every engine is checked on.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rnnx/rnnx.h"
+
+namespace rnnx::test {
+
+// RNNX_REQUIRE_GPU=1 turns a GPU test's skip into a failure.
+bool gpu_required();
+
+// In a GPU test body: skips (or fails under RNNX_REQUIRE_GPU=1) when no usable GPU is here.
+#define RNNX_GPU_TEST_OR_SKIP()                                                      \
+  do {                                                                               \
+    const ::rnnx::GpuReport rnnx_report_ = ::rnnx::gpus();                           \
+    if (rnnx_report_.devices.empty()) {                                              \
+      if (::rnnx::test::gpu_required()) {                                            \
+        FAIL() << "RNNX_REQUIRE_GPU=1 but no usable GPU: " << rnnx_report_.why_none; \
+      }                                                                              \
+      GTEST_SKIP() << "no usable GPU: " << rnnx_report_.why_none;                    \
+    }                                                                                \
+  } while (0)
+
+// Uniform in [lo, hi), deterministic for a seed; never all zeros.
+std::vector<double> random_values(std::size_t n, std::uint64_t seed, double lo = -1.0,
+                                  double hi = 1.0);
+
+// Everything one call needs, in float64 on the host; run() converts to the model's dtype.
+struct Problem {
+  Model model;
+  int steps = 0, batch = 0;
+  std::vector<std::int32_t> lengths;                 // empty: every sequence has `steps` steps
+  std::vector<double> x, weights, init, dy, dfinal;  // init/dfinal empty: not given
+};
+
+// Random inputs, weights (uniform +-1/sqrt(H)-ish scale 0.5), initial states and gradients.
+Problem random_problem(const Model& model, int steps, int batch, std::vector<std::int32_t> lengths,
+                       std::uint64_t seed, bool with_init = true, bool with_dfinal = true);
+
+struct Result {
+  std::vector<double> y, final_state;       // forward
+  std::vector<double> dx, dinit, dweights;  // backward
+};
+
+// Runs a plan of `engine` on the problem, outputs poisoned with NaN beforehand. With `backward`,
+// runs forward_train then backward (dweights overwritten, not accumulated).
+Result run(const Problem& problem, Engine engine, bool backward, const Options& options = {});
+
+// max |got - ref| / max(1, |ref|); infinity if any value is NaN or the sizes differ.
+double max_rel_error(const std::vector<double>& got, const std::vector<double>& ref);
+
+// One entry of the foundation's gradient matrix (issue #2, test 3): every engine's tests run it.
+struct MatrixCase {
+  std::string name;  // e.g. "gru_before/3_layers/bi/mixed_lengths"
+  Model model;
+  int steps, batch;
+  std::vector<std::int32_t> lengths;
+};
+
+// {LSTM forget_bias 1, GRU reset after, GRU reset before} x {1 layer, 3 layers, LSTM(4)->GRU(6)}
+// x {one direction, bidirectional} x {full lengths, mixed lengths including 0}: 36 cases, small
+// sizes (input 3, hidden 3, T 5, B 3) so that finite differences stay cheap.
+std::vector<MatrixCase> gradient_matrix(DType dtype = DType::f64,
+                                        Layout layout = Layout::time_major);
+
+// Name for GoogleTest parameters: letters, digits and underscores only.
+std::string test_name(const std::string& name);
+
+// For INSTANTIATE_TEST_SUITE_P over parameters that have a `name` member.
+struct ParamName {
+  template <class P>
+  std::string operator()(const ::testing::TestParamInfo<P>& param_info) const {
+    return test_name(param_info.param.name);
+  }
+};
+
+}  // namespace rnnx::test
