@@ -1,0 +1,33 @@
+// Runs a seed model through an installed rnnx and checks the result is sane. Exit 0 on success.
+#include <rnnx/rnnx.h>
+
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+int main() {
+  const rnnx::Model model = rnnx::seed_model("mix", 28, 16, rnnx::DType::f64);
+  rnnx::Rnn rnn(model, rnnx::Engine::automatic);
+  const int steps = 28, batch = 4;
+  std::vector<double> x(std::size_t(steps) * batch * model.input_size, 0.25);
+  std::vector<double> w(rnnx::WeightLayout(model).size(), 0.05);
+  std::vector<double> y(std::size_t(steps) * batch * rnnx::output_size(model), std::nan(""));
+  const std::vector<std::int32_t> lengths = {28, 3, 0, 17};
+  rnnx::Forward f;
+  f.steps = steps;
+  f.batch = batch;
+  f.x = x;
+  f.weights = w;
+  f.lengths = lengths.data();
+  f.y = y;
+  rnn.forward(f);
+  for (double v : y) {
+    if (!std::isfinite(v)) {
+      std::fprintf(stderr, "consumer: non-finite output\n");
+      return 1;
+    }
+  }
+  std::printf("consumer: rnnx %s (CUDA %d), engine %s, y[0] = %.6f\n", RNNX_VERSION_STRING,
+              RNNX_WITH_CUDA, rnnx::to_string(rnn.engine()), y[0]);
+  return y[0] != 0.0 ? 0 : 1;
+}

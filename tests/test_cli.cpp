@@ -1,0 +1,316 @@
+// The rnnx command-line tool: `rnnx run` on hand-checkable values, the --grad outputs against the
+// library, and every kind of bad file (exit code 2, a one-line message naming the file, nothing
+// written).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "io/npy.h"
+#include "support/test_support.h"
+
+namespace rnnx {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int code;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Outcome rnnx_cli(const std::string& arguments, const fs::path& scratch) {
+  const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  const std::string command =
+      std::string(RNNX_CLI_PATH) + " " + arguments + " > " + out.string() + " 2> " + err.string();
+  const int status = std::system(command.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+void write_f64(const fs::path& path, std::vector<std::size_t> shape, const std::vector<double>& v) {
+  io::write_npy(path.string(), io::make_npy(io::NpyType::f64, std::move(shape), v.data()));
+}
+
+std::vector<double> read_f64(const fs::path& path) {
+  const io::NpyArray a = io::read_npy(path.string());
+  EXPECT_EQ(a.type, io::NpyType::f64) << path;
+  std::vector<double> v(a.count());
+  std::memcpy(v.data(), a.data.data(), a.data.size());
+  return v;
+}
+
+double sig(double v) {
+  return 1.0 / (1.0 + std::exp(-v));
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("rnnx_cli_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir / "in");
+    scratch = dir / "scratch";
+    fs::create_directories(scratch);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  void write_model(const std::string& json) { std::ofstream(dir / "model.json") << json; }
+
+  // One LSTM unit (I=1, H=1, forget_bias 1), T=2, B=1, float64: every value chosen by hand.
+  void write_tiny_lstm() {
+    write_model(R"({"input_size": 1, "dtype": "float64",
+                    "layers": [{"cell": "lstm", "hidden": 1, "forget_bias": 1.0}]})");
+    write_f64(dir / "in/x.npy", {2, 1, 1}, {0.5, -0.25});
+    write_f64(dir / "in/L0.fw.Wx.npy", {4, 1}, {0.3, -0.2, 0.7, 0.1});  // i, f, g, o
+    write_f64(dir / "in/L0.fw.Wh.npy", {4, 1}, {0.4, 0.6, -0.5, 0.2});
+    write_f64(dir / "in/L0.fw.bx.npy", {4}, {0.05, 0.0, -0.1, 0.2});
+    write_f64(dir / "in/L0.fw.bh.npy", {4}, {0.0, 0.1, 0.0, -0.05});
+  }
+
+  Outcome run(const std::string& extra = "") {
+    return rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " +
+                        (dir / "in").string() + " --engine cpu_reference " + extra,
+                    scratch);
+  }
+
+  // A bad-file case: exit code 2, one line naming `file` and saying `what`, no output written.
+  void expect_refused(const std::string& file, const std::string& what,
+                      const std::string& extra = "") {
+    const Outcome o = run(extra);
+    EXPECT_EQ(o.code, 2) << o.err;
+    EXPECT_NE(o.err.find(file), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find(what), std::string::npos) << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    for (const auto& entry : fs::directory_iterator(dir / "in")) {
+      const std::string name = entry.path().filename().string();
+      EXPECT_TRUE(name != "y.npy" && name.find("hn") == std::string::npos &&
+                  name.find(".tmp") == std::string::npos && name != "dx.npy")
+          << "written despite the error: " << name;
+    }
+  }
+
+  fs::path dir, scratch;
+};
+
+TEST_F(Cli, RunReproducesHandComputedLstm) {
+  write_tiny_lstm();
+  const Outcome o = run();
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("engine cpu_reference"), std::string::npos) << o.out;
+  double h = 0, c = 0;
+  std::vector<double> expected;
+  for (double x : {0.5, -0.25}) {
+    const double i = sig(0.3 * x + 0.05 + 0.4 * h + 0.0);
+    const double f = sig(-0.2 * x + 0.0 + 0.6 * h + 0.1 + 1.0);
+    const double g = std::tanh(0.7 * x - 0.1 - 0.5 * h + 0.0);
+    const double o_gate = sig(0.1 * x + 0.2 + 0.2 * h - 0.05);
+    c = f * c + i * g;
+    h = o_gate * std::tanh(c);
+    expected.push_back(h);
+  }
+  const std::vector<double> y = read_f64(dir / "in/y.npy");
+  ASSERT_EQ(y.size(), 2u);
+  EXPECT_NEAR(y[0], expected[0], 1e-15);
+  EXPECT_NEAR(y[1], expected[1], 1e-15);
+  EXPECT_NEAR(read_f64(dir / "in/L0.fw.hn.npy")[0], h, 1e-15);
+  EXPECT_NEAR(read_f64(dir / "in/L0.fw.cn.npy")[0], c, 1e-15);
+}
+
+TEST_F(Cli, GradMatchesTheLibrary) {
+  write_model(R"({"input_size": 3, "dtype": "float64", "layout": "batch_major",
+                  "layers": [{"cell": "gru", "hidden": 2, "bidirectional": true, "gru_reset": "before"},
+                             {"cell": "lstm", "hidden": 3}]})");
+  const Outcome init = rnnx_cli("init --model " + (dir / "model.json").string() + " --dir " +
+                                    (dir / "in").string() + " --steps 4 --batch 3 --grad",
+                                scratch);
+  ASSERT_EQ(init.code, 0) << init.err;
+  const Outcome o = run("--grad");
+  ASSERT_EQ(o.code, 0) << o.err;
+
+  // The same call through the library.
+  Model m;
+  m.input_size = 3;
+  m.dtype = DType::f64;
+  m.layout = Layout::batch_major;
+  Layer gru;
+  gru.cell = Cell::gru;
+  gru.hidden = 2;
+  gru.bidirectional = true;
+  gru.gru_reset = GruReset::before_matmul;
+  Layer lstm;
+  lstm.cell = Cell::lstm;
+  lstm.hidden = 3;
+  m.layers = std::vector<Layer>{gru, lstm};
+  test::Problem p;
+  p.model = m;
+  p.steps = 4;
+  p.batch = 3;
+  p.x = read_f64(dir / "in/x.npy");
+  p.dy = read_f64(dir / "in/dy.npy");
+  const io::NpyArray lengths = io::read_npy((dir / "in/lengths.npy").string());
+  p.lengths.resize(3);
+  std::memcpy(p.lengths.data(), lengths.data.data(), 12);
+  const WeightLayout wl(m);
+  p.weights.resize(wl.size());
+  for (int l = 0; l < 2; ++l) {
+    for (int d = 0; d < directions(m.layers[l]); ++d) {
+      const Dir dir_d = d == 0 ? Dir::fw : Dir::bw;
+      for (Param param : {Param::Wx, Param::Wh, Param::bx, Param::bh}) {
+        const std::string name =
+            "L" + std::to_string(l) + "." + to_string(dir_d) + "." + to_string(param);
+        const std::vector<double> v = read_f64(dir / "in" / (name + ".npy"));
+        std::copy(v.begin(), v.end(), p.weights.begin() + wl.offset(l, dir_d, param));
+        const std::vector<double> g = read_f64(
+            dir / "in" /
+            ("L" + std::to_string(l) + "." + to_string(dir_d) + ".d" + to_string(param) + ".npy"));
+        ASSERT_EQ(g.size(), v.size());
+      }
+    }
+  }
+  const test::Result r = test::run(p, Engine::cpu_reference, true);
+  EXPECT_EQ(read_f64(dir / "in/y.npy"), r.y);
+  EXPECT_EQ(read_f64(dir / "in/dx.npy"), r.dx);
+  const std::vector<double> dwx = read_f64(dir / "in/L1.fw.dWh.npy");
+  const std::size_t at = wl.offset(1, Dir::fw, Param::Wh);
+  EXPECT_EQ(dwx, std::vector<double>(r.dweights.begin() + at, r.dweights.begin() + at + 36));
+  const StateLayout sl(m, 3);
+  const std::vector<double> dc0 = read_f64(dir / "in/L1.fw.dc0.npy");
+  EXPECT_EQ(dc0, std::vector<double>(r.dinit.begin() + sl.c(1, Dir::fw),
+                                     r.dinit.begin() + sl.c(1, Dir::fw) + 9));
+}
+
+TEST_F(Cli, MissingFile) {
+  write_tiny_lstm();
+  fs::remove(dir / "in/L0.fw.Wh.npy");
+  expect_refused("L0.fw.Wh.npy", "");
+}
+
+TEST_F(Cli, TruncatedFile) {
+  write_tiny_lstm();
+  fs::resize_file(dir / "in/x.npy", fs::file_size(dir / "in/x.npy") - 4);
+  expect_refused("x.npy", "truncated");
+}
+
+TEST_F(Cli, WrongShape) {
+  write_tiny_lstm();
+  write_f64(dir / "in/L0.fw.Wx.npy", {3, 1}, {0.3, -0.2, 0.7});
+  expect_refused("L0.fw.Wx.npy", "shape (3, 1), expected (4, 1)");
+}
+
+TEST_F(Cli, WrongDtype) {
+  write_tiny_lstm();
+  const std::vector<float> x = {0.5f, -0.25f};
+  io::write_npy((dir / "in/x.npy").string(), io::make_npy(io::NpyType::f32, {2, 1, 1}, x.data()));
+  expect_refused("x.npy", "the model is float64");
+}
+
+TEST_F(Cli, FortranOrder) {
+  write_tiny_lstm();
+  // Flip the header's flag in place: 'False' and 'True ' have the same length.
+  std::string bytes = slurp(dir / "in/L0.fw.Wh.npy");
+  const std::size_t at = bytes.find("False");
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 5, "True ");
+  std::ofstream(dir / "in/L0.fw.Wh.npy", std::ios::binary) << bytes;
+  expect_refused("L0.fw.Wh.npy", "fortran_order");
+}
+
+TEST_F(Cli, BadLengths) {
+  write_tiny_lstm();
+  const std::vector<std::int64_t> lengths = {3};
+  io::write_npy((dir / "in/lengths.npy").string(),
+                io::make_npy(io::NpyType::i64, {1}, lengths.data()));
+  expect_refused("lengths.npy", "entry 0 = 3 is outside [0, T=2]");
+}
+
+TEST_F(Cli, StateForAGru) {
+  write_model(R"({"input_size": 1, "dtype": "float64", "layers": [{"cell": "gru", "hidden": 1}]})");
+  write_f64(dir / "in/x.npy", {2, 1, 1}, {0.5, -0.25});
+  write_f64(dir / "in/L0.fw.Wx.npy", {3, 1}, {0.3, -0.2, 0.7});
+  write_f64(dir / "in/L0.fw.Wh.npy", {3, 1}, {0.4, 0.6, -0.5});
+  write_f64(dir / "in/L0.fw.bx.npy", {3}, {0.05, 0.0, -0.1});
+  write_f64(dir / "in/L0.fw.bh.npy", {3}, {0.0, 0.1, 0.0});
+  write_f64(dir / "in/L0.fw.c0.npy", {1, 1}, {0.5});
+  expect_refused("L0.fw.c0.npy", "no c state");
+}
+
+TEST_F(Cli, UnknownJsonKey) {
+  write_tiny_lstm();
+  write_model(R"({"input_size": 1, "dtype": "float64", "colour": "red",
+                  "layers": [{"cell": "lstm", "hidden": 1}]})");
+  expect_refused("model.json", "colour: unknown key");
+}
+
+TEST_F(Cli, UnknownJsonValue) {
+  write_tiny_lstm();
+  write_model(R"({"input_size": 1, "layers": [{"cell": "rnn", "hidden": 1}]})");
+  expect_refused("model.json", "layers[0].cell: unknown value \"rnn\"");
+  write_model(
+      R"({"input_size": 1, "layers": [{"cell": "lstm", "hidden": 1, "gru_reset": "before"}]})");
+  expect_refused("model.json", "layers[0].gru_reset: applies to GRU layers only");
+  write_model(R"({"input_size": 1.5, "layers": [{"cell": "lstm", "hidden": 1}]})");
+  expect_refused("model.json", "input_size: expected an integer");
+  write_model(R"({"input_size": 1, "layers": [{"cell": "lstm", "hidden": 1},]})");
+  expect_refused("model.json", "line 1");
+}
+
+TEST_F(Cli, EngineNotAvailableExitsWith3) {
+  write_tiny_lstm();
+  const Outcome o = rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " +
+                                 (dir / "in").string() + " --engine cpu",
+                             scratch);
+  EXPECT_EQ(o.code, 3) << o.err;
+  EXPECT_NE(o.err.find("not implemented"), std::string::npos) << o.err;
+}
+
+TEST_F(Cli, BadCommandLine) {
+  EXPECT_EQ(rnnx_cli("run --model", scratch).code, 2);
+  EXPECT_EQ(rnnx_cli("frobnicate", scratch).code, 2);
+  const Outcome o = rnnx_cli("run --dir /nonexistent --model x.json --engine warp", scratch);
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.err.find("engine 'warp' is unknown"), std::string::npos) << o.err;
+}
+
+TEST_F(Cli, InfoListsEngines) {
+  const Outcome o = rnnx_cli("info", scratch);
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("rnnx " RNNX_VERSION_STRING), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("cpu_reference   available"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("auto            picks"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("GPUs:"), std::string::npos) << o.out;
+}
+
+TEST_F(Cli, InitThenRunASeedModel) {
+  const Outcome init = rnnx_cli("init --seed-model bi_lstm --dir " + (dir / "in").string() +
+                                    " --steps 6 --batch 3 --dtype float64",
+                                scratch);
+  ASSERT_EQ(init.code, 0) << init.err;
+  const Outcome o = rnnx_cli("run --model " + (dir / "in/model.json").string() + " --dir " +
+                                 (dir / "in").string() + " --engine auto",
+                             scratch);
+  ASSERT_EQ(o.code, 0) << o.err;
+  const io::NpyArray y = io::read_npy((dir / "in/y.npy").string());
+  EXPECT_EQ(y.shape, (std::vector<std::size_t>{6, 3, 256}));
+  EXPECT_TRUE(fs::exists(dir / "in/L0.bw.cn.npy"));
+}
+
+}  // namespace
+}  // namespace rnnx

@@ -1,0 +1,117 @@
+// The canonical weight and state layouts (DESIGN.md), offsets worked out by hand.
+#include <gtest/gtest.h>
+
+#include "support/test_support.h"
+
+namespace rnnx {
+namespace {
+
+// I=3: bidirectional LSTM(4) -> GRU(6) reading the 8-wide concatenated output.
+Model mixed() {
+  Model m;
+  m.input_size = 3;
+  Layer lstm;
+  lstm.cell = Cell::lstm;
+  lstm.hidden = 4;
+  lstm.bidirectional = true;
+  Layer gru;
+  gru.cell = Cell::gru;
+  gru.hidden = 6;
+  m.layers = std::vector<Layer>{lstm, gru};
+  return m;
+}
+
+TEST(WeightLayout, OffsetsFollowTheDocumentedOrder) {
+  const WeightLayout wl(mixed());
+  // Layer 0, each direction: Wx 16x3 = 48, Wh 16x4 = 64, bx 16, bh 16 -> 144.
+  EXPECT_EQ(wl.offset(0, Dir::fw, Param::Wx), 0u);
+  EXPECT_EQ(wl.offset(0, Dir::fw, Param::Wh), 48u);
+  EXPECT_EQ(wl.offset(0, Dir::fw, Param::bx), 112u);
+  EXPECT_EQ(wl.offset(0, Dir::fw, Param::bh), 128u);
+  EXPECT_EQ(wl.offset(0, Dir::bw, Param::Wx), 144u);
+  EXPECT_EQ(wl.offset(0, Dir::bw, Param::bh), 144u + 128u);
+  // Layer 1: Wx 18x8 = 144, Wh 18x6 = 108, bx 18, bh 18 -> 288.
+  EXPECT_EQ(wl.offset(1, Dir::fw, Param::Wx), 288u);
+  EXPECT_EQ(wl.offset(1, Dir::fw, Param::Wh), 288u + 144u);
+  EXPECT_EQ(wl.size(), 288u + 288u);
+  // Gates: rows [g*H, (g+1)*H) of a matrix, H entries of a bias.
+  EXPECT_EQ(wl.offset(0, Dir::fw, Param::Wx, lstm_f), 0u + 4 * 3);
+  EXPECT_EQ(wl.offset(0, Dir::bw, Param::Wh, lstm_o), 144u + 48u + 3 * 4 * 4);
+  EXPECT_EQ(wl.offset(1, Dir::fw, Param::Wx, gru_n), 288u + 2 * 6 * 8);
+  EXPECT_EQ(wl.offset(1, Dir::fw, Param::bh, gru_z), 288u + 144u + 108u + 18u + 6u);
+  EXPECT_EQ(wl.rows(1, Param::Wx), 18u);
+  EXPECT_EQ(wl.cols(1, Param::Wx), 8u);
+  EXPECT_EQ(wl.cols(1, Param::Wh), 6u);
+  EXPECT_EQ(wl.count(0, Param::bx), 16u);
+}
+
+TEST(StateLayout, HOfEveryLayerFirstThenC) {
+  const StateLayout sl(mixed(), 2);
+  EXPECT_EQ(sl.h(0, Dir::fw), 0u);
+  EXPECT_EQ(sl.h(0, Dir::bw), 8u);
+  EXPECT_EQ(sl.h(1, Dir::fw), 16u);
+  EXPECT_EQ(sl.c(0, Dir::fw), 28u);
+  EXPECT_EQ(sl.c(0, Dir::bw), 36u);
+  EXPECT_EQ(sl.size(), 44u);
+  EXPECT_EQ(sl.count(1), 12u);
+}
+
+TEST(StateLayout, EqualStacksAreOneLayersByBatchByHiddenBlock) {
+  // For cuDNN's hx/cx: h of a uniform stack is [layers*directions, B, H], c likewise after it.
+  const Model m = seed_model("multi_bi_lstm", 28, 16);
+  const StateLayout sl(m, 5);
+  for (int l = 0; l < 3; ++l) {
+    EXPECT_EQ(sl.h(l, Dir::fw), std::size_t(2 * l) * 5 * 16);
+    EXPECT_EQ(sl.h(l, Dir::bw), std::size_t(2 * l + 1) * 5 * 16);
+    EXPECT_EQ(sl.c(l, Dir::fw), std::size_t(6 + 2 * l) * 5 * 16);
+  }
+}
+
+TEST(Model, SizesAndNames) {
+  const Model m = mixed();
+  EXPECT_EQ(layer_input_size(m, 0), 3);
+  EXPECT_EQ(layer_input_size(m, 1), 8);
+  EXPECT_EQ(output_size(m), 6);
+  EXPECT_EQ(gates(Cell::lstm), 4);
+  EXPECT_EQ(gates(Cell::gru), 3);
+  EXPECT_EQ(describe(m), "float32 time_major I=3: bi_lstm(4, fb=0) -> gru(6, reset after)");
+  for (Engine e : {Engine::cpu_reference, Engine::cpu, Engine::gpu_dynamic, Engine::gpu_static,
+                   Engine::gpu_persistent, Engine::cudnn, Engine::automatic}) {
+    EXPECT_EQ(parse_engine(to_string(e)), e);
+  }
+}
+
+TEST(Engines, AutoPicksTheReferenceWhileItIsTheOnlyEngine) {
+  const Rnn rnn(mixed(), Engine::automatic);
+  EXPECT_EQ(rnn.engine(), Engine::cpu_reference);
+  EXPECT_TRUE(engine_available(Engine::cpu_reference));
+  std::string why;
+  EXPECT_FALSE(engine_available(Engine::cpu, &why));
+  EXPECT_NE(why.find("not implemented"), std::string::npos) << why;
+}
+
+TEST(Engines, BuildInfoAndGpuReportAgree) {
+  const BuildInfo info = build_info();
+  EXPECT_EQ(info.version, RNNX_VERSION_STRING);
+  EXPECT_EQ(info.cuda, RNNX_WITH_CUDA != 0);
+  const GpuReport report = gpus();
+  if (report.devices.empty()) {
+    EXPECT_FALSE(report.why_none.empty());
+  }
+  if (info.cuda) {
+    EXPECT_GE(info.cudnn_version, 90000);
+    EXPECT_GE(info.cuda_runtime_version, 12000);
+    EXPECT_FALSE(info.cuda_architectures.empty());
+  }
+}
+
+// A plan is reusable and movable; a moved-to plan keeps its engine.
+TEST(Engines, PlansMove) {
+  Rnn a(mixed(), Engine::cpu_reference);
+  Rnn b = std::move(a);
+  EXPECT_EQ(b.engine(), Engine::cpu_reference);
+  EXPECT_EQ(b.model().layers.size(), 2u);
+}
+
+}  // namespace
+}  // namespace rnnx
