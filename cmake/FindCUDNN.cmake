@@ -1,7 +1,8 @@
 # Finds cuDNN 9 and defines the imported target CUDNN::cudnn.
 #
 # Looks in CUDNN_ROOT (CMake variable or environment variable) first, then next to the CUDA
-# toolkit, then in the system paths. Sets CUDNN_FOUND, CUDNN_INCLUDE_DIR, CUDNN_LIBRARY and
+# toolkit, then in the system paths. A pip install (nvidia-cudnn-cu13) has only the versioned
+# libcudnn.so.9; that is accepted too. Sets CUDNN_FOUND, CUDNN_INCLUDE_DIR, CUDNN_LIBRARY and
 # CUDNN_VERSION ("major.minor.patch", read from cudnn_version.h).
 
 set(_cudnn_hints ${CUDNN_ROOT} $ENV{CUDNN_ROOT})
@@ -18,7 +19,7 @@ endif()
 find_path(CUDNN_INCLUDE_DIR cudnn.h
   HINTS ${_cudnn_hints}
   PATH_SUFFIXES include include/x86_64-linux-gnu)
-find_library(CUDNN_LIBRARY cudnn
+find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
   HINTS ${_cudnn_hints}
   PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
 

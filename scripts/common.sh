@@ -1,0 +1,56 @@
+# Shared by scripts/run.sh and scripts/test.sh (sourced, not run).
+# Installs what the build needs and configures and builds rnnx into $RNNX_BUILD_DIR.
+
+RNNX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RNNX_BUILD_DIR=${RNNX_BUILD_DIR:-$RNNX_ROOT/build}
+
+# Debian packages the build and tests need; installed with apt-get when missing.
+RNNX_PACKAGES=(build-essential cmake ninja-build libgtest-dev googletest libbenchmark-dev
+               clang-format)
+
+log() { printf '\n== %s\n' "$*"; }
+
+install_missing_packages() {
+  local missing=()
+  for pkg in "${RNNX_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  log "installing missing packages: ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "need root or sudo to apt-get install ${missing[*]}" >&2; return 1; }
+    sudo=sudo
+  fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# configure_and_build [extra cmake args...]
+# CUDA: on when nvcc is found (PATH or /usr/local/cuda), else a CPU-only build, said out loud.
+configure_and_build() {
+  local cuda_args=()
+  if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH=/usr/local/cuda/bin:$PATH
+  fi
+  if command -v nvcc >/dev/null || [ -n "${CUDACXX:-}" ]; then
+    cuda_args=(-DRNNX_CUDA=ON)
+    if [ -n "${RNNX_CUDA_ARCHITECTURES:-}" ]; then
+      cuda_args+=("-DCMAKE_CUDA_ARCHITECTURES=$RNNX_CUDA_ARCHITECTURES")
+    fi
+  else
+    echo "NOTE: no CUDA toolkit (nvcc) found: building CPU-only (RNNX_CUDA=OFF); GPU engines report 'not built'."
+    cuda_args=(-DRNNX_CUDA=OFF)
+  fi
+  local launcher=()
+  if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+  fi
+  log "configuring rnnx in $RNNX_BUILD_DIR"
+  cmake -S "$RNNX_ROOT" -B "$RNNX_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    "${cuda_args[@]}" "${launcher[@]}" "$@"
+  log "building rnnx"
+  cmake --build "$RNNX_BUILD_DIR" --parallel "$(nproc)"
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The one command to run on a GPU machine (DESIGN.md, "Testing without and with a GPU").
+#   scripts/gpu-check.sh OUT_DIR
+# Stages, each well under 10 minutes on a 16-core H100/H200 machine:
+#   1. environment: the GPU, driver, nvcc, cuDNN and cuBLAS found there;
+#   2. build from source for sm_90 (GoogleTest and Google Benchmark from .gpu-carry/, made by
+#      scripts/gpu-carry.sh on the build machine);
+#   3. every test with RNNX_REQUIRE_GPU=1 (a GPU test that cannot find the GPU fails);
+#   4. compute-sanitizer memcheck and racecheck over the GPU tests (suites named Gpu*);
+#   5. the benchmarks, as JSON;
+# then a summary table (device, date, commit, each stage's result). Logs go to OUT_DIR; at most
+# 8 files, as the device tool returns.
+set -uo pipefail
+out=${1:?usage: scripts/gpu-check.sh OUT_DIR}
+mkdir -p "$out"
+root=$(cd "$(dirname "$0")/.." && pwd)
+carry="$root/.gpu-carry"
+build=${RNNX_GPU_BUILD_DIR:-$root/build-gpu}
+jobs=$(nproc)
+declare -A result
+stages=(environment build tests sanitizer benchmarks)
+
+stage() { printf '\n== %s\n' "$*"; }
+
+# --- 1. environment --------------------------------------------------------------------------
+stage "environment" | tee "$out/env.txt"
+{
+  date -u '+date: %Y-%m-%d %H:%M UTC'
+  echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 || echo "nvidia-smi: not available"
+  nvcc --version 2>&1 | tail -1
+  cmake --version | head -1
+} | tee -a "$out/env.txt"
+device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+device=${device:-"no GPU found"}
+
+# cuDNN and cuBLAS: the toolkit's if it has them, else PyTorch's pip packages.
+cmake_extra=()
+py_nvidia=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]) + "/nvidia")' 2>/dev/null || true)
+cuda_root=$(dirname "$(dirname "$(command -v nvcc)")" 2>/dev/null || echo /usr/local/cuda)
+if [ ! -e "$cuda_root/include/cudnn.h" ] && [ -n "$py_nvidia" ] && [ -d "$py_nvidia/cudnn" ]; then
+  cmake_extra+=("-DCUDNN_ROOT=$py_nvidia/cudnn")
+  export LD_LIBRARY_PATH="$py_nvidia/cudnn/lib:${LD_LIBRARY_PATH:-}"
+fi
+if ! ls "$cuda_root"/lib64/libcublas.so* >/dev/null 2>&1 && [ -n "$py_nvidia" ]; then
+  for d in "$py_nvidia/cu13" "$py_nvidia/cublas"; do
+    if ls "$d"/lib/libcublas.so* >/dev/null 2>&1; then
+      cmake_extra+=("-DCUBLAS_ROOT=$d")
+      export LD_LIBRARY_PATH="$d/lib:${LD_LIBRARY_PATH:-}"
+      break
+    fi
+  done
+fi
+echo "cmake hints: ${cmake_extra[*]:-none}" | tee -a "$out/env.txt"
+result[environment]="$device"
+
+# --- 2. build --------------------------------------------------------------------------------
+stage "build (sm_90, $jobs jobs)"
+bench_args=(-DRNNX_BUILD_BENCH=OFF)
+if [ -d "$carry/benchmark" ]; then
+  bench_args=(-DRNNX_BUILD_BENCH=ON "-Dbenchmark_DIR=$carry/benchmark/lib/x86_64-linux-gnu/cmake/benchmark")
+  export LD_LIBRARY_PATH="$carry/benchmark/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+fi
+gtest_args=()
+if [ -d "$carry/googletest" ]; then
+  gtest_args=("-DRNNX_GTEST_SOURCE_DIR=$carry/googletest")
+fi
+if cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+     -DRNNX_WERROR=ON "${gtest_args[@]}" "${bench_args[@]}" "${cmake_extra[@]}" >"$out/build.log" 2>&1 &&
+   cmake --build "$build" --parallel "$jobs" >>"$out/build.log" 2>&1; then
+  result[build]="ok"
+else
+  result[build]="FAILED (build.log)"
+  tail -30 "$out/build.log"
+fi
+
+# --- 3. tests --------------------------------------------------------------------------------
+stage "tests (RNNX_REQUIRE_GPU=1)"
+if [ "${result[build]}" = ok ]; then
+  RNNX_REQUIRE_GPU=1 ctest --test-dir "$build" --output-on-failure --parallel 8 --timeout 500 \
+    >"$out/tests.log" 2>&1
+  rc=$?
+  summary=$(grep -E 'tests passed|tests failed' "$out/tests.log" | tail -1)
+  result[tests]="$([ $rc -eq 0 ] && echo ok || echo FAILED): ${summary:-no summary (tests.log)}"
+  tail -15 "$out/tests.log"
+else
+  result[tests]="not run (build failed)"
+fi
+
+# --- 4. compute-sanitizer over the GPU tests -------------------------------------------------
+stage "compute-sanitizer memcheck, racecheck (GPU tests)"
+if [ "${result[build]}" = ok ] && command -v compute-sanitizer >/dev/null; then
+  : >"$out/sanitizer.log"
+  sanitizer_ok=1
+  for bin in "$build"/tests/test_*; do
+    [ -x "$bin" ] || continue
+    # Only binaries that hold GPU tests.
+    "$bin" --gtest_list_tests --gtest_filter='Gpu*:*/Gpu*' 2>/dev/null | grep -q '^  ' || continue
+    for tool in memcheck racecheck; do
+      echo "--- $tool $(basename "$bin")" >>"$out/sanitizer.log"
+      if ! RNNX_REQUIRE_GPU=1 compute-sanitizer --tool "$tool" --error-exitcode 99 \
+           "$bin" --gtest_filter='Gpu*:*/Gpu*' --gtest_brief=1 >>"$out/sanitizer.log" 2>&1; then
+        sanitizer_ok=0
+      fi
+    done
+  done
+  result[sanitizer]=$([ $sanitizer_ok -eq 1 ] && echo "ok (memcheck, racecheck)" || echo "FAILED (sanitizer.log)")
+  tail -5 "$out/sanitizer.log"
+else
+  result[sanitizer]="not run (no build or no compute-sanitizer)"
+fi
+
+# --- 5. benchmarks ---------------------------------------------------------------------------
+stage "benchmarks"
+if [ -x "$build/bench/rnnx_bench" ]; then
+  filter=${RNNX_BENCH_FILTER:-.}
+  if timeout 540 "$build/bench/rnnx_bench" --benchmark_filter="$filter" \
+       --benchmark_out="$out/bench.json" --benchmark_out_format=json >"$out/bench.txt" 2>&1; then
+    result[benchmarks]="ok (bench.json)"
+  else
+    result[benchmarks]="FAILED or timed out (bench.txt)"
+  fi
+  tail -20 "$out/bench.txt"
+else
+  result[benchmarks]="not run (no benchmark build: scripts/gpu-carry.sh brings Google Benchmark)"
+fi
+
+# --- summary ---------------------------------------------------------------------------------
+{
+  echo
+  echo "rnnx GPU check"
+  grep -E '^(date|commit):' "$out/env.txt"
+  printf '%-12s %s\n' "stage" "result"
+  for s in "${stages[@]}"; do printf '%-12s %s\n' "$s" "${result[$s]}"; done
+} | tee "$out/summary.txt"
+
+for s in build tests sanitizer; do
+  case "${result[$s]}" in ok*) ;; *) exit 1 ;; esac
+done
+exit 0
