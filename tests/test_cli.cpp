@@ -62,15 +62,9 @@ double sig(double v) {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("rnnx_cli_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
     fs::create_directories(dir / "in");
-    scratch = dir / "scratch";
     fs::create_directories(scratch);
   }
-  void TearDown() override { fs::remove_all(dir); }
 
   void write_model(const std::string& json) { std::ofstream(dir / "model.json") << json; }
 
@@ -107,7 +101,8 @@ class Cli : public ::testing::Test {
     }
   }
 
-  fs::path dir, scratch;
+  test::ScratchDir folder{"rnnx_test_cli"};
+  fs::path dir = folder.path(), scratch = dir / "scratch";
 };
 
 TEST_F(Cli, RunReproducesHandComputedLstm) {

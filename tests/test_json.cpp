@@ -15,6 +15,7 @@
 
 #include "io/json.h"
 #include "rnnx/error.h"
+#include "support/test_support.h"
 
 namespace rnnx::io {
 namespace {
@@ -300,16 +301,6 @@ TEST(JsonValue, SetAndPushBackBuildContainers) {
 // A fresh folder for the file tests, removed afterwards.
 class JsonFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("rnnx_test_json_" + std::to_string(random()) + "_" + std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
   std::string write_file(const std::string& name, const std::string& text) const {
     const std::string path = (dir_ / name).string();
     std::ofstream file(path, std::ios::binary);
@@ -326,7 +317,8 @@ class JsonFileTest : public ::testing::Test {
     ADD_FAILURE() << "read_json_file(" << path << ") did not throw";
     return {};
   }
-  fs::path dir_;
+  test::ScratchDir scratch_{"rnnx_test_json"};
+  fs::path dir_ = scratch_.path();
 };
 
 TEST_F(JsonFileTest, ReadsAFile) {

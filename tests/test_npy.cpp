@@ -14,6 +14,7 @@
 
 #include "io/npy.h"
 #include "rnnx/error.h"
+#include "support/test_support.h"
 
 namespace rnnx::io {
 namespace {
@@ -24,17 +25,6 @@ using namespace std::string_literals;  // "..."s keeps embedded NUL bytes
 // A fresh folder per test, removed afterwards.
 class NpyTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("rnnx_test_npy_" + std::to_string(random()) + "_" + std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   std::string write_file(const std::string& name, const std::string& bytes) const {
@@ -68,7 +58,8 @@ class NpyTest : public ::testing::Test {
     return {};
   }
 
-  fs::path dir_;
+  test::ScratchDir scratch_{"rnnx_test_npy"};
+  fs::path dir_ = scratch_.path();
 };
 
 // A version 1.0 file around `header` (which the test pads itself) and raw data bytes.

@@ -10,6 +10,12 @@
 #include "support/test_support.h"
 
 namespace rnnx {
+
+// GoogleTest prints a failing case by its notebook function and model.
+void PrintTo(const SeedModel& s, std::ostream* out) {
+  *out << s.number << " " << s.function << ": " << describe(s.model);
+}
+
 namespace {
 
 TEST(SeedModels, TableMatchesTheNotebook) {

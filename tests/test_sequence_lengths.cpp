@@ -43,6 +43,10 @@ std::vector<Variant> variants() {
   return out;
 }
 
+void PrintTo(const Variant& v, std::ostream* out) {
+  *out << v.name;
+}
+
 class SeedFirstCell : public ::testing::TestWithParam<Variant> {};
 
 // Index of y or x element (t, b, f) in the model's layout.

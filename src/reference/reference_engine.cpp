@@ -45,25 +45,23 @@ void write(const Vec& v, Buffer b) {
   }
 }
 
-// The engine works on time-major sequences [T][B][F]; the caller's may be batch-major.
-Vec to_time_major(const Vec& v, int T, int B, int F, Layout layout) {
-  if (layout == Layout::time_major) return v;
+// [n0][n1][F] -> [n1][n0][F]: between the caller's batch-major and the engine's time-major.
+Vec swap_outer_axes(const Vec& v, int n0, int n1, int F) {
   Vec out(v.size());
-  for (int t = 0; t < T; ++t)
-    for (int b = 0; b < B; ++b)
+  for (int i = 0; i < n0; ++i)
+    for (int j = 0; j < n1; ++j)
       for (int f = 0; f < F; ++f)
-        out[(std::size_t(t) * B + b) * F + f] = v[(std::size_t(b) * T + t) * F + f];
+        out[(std::size_t(j) * n0 + i) * F + f] = v[(std::size_t(i) * n1 + j) * F + f];
   return out;
 }
 
+// The engine works on time-major sequences [T][B][F]; the caller's may be batch-major.
+Vec to_time_major(const Vec& v, int T, int B, int F, Layout layout) {
+  return layout == Layout::time_major ? v : swap_outer_axes(v, B, T, F);
+}
+
 Vec from_time_major(const Vec& v, int T, int B, int F, Layout layout) {
-  if (layout == Layout::time_major) return v;
-  Vec out(v.size());
-  for (int t = 0; t < T; ++t)
-    for (int b = 0; b < B; ++b)
-      for (int f = 0; f < F; ++f)
-        out[(std::size_t(b) * T + t) * F + f] = v[(std::size_t(t) * B + b) * F + f];
-  return out;
+  return layout == Layout::time_major ? v : swap_outer_axes(v, T, B, F);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -123,6 +123,10 @@ double max_rel_error(const std::vector<double>& got, const std::vector<double>& 
   return worst;
 }
 
+void PrintTo(const MatrixCase& c, std::ostream* out) {
+  *out << c.name << ": " << describe(c.model) << ", T=" << c.steps << " B=" << c.batch;
+}
+
 std::vector<MatrixCase> gradient_matrix(DType dtype, Layout layout) {
   struct CellKind {
     const char* name;
@@ -177,6 +181,18 @@ std::vector<MatrixCase> gradient_matrix(DType dtype, Layout layout) {
     }
   }
   return cases;
+}
+
+ScratchDir::ScratchDir(const std::string& prefix) {
+  std::random_device random;
+  path_ = std::filesystem::temp_directory_path() /
+          (prefix + "_" + std::to_string(random()) + "_" + std::to_string(random()));
+  std::filesystem::create_directories(path_);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 std::string test_name(const std::string& name) {

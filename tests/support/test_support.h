@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -63,11 +65,27 @@ struct MatrixCase {
   std::vector<std::int32_t> lengths;
 };
 
+// GoogleTest prints a failing case by its name and model.
+void PrintTo(const MatrixCase& c, std::ostream* out);
+
 // {LSTM forget_bias 1, GRU reset after, GRU reset before} x {1 layer, 3 layers, LSTM(4)->GRU(6)}
 // x {one direction, bidirectional} x {full lengths, mixed lengths including 0}: 36 cases, small
 // sizes (input 3, hidden 3, T 5, B 3) so that finite differences stay cheap.
 std::vector<MatrixCase> gradient_matrix(DType dtype = DType::f64,
                                         Layout layout = Layout::time_major);
+
+// A fresh folder under the system's temporary directory, removed with the object.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& prefix);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // Name for GoogleTest parameters: letters, digits and underscores only.
 std::string test_name(const std::string& name);
