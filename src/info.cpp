@@ -3,6 +3,7 @@
 #include "rnnx/version.h"
 
 #if RNNX_WITH_CUDA
+#include "build_config.h"
 #include "gpu/devices.h"
 #endif
 
