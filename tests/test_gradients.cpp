@@ -4,7 +4,9 @@
 // and dL/dfinal = dfinal are the gradients given to backward.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -44,8 +46,11 @@ TEST_P(GradientCheck, BackwardMatchesFiniteDifferences) {
   test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 31);
   const test::Result analytic = test::run(p, Engine::cpu_reference, true);
 
-  EXPECT_LT(test::max_rel_error(analytic.dx, numeric_gradient(p, p.x)), 1e-6) << "dx";
-  EXPECT_LT(test::max_rel_error(analytic.dinit, numeric_gradient(p, p.init)), 1e-6) << "dinit";
+  const double dx_error = test::max_rel_error(analytic.dx, numeric_gradient(p, p.x));
+  const double dinit_error = test::max_rel_error(analytic.dinit, numeric_gradient(p, p.init));
+  EXPECT_LT(dx_error, 1e-6) << "dx";
+  EXPECT_LT(dinit_error, 1e-6) << "dinit";
+  double worst = std::max(dx_error, dinit_error);
   // Weights tensor by tensor, so that a failure names the layer, direction and tensor.
   const std::vector<double> numeric = numeric_gradient(p, p.weights);
   const WeightLayout wl(c.model);
@@ -58,8 +63,9 @@ TEST_P(GradientCheck, BackwardMatchesFiniteDifferences) {
         const std::vector<double> a(analytic.dweights.begin() + at,
                                     analytic.dweights.begin() + at + n);
         const std::vector<double> b(numeric.begin() + at, numeric.begin() + at + n);
-        EXPECT_LT(test::max_rel_error(a, b), 1e-6)
-            << "layer " << l << " " << to_string(dir) << " " << to_string(param);
+        const double error = test::max_rel_error(a, b);
+        worst = std::max(worst, error);
+        EXPECT_LT(error, 1e-6) << "layer " << l << " " << to_string(dir) << " " << to_string(param);
         // A backward that returned zeros for a tensor would pass the bound above only if the
         // true gradient were ~0 too; require a real signal.
         double size = 0;
@@ -68,6 +74,9 @@ TEST_P(GradientCheck, BackwardMatchesFiniteDifferences) {
       }
     }
   }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3e", worst);
+  RecordProperty("max_rel_error", text);
 }
 
 INSTANTIATE_TEST_SUITE_P(Matrix, GradientCheck, ::testing::ValuesIn(test::gradient_matrix()),
