@@ -27,6 +27,8 @@ write_basic_package_version_file("${PROJECT_BINARY_DIR}/rnnxConfigVersion.cmake"
 install(FILES
   "${PROJECT_BINARY_DIR}/rnnxConfig.cmake"
   "${PROJECT_BINARY_DIR}/rnnxConfigVersion.cmake"
+  cmake/FindDNNL.cmake
+  cmake/FindOpenBLAS.cmake
   cmake/FindCUBLAS.cmake
   cmake/FindCUDNN.cmake
   DESTINATION ${RNNX_INSTALL_CMAKEDIR})

@@ -1,6 +1,7 @@
 // Which engine runs: availability in this build and on this machine, and `automatic`'s choice.
 #include <string>
 
+#include "cpu/cpu_engine.h"
 #include "engine.h"
 #include "reference/reference_engine.h"
 #include "rnnx/error.h"
@@ -31,23 +32,25 @@ const char* pending_issue(Engine engine) {
 // Why `engine` cannot run here, or an empty message when it can.
 std::string unavailable(Engine engine, Status* status) {
   const std::string name = to_string(engine);
-  if (engine == Engine::cpu_reference || engine == Engine::automatic) return "";
+  if (engine == Engine::cpu_reference || engine == Engine::cpu || engine == Engine::automatic) {
+    return "";
+  }
   if (is_gpu(engine)) {
     if (!RNNX_WITH_CUDA) {
       *status = Status::not_built;
       return "engine " + name +
              " is not built: this rnnx was configured with RNNX_CUDA=OFF; rebuild with "
-             "-DRNNX_CUDA=ON, or use cpu_reference";
+             "-DRNNX_CUDA=ON, or use cpu";
     }
     const GpuReport report = gpus();
     if (report.devices.empty()) {
       *status = Status::no_device;
-      return "engine " + name + " finds no GPU: " + report.why_none + "; use cpu_reference";
+      return "engine " + name + " finds no GPU: " + report.why_none + "; use cpu";
     }
   }
   *status = Status::not_implemented;
   return "engine " + name + " is not implemented yet (issue " + pending_issue(engine) +
-         "); use cpu_reference";
+         "); use cpu";
 }
 
 // DESIGN.md's preference for `automatic`: the fastest engine first.
@@ -99,6 +102,7 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
   const std::string reason = unavailable(engine, &status);
   if (!reason.empty()) throw Error(status, reason);
   // unavailable() has ruled out every engine but the implemented ones.
+  if (engine == Engine::cpu) return make_cpu_engine(model, options);
   return make_reference_engine(model, options);
 }
 

@@ -14,8 +14,8 @@ const char* to_string(Status status) noexcept {
       return "not built";
     case Status::no_device:
       return "no device";
-    case Status::cuda_error:
-      return "CUDA error";
+    case Status::backend_error:
+      return "backend error";
     case Status::io_error:
       return "I/O error";
   }

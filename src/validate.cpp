@@ -1,5 +1,6 @@
 #include "validate.h"
 
+#include <cstdint>
 #include <string>
 
 #include "rnnx/error.h"
@@ -116,6 +117,9 @@ void check_reserve(Reserve reserve, std::size_t needed) {
   if (reserve.data == nullptr) {
     fail("reserve.data is null: pass a buffer of Rnn::reserve_bytes(steps, batch) = " +
          std::to_string(needed) + " bytes");
+  }
+  if (reinterpret_cast<std::uintptr_t>(reserve.data) % 16 != 0) {
+    fail("reserve.data: must be aligned to 16 bytes (memory from malloc, new or cudaMalloc is)");
   }
   if (reserve.bytes < needed) {
     fail("reserve.bytes = " + std::to_string(reserve.bytes) + ": must be at least " +

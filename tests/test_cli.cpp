@@ -270,10 +270,10 @@ TEST_F(Cli, UnknownJsonValue) {
 TEST_F(Cli, EngineNotAvailableExitsWith3) {
   write_tiny_lstm();
   const Outcome o = rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " +
-                                 (dir / "in").string() + " --engine cpu",
+                                 (dir / "in").string() + " --engine gpu_persistent",
                              scratch);
   EXPECT_EQ(o.code, 3) << o.err;
-  EXPECT_NE(o.err.find("not implemented"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("engine gpu_persistent"), std::string::npos) << o.err;
 }
 
 TEST_F(Cli, BadCommandLine) {

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -74,9 +73,7 @@ TEST_P(GradientCheck, BackwardMatchesFiniteDifferences) {
       }
     }
   }
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3e", worst);
-  RecordProperty("max_rel_error", text);
+  RecordProperty("max_rel_error", test::scientific(worst));
 }
 
 INSTANTIATE_TEST_SUITE_P(Matrix, GradientCheck, ::testing::ValuesIn(test::gradient_matrix()),

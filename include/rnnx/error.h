@@ -13,7 +13,7 @@ enum class Status {
   not_implemented,   // an engine whose implementation has not landed yet
   not_built,         // an engine left out of this build (e.g. RNNX_CUDA=OFF)
   no_device,         // a GPU engine, but no usable CUDA device on this machine
-  cuda_error,        // a CUDA, cuBLAS or cuDNN call failed; the message has the call and code
+  backend_error,     // a CUDA, cuBLAS, cuDNN, oneDNN or BLAS call failed; names the call and code
   io_error,          // a file could not be read or written (the CLI's NPY/JSON files)
 };
 

@@ -66,7 +66,7 @@ struct Backward {
 };
 
 // What forward_train keeps for backward: caller-owned memory of reserve_bytes(T, B) bytes, in the
-// engine's memory space. Its contents are private to the engine.
+// engine's memory space, aligned to 16 bytes. Its contents are private to the engine.
 struct Reserve {
   void* data = nullptr;
   std::size_t bytes = 0;

@@ -14,7 +14,7 @@ namespace rnnx::cli {
 // Exit codes, documented in README.md.
 enum ExitCode : int {
   exit_ok = 0,
-  exit_failure = 1,    // a runtime failure (CUDA error, unexpected condition)
+  exit_failure = 1,    // a runtime failure (a CUDA or BLAS call failed, anything unexpected)
   exit_bad_input = 2,  // bad arguments, files, model JSON or values
   exit_unavailable =
       3,  // the engine is not built, not implemented, finds no GPU or refuses the model

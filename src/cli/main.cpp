@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
       case rnnx::Status::not_built:
       case rnnx::Status::no_device:
         return exit_unavailable;
-      case rnnx::Status::cuda_error:
+      case rnnx::Status::backend_error:
         return exit_failure;
     }
     return exit_failure;

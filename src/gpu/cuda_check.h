@@ -11,14 +11,14 @@ namespace rnnx::gpu {
 
 [[noreturn]] inline void throw_cuda(cudaError_t status, const char* call, const char* file,
                                     int line) {
-  throw Error(Status::cuda_error, std::string(call) + " failed: " + cudaGetErrorName(status) +
-                                      " (" + cudaGetErrorString(status) + ") at " + file + ":" +
-                                      std::to_string(line));
+  throw Error(Status::backend_error, std::string(call) + " failed: " + cudaGetErrorName(status) +
+                                         " (" + cudaGetErrorString(status) + ") at " + file + ":" +
+                                         std::to_string(line));
 }
 
 }  // namespace rnnx::gpu
 
-// RNNX_CUDA_CHECK(cudaMalloc(&p, n)); throws rnnx::Error(cuda_error) naming the call.
+// RNNX_CUDA_CHECK(cudaMalloc(&p, n)); throws rnnx::Error(backend_error) naming the call.
 #define RNNX_CUDA_CHECK(call)                                           \
   do {                                                                  \
     const cudaError_t rnnx_status_ = (call);                            \

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <random>
@@ -32,7 +33,18 @@ Problem random_problem(const Model& model, int steps, int batch, std::vector<std
   const std::size_t tb = std::size_t(steps) * batch;
   const std::size_t state = StateLayout(model, batch).size();
   p.x = random_values(tb * model.input_size, seed * 7 + 1);
-  p.weights = random_values(WeightLayout(model).size(), seed * 7 + 2, -0.5, 0.5);
+  // Weights as frameworks initialise them: uniform in +-1/sqrt(H) of their layer.
+  const WeightLayout wl(model);
+  p.weights = random_values(wl.size(), seed * 7 + 2);
+  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
+    const Layer& layer = model.layers[l];
+    const double scale = 1.0 / std::sqrt(static_cast<double>(layer.hidden));
+    const std::size_t begin = wl.offset(l, Dir::fw, Param::Wx);
+    const std::size_t end = l + 1 < static_cast<int>(model.layers.size())
+                                ? wl.offset(l + 1, Dir::fw, Param::Wx)
+                                : wl.size();
+    for (std::size_t k = begin; k < end; ++k) p.weights[k] *= scale;
+  }
   if (with_init) p.init = random_values(state, seed * 7 + 3);
   p.dy = random_values(tb * output_size(model), seed * 7 + 4);
   if (with_dfinal) p.dfinal = random_values(state, seed * 7 + 5);
@@ -193,6 +205,12 @@ ScratchDir::ScratchDir(const std::string& prefix) {
 ScratchDir::~ScratchDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+}
+
+std::string scientific(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3e", value);
+  return text;
 }
 
 std::string test_name(const std::string& name) {

@@ -41,7 +41,8 @@ struct Problem {
   std::vector<double> x, weights, init, dy, dfinal;  // init/dfinal empty: not given
 };
 
-// Random inputs, weights (uniform +-1/sqrt(H)-ish scale 0.5), initial states and gradients.
+// Random inputs, initial states and gradients in [-1, 1); weights uniform in +-1/sqrt(H) of
+// their layer, as frameworks initialise them.
 Problem random_problem(const Model& model, int steps, int batch, std::vector<std::int32_t> lengths,
                        std::uint64_t seed, bool with_init = true, bool with_dfinal = true);
 
@@ -86,6 +87,9 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
+
+// "1.234e-07": errors for RecordProperty and messages.
+std::string scientific(double value);
 
 // Name for GoogleTest parameters: letters, digits and underscores only.
 std::string test_name(const std::string& name);

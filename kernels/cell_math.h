@@ -1,0 +1,147 @@
+// The cell math of LSTM and GRU, once, for every fast engine: the cpu engine compiles it with the
+// host compiler, the GPU engines with nvcc. DESIGN.md has the formulas; the reference engine
+// (src/reference/) writes them out separately, so that the two check each other.
+//
+// Every function works on one hidden unit and is branch-free, so that loops over units
+// vectorize on the CPU and map to threads on the GPU.
+#pragma once
+
+#include <math.h>
+
+#if defined(__CUDACC__)
+#define RNNX_HD __host__ __device__ __forceinline__
+#else
+#define RNNX_HD inline
+#endif
+
+namespace rnnx::cell {
+
+// exp. float on the host uses a polynomial that the compiler can vectorize (glibc's expf is a
+// scalar call, and the pointwise pass is mostly exp); its relative error is about 2e-7, well
+// inside float32's tolerance. float64 and the device use the math library.
+RNNX_HD double exp_(double x) {
+  return exp(x);
+}
+
+RNNX_HD float exp_(float x) {
+#if defined(__CUDA_ARCH__)
+  return expf(x);
+#else
+  // exp(x) = 2^k * exp(r), k = round(x / ln 2), r = x - k ln 2 in two parts (Cody and Waite).
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float round_magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float k = (x * 1.44269504088896341f + round_magic) - round_magic;
+  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
+  // exp(r) on [-ln2/2, ln2/2]: degree-6 Taylor-like minimax polynomial.
+  float p = 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int bits = (static_cast<int>(k) + 127) << 23;  // 2^k as a float's bit pattern
+  return p * __builtin_bit_cast(float, bits);
+#endif
+}
+
+template <class T>
+RNNX_HD T sigmoid(T x) {
+  return T(1) / (T(1) + exp_(-x));
+}
+
+// tanh(x) = 2 sigmoid(2x) - 1 in float; the library's tanh in float64, where accuracy rules.
+RNNX_HD float tanh_(float x) {
+  return 2.0f / (1.0f + exp_(-2.0f * x)) - 1.0f;
+}
+RNNX_HD double tanh_(double x) {
+  return tanh(x);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LSTM. z* are the gates' pre-activations: Wx x + bx + Wh h + bh for that gate and unit.
+
+template <class T>
+struct LstmUnit {
+  T i, f, g, o;  // activated gates
+  T c, h;        // new state
+};
+
+template <class T>
+RNNX_HD LstmUnit<T> lstm_forward(T zi, T zf, T zg, T zo, T c_prev, T forget_bias) {
+  LstmUnit<T> u;
+  u.i = sigmoid(zi);
+  u.f = sigmoid(zf + forget_bias);
+  u.g = tanh_(zg);
+  u.o = sigmoid(zo);
+  u.c = u.f * c_prev + u.i * u.g;
+  u.h = u.o * tanh_(u.c);
+  return u;
+}
+
+template <class T>
+struct LstmUnitGrad {
+  T di, df, dg, do_;  // gradients of the pre-activations
+  T dc_prev;
+};
+
+// dh, dc: gradients arriving at the step's h and c outputs.
+template <class T>
+RNNX_HD LstmUnitGrad<T> lstm_backward(T i, T f, T g, T o, T c_prev, T dh, T dc) {
+  const T tc = tanh_(f * c_prev + i * g);
+  const T dc_total = dc + dh * o * (T(1) - tc * tc);
+  LstmUnitGrad<T> d;
+  d.di = dc_total * g * i * (T(1) - i);
+  d.df = dc_total * c_prev * f * (T(1) - f);
+  d.dg = dc_total * i * (T(1) - g * g);
+  d.do_ = dh * tc * o * (T(1) - o);
+  d.dc_prev = dc_total * f;
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRU. hn is the recurrent term of the candidate: Whn h + bhn (reset after the matmul) or
+// Whn (r*h) + bhn (reset before); xn = Wxn x + bxn.
+
+template <class T>
+RNNX_HD T gru_candidate(T xn, T hn, T r, bool reset_after) {
+  return tanh_(xn + (reset_after ? r * hn : hn));
+}
+
+template <class T>
+RNNX_HD T gru_output(T z, T n, T h_prev) {
+  return (T(1) - z) * n + z * h_prev;
+}
+
+template <class T>
+struct GruUnitGrad {
+  T dz;       // gradient of z's pre-activation
+  T dn;       // gradient of n's pre-activation: the x side (Wxn, bxn)
+  T dhn;      // gradient of hn: the h side of the n rows (Whn, bhn)
+  T dr;       // gradient of r's pre-activation (reset after only; see gru_reset_before_backward)
+  T dh_prev;  // the part of dh_prev that flows through z * h_prev
+};
+
+template <class T>
+RNNX_HD GruUnitGrad<T> gru_backward(T r, T z, T n, T hn, T h_prev, T dh, bool reset_after) {
+  GruUnitGrad<T> d;
+  d.dn = dh * (T(1) - z) * (T(1) - n * n);
+  d.dz = dh * (h_prev - n) * z * (T(1) - z);
+  d.dhn = reset_after ? d.dn * r : d.dn;
+  d.dr = reset_after ? d.dn * hn * r * (T(1) - r) : T(0);
+  d.dh_prev = dh * z;
+  return d;
+}
+
+// Reset before the matmul: d(r*h) = Whn^T dn arrives as drh once dn is known for every unit.
+template <class T>
+struct GruResetGrad {
+  T dr;       // gradient of r's pre-activation
+  T dh_prev;  // the part of dh_prev that flows through r * h_prev
+};
+
+template <class T>
+RNNX_HD GruResetGrad<T> gru_reset_before_backward(T r, T h_prev, T drh) {
+  return GruResetGrad<T>{drh * h_prev * r * (T(1) - r), drh * r};
+}
+
+}  // namespace rnnx::cell

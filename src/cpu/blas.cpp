@@ -1,0 +1,56 @@
+#include "cpu/blas.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "rnnx/error.h"
+
+namespace rnnx::cpu {
+
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+          const float* B, int ldb, float beta, float* C, int ldc) {
+  const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha,
+                                          A, lda, B, ldb, beta, C, ldc);
+  if (status != dnnl_success) {
+    throw Error(Status::backend_error, "dnnl_sgemm(M=" + std::to_string(M) +
+                                           ", N=" + std::to_string(N) + ", K=" + std::to_string(K) +
+                                           ") failed with dnnl status " + std::to_string(status));
+  }
+}
+
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, double alpha, const double* A, int lda,
+          const double* B, int ldb, double beta, double* C, int ldc) {
+  // cblas_dgemm reports bad arguments through xerbla, not a status; rnnx's shapes are checked
+  // before they get here.
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  if (const char* env = std::getenv("RNNX_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end == env || *end != '\0' || n < 1 || n > 4096) {
+      throw Error(Status::invalid_argument,
+                  std::string("RNNX_NUM_THREADS = '") + env + "': must be an integer in [1, 4096]");
+    }
+    return static_cast<int>(n);
+  }
+  return omp_get_num_procs();
+}
+
+ThreadScope::ThreadScope(int threads) : previous_(omp_get_max_threads()) {
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
+ThreadScope::~ThreadScope() {
+  omp_set_num_threads(previous_);
+}
+
+}  // namespace rnnx::cpu

@@ -1,0 +1,333 @@
+// Compiled with -fno-trapping-math (src/CMakeLists.txt): without it GCC will not turn the
+// clamps of the float exp into vector selects, and the pass would stay scalar.
+#include "cpu/pointwise.h"
+
+#include <algorithm>
+
+#include "kernels/cell_math.h"
+
+// Each row function is built twice, for AVX2+FMA machines and for any x86-64, and the loader
+// picks one for the machine it runs on.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RNNX_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define RNNX_CLONES
+#endif
+
+namespace rnnx::cpu {
+
+namespace {
+
+// ---- rows: one sequence's units at one step ----
+
+template <class T, bool kSave>
+RNNX_CLONES void lstm_forward_row(int H, T forget_bias, const T* __restrict p,
+                                  const T* __restrict r, T* __restrict h, T* __restrict c,
+                                  T* __restrict y, T* __restrict gates, T* __restrict hp,
+                                  T* __restrict cp) {
+  for (int j = 0; j < H; ++j) {
+    const cell::LstmUnit<T> u =
+        cell::lstm_forward(p[j] + r[j], p[H + j] + r[H + j], p[2 * H + j] + r[2 * H + j],
+                           p[3 * H + j] + r[3 * H + j], c[j], forget_bias);
+    if constexpr (kSave) {
+      hp[j] = h[j];
+      cp[j] = c[j];
+      gates[j] = u.i;
+      gates[H + j] = u.f;
+      gates[2 * H + j] = u.g;
+      gates[3 * H + j] = u.o;
+    }
+    c[j] = u.c;
+    h[j] = u.h;
+    y[j] = u.h;
+  }
+}
+
+template <class T, bool kSave>
+RNNX_CLONES void gru_after_forward_row(int H, const T* __restrict p, const T* __restrict r,
+                                       const T* __restrict bhn, T* __restrict h, T* __restrict y,
+                                       T* __restrict gates, T* __restrict hp,
+                                       T* __restrict hn_out) {
+  for (int j = 0; j < H; ++j) {
+    const T reset = cell::sigmoid(p[j] + r[j]);
+    const T update = cell::sigmoid(p[H + j] + r[H + j]);
+    const T hn = r[2 * H + j] + bhn[j];
+    const T n = cell::gru_candidate(p[2 * H + j], hn, reset, true);
+    const T out = cell::gru_output(update, n, h[j]);
+    if constexpr (kSave) {
+      hp[j] = h[j];
+      gates[j] = reset;
+      gates[H + j] = update;
+      gates[2 * H + j] = n;
+      hn_out[j] = hn;
+    }
+    h[j] = out;
+    y[j] = out;
+  }
+}
+
+template <class T>
+RNNX_CLONES void gru_before_reset_row(int H, const T* __restrict p, const T* __restrict r,
+                                      const T* __restrict h, T* __restrict r_out,
+                                      T* __restrict rh) {
+  for (int j = 0; j < H; ++j) {
+    r_out[j] = cell::sigmoid(p[j] + r[j]);
+    rh[j] = r_out[j] * h[j];
+  }
+}
+
+template <class T, bool kSave>
+RNNX_CLONES void gru_before_forward_row(int H, const T* __restrict p, const T* __restrict r,
+                                        const T* __restrict reset, T* __restrict h, T* __restrict y,
+                                        T* __restrict gates, T* __restrict hp) {
+  for (int j = 0; j < H; ++j) {
+    const T update = cell::sigmoid(p[H + j] + r[H + j]);
+    const T n = cell::gru_candidate(p[2 * H + j], r[2 * H + j], reset[j], false);
+    const T out = cell::gru_output(update, n, h[j]);
+    if constexpr (kSave) {
+      hp[j] = h[j];
+      gates[j] = reset[j];
+      gates[H + j] = update;
+      gates[2 * H + j] = n;
+    }
+    h[j] = out;
+    y[j] = out;
+  }
+}
+
+template <class T>
+RNNX_CLONES void lstm_backward_row(int H, const T* __restrict g, const T* __restrict cp,
+                                   const T* __restrict dh, const T* __restrict dout,
+                                   T* __restrict dc, T* __restrict dz, T* __restrict dz_step) {
+  for (int j = 0; j < H; ++j) {
+    const cell::LstmUnitGrad<T> d = cell::lstm_backward(g[j], g[H + j], g[2 * H + j], g[3 * H + j],
+                                                        cp[j], dh[j] + dout[j], dc[j]);
+    dz[j] = dz_step[j] = d.di;
+    dz[H + j] = dz_step[H + j] = d.df;
+    dz[2 * H + j] = dz_step[2 * H + j] = d.dg;
+    dz[3 * H + j] = dz_step[3 * H + j] = d.do_;
+    dc[j] = d.dc_prev;
+  }
+}
+
+template <class T>
+RNNX_CLONES void gru_after_backward_row(int H, const T* __restrict g, const T* __restrict hn,
+                                        const T* __restrict hp, const T* __restrict dh,
+                                        const T* __restrict dout, T* __restrict dzx,
+                                        T* __restrict dzh, T* __restrict dz_step,
+                                        T* __restrict dh_direct) {
+  for (int j = 0; j < H; ++j) {
+    const cell::GruUnitGrad<T> d =
+        cell::gru_backward(g[j], g[H + j], g[2 * H + j], hn[j], hp[j], dh[j] + dout[j], true);
+    dzx[j] = dzh[j] = dz_step[j] = d.dr;
+    dzx[H + j] = dzh[H + j] = dz_step[H + j] = d.dz;
+    dzx[2 * H + j] = d.dn;
+    dzh[2 * H + j] = dz_step[2 * H + j] = d.dhn;
+    dh_direct[j] = d.dh_prev;
+  }
+}
+
+template <class T>
+RNNX_CLONES void gru_before_backward_row(int H, const T* __restrict g, const T* __restrict hp,
+                                         const T* __restrict dh, const T* __restrict dout,
+                                         T* __restrict dzx, T* __restrict dzh,
+                                         T* __restrict dz_step, T* __restrict dh_direct) {
+  for (int j = 0; j < H; ++j) {
+    const cell::GruUnitGrad<T> d =
+        cell::gru_backward(g[j], g[H + j], g[2 * H + j], T(0), hp[j], dh[j] + dout[j], false);
+    dzx[H + j] = dzh[H + j] = dz_step[H + j] = d.dz;
+    dzx[2 * H + j] = dzh[2 * H + j] = dz_step[2 * H + j] = d.dn;
+    dh_direct[j] = d.dh_prev;
+  }
+}
+
+template <class T>
+RNNX_CLONES void gru_before_reset_backward_row(int H, const T* __restrict g, const T* __restrict hp,
+                                               const T* __restrict drh, T* __restrict dzx,
+                                               T* __restrict dzh, T* __restrict dz_step,
+                                               T* __restrict dh_direct) {
+  for (int j = 0; j < H; ++j) {
+    const cell::GruResetGrad<T> d = cell::gru_reset_before_backward(g[j], hp[j], drh[j]);
+    dzx[j] = dzh[j] = dz_step[j] = d.dr;
+    dh_direct[j] += d.dh_prev;
+  }
+}
+
+// Runs `row(b, t, row_index)` for every active sequence, in parallel; `ended(b)` for the others.
+template <class Row, class Ended>
+void for_each_row(const StepRows& rows, Row row, Ended ended) {
+#pragma omp parallel for num_threads(rows.threads) schedule(static)
+  for (int b = 0; b < rows.B; ++b) {
+    const int t = rows.time(b);
+    if (t < 0) {
+      ended(b);
+    } else {
+      row(b, rows.row(t, b));
+    }
+  }
+}
+
+template <class T>
+T* at(T* base, std::size_t index, std::size_t width) {
+  return base == nullptr ? nullptr : base + index * width;
+}
+
+}  // namespace
+
+template <class T>
+void lstm_forward_step(const StepRows& rows, int H, T forget_bias, const T* proj, const T* rec,
+                       T* h, T* c, T* y, int y_ld, const StepSave<T>& save) {
+  const std::size_t G = 4 * std::size_t(H);
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        const T* p = proj + row * G;
+        T* yb = y + row * y_ld;
+        if (save.gates != nullptr) {
+          lstm_forward_row<T, true>(H, forget_bias, p, rec + b * G, h + std::size_t(b) * H,
+                                    c + std::size_t(b) * H, yb, at(save.gates, row, G),
+                                    at(save.h_prev, row, H), at(save.c_prev, row, H));
+        } else {
+          lstm_forward_row<T, false>(H, forget_bias, p, rec + b * G, h + std::size_t(b) * H,
+                                     c + std::size_t(b) * H, yb, nullptr, nullptr, nullptr);
+        }
+      },
+      [](int) {});
+}
+
+template <class T>
+void gru_after_forward_step(const StepRows& rows, int H, const T* proj, const T* rec, const T* bhn,
+                            T* h, T* y, int y_ld, const StepSave<T>& save) {
+  const std::size_t G = 3 * std::size_t(H);
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        if (save.gates != nullptr) {
+          gru_after_forward_row<T, true>(
+              H, proj + row * G, rec + b * G, bhn, h + std::size_t(b) * H, y + row * y_ld,
+              at(save.gates, row, G), at(save.h_prev, row, H), at(save.hn, row, H));
+        } else {
+          gru_after_forward_row<T, false>(H, proj + row * G, rec + b * G, bhn,
+                                          h + std::size_t(b) * H, y + row * y_ld, nullptr, nullptr,
+                                          nullptr);
+        }
+      },
+      [](int) {});
+}
+
+template <class T>
+void gru_before_reset_step(const StepRows& rows, int H, const T* proj, const T* rec, const T* h,
+                           T* r_out, T* rh) {
+  const std::size_t G = 3 * std::size_t(H);
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        const std::size_t s = std::size_t(b) * H;
+        gru_before_reset_row<T>(H, proj + row * G, rec + b * G, h + s, r_out + s, rh + s);
+      },
+      // An ended sequence's rh still feeds the GEMM; keep it finite.
+      [&](int b) { std::fill(rh + std::size_t(b) * H, rh + std::size_t(b + 1) * H, T(0)); });
+}
+
+template <class T>
+void gru_before_forward_step(const StepRows& rows, int H, const T* proj, const T* rec, const T* r,
+                             T* h, T* y, int y_ld, const StepSave<T>& save) {
+  const std::size_t G = 3 * std::size_t(H);
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        const std::size_t s = std::size_t(b) * H;
+        if (save.gates != nullptr) {
+          gru_before_forward_row<T, true>(H, proj + row * G, rec + b * G, r + s, h + s,
+                                          y + row * y_ld, at(save.gates, row, G),
+                                          at(save.h_prev, row, H));
+        } else {
+          gru_before_forward_row<T, false>(H, proj + row * G, rec + b * G, r + s, h + s,
+                                           y + row * y_ld, nullptr, nullptr);
+        }
+      },
+      [](int) {});
+}
+
+template <class T>
+void lstm_backward_step(const StepRows& rows, int H, const StepSave<T>& saved, const T* dh,
+                        const T* dout, int dout_ld, T* dc, T* dz, T* dz_step) {
+  const std::size_t G = 4 * std::size_t(H);
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        const std::size_t s = std::size_t(b) * H;
+        lstm_backward_row<T>(H, saved.gates + row * G, saved.c_prev + row * H, dh + s,
+                             dout + row * dout_ld, dc + s, dz + row * G, dz_step + b * G);
+      },
+      [&](int b) { std::fill(dz_step + b * G, dz_step + (b + 1) * G, T(0)); });
+}
+
+template <class T>
+void gru_after_backward_step(const StepRows& rows, int H, const StepSave<T>& saved, const T* dh,
+                             const T* dout, int dout_ld, T* dzx, T* dzh, T* dz_step, T* dh_direct) {
+  const std::size_t G = 3 * std::size_t(H);
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        const std::size_t s = std::size_t(b) * H;
+        gru_after_backward_row<T>(H, saved.gates + row * G, saved.hn + row * H,
+                                  saved.h_prev + row * H, dh + s, dout + row * dout_ld,
+                                  dzx + row * G, dzh + row * G, dz_step + b * G, dh_direct + s);
+      },
+      [&](int b) { std::fill(dz_step + b * G, dz_step + (b + 1) * G, T(0)); });
+}
+
+template <class T>
+void gru_before_backward_step(const StepRows& rows, int H, const StepSave<T>& saved, const T* dh,
+                              const T* dout, int dout_ld, T* dzx, T* dzh, T* dz_step,
+                              T* dh_direct) {
+  const std::size_t G = 3 * std::size_t(H);
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        const std::size_t s = std::size_t(b) * H;
+        gru_before_backward_row<T>(H, saved.gates + row * G, saved.h_prev + row * H, dh + s,
+                                   dout + row * dout_ld, dzx + row * G, dzh + row * G,
+                                   dz_step + b * G, dh_direct + s);
+      },
+      [&](int b) { std::fill(dz_step + b * G, dz_step + (b + 1) * G, T(0)); });
+}
+
+template <class T>
+void gru_before_reset_backward_step(const StepRows& rows, int H, const StepSave<T>& saved,
+                                    const T* drh, T* dzx, T* dzh, T* dz_step, T* dh_direct) {
+  const std::size_t G = 3 * std::size_t(H);
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        const std::size_t s = std::size_t(b) * H;
+        gru_before_reset_backward_row<T>(H, saved.gates + row * G, saved.h_prev + row * H, drh + s,
+                                         dzx + row * G, dzh + row * G, dz_step + b * G,
+                                         dh_direct + s);
+      },
+      [](int) {});
+}
+
+#define RNNX_INSTANTIATE(T)                                                                        \
+  template void lstm_forward_step<T>(const StepRows&, int, T, const T*, const T*, T*, T*, T*, int, \
+                                     const StepSave<T>&);                                          \
+  template void gru_after_forward_step<T>(const StepRows&, int, const T*, const T*, const T*, T*,  \
+                                          T*, int, const StepSave<T>&);                            \
+  template void gru_before_reset_step<T>(const StepRows&, int, const T*, const T*, const T*, T*,   \
+                                         T*);                                                      \
+  template void gru_before_forward_step<T>(const StepRows&, int, const T*, const T*, const T*, T*, \
+                                           T*, int, const StepSave<T>&);                           \
+  template void lstm_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,          \
+                                      const T*, int, T*, T*, T*);                                  \
+  template void gru_after_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,     \
+                                           const T*, int, T*, T*, T*, T*);                         \
+  template void gru_before_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,    \
+                                            const T*, int, T*, T*, T*, T*);                        \
+  template void gru_before_reset_backward_step<T>(const StepRows&, int, const StepSave<T>&,        \
+                                                  const T*, T*, T*, T*, T*);
+RNNX_INSTANTIATE(float)
+RNNX_INSTANTIATE(double)
+#undef RNNX_INSTANTIATE
+
+}  // namespace rnnx::cpu
