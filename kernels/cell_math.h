@@ -60,21 +60,53 @@ RNNX_HD double tanh_(double x) {
 // ---------------------------------------------------------------------------------------------
 // LSTM. z* are the gates' pre-activations: Wx x + bx + Wh h + bh for that gate and unit.
 
+// The gates one at a time (the CPU computes each over a whole row before the next, which keeps
+// its vector registers from spilling), then the state update.
+template <class T>
+RNNX_HD T lstm_input_gate(T zi) {
+  return sigmoid(zi);
+}
+template <class T>
+RNNX_HD T lstm_forget_gate(T zf, T forget_bias) {
+  return sigmoid(zf + forget_bias);
+}
+template <class T>
+RNNX_HD T lstm_cell_gate(T zg) {
+  return tanh_(zg);
+}
+template <class T>
+RNNX_HD T lstm_output_gate(T zo) {
+  return sigmoid(zo);
+}
+
+template <class T>
+struct LstmState {
+  T c, h;
+};
+
+template <class T>
+RNNX_HD LstmState<T> lstm_state(T i, T f, T g, T o, T c_prev) {
+  const T c = f * c_prev + i * g;
+  return LstmState<T>{c, o * tanh_(c)};
+}
+
 template <class T>
 struct LstmUnit {
   T i, f, g, o;  // activated gates
   T c, h;        // new state
 };
 
+// All of one unit at once (the GPU's shape).
 template <class T>
 RNNX_HD LstmUnit<T> lstm_forward(T zi, T zf, T zg, T zo, T c_prev, T forget_bias) {
   LstmUnit<T> u;
-  u.i = sigmoid(zi);
-  u.f = sigmoid(zf + forget_bias);
-  u.g = tanh_(zg);
-  u.o = sigmoid(zo);
-  u.c = u.f * c_prev + u.i * u.g;
-  u.h = u.o * tanh_(u.c);
+  u.i = lstm_input_gate(zi);
+  u.f = lstm_forget_gate(zf, forget_bias);
+  u.g = lstm_cell_gate(zg);
+  u.o = lstm_output_gate(zo);
+  const LstmState<T> s = lstm_state(u.i, u.f, u.g, u.o, c_prev);
+  u.c = s.c;
+  u.h = s.h;
   return u;
 }
 

@@ -1,6 +1,9 @@
 #include "cpu/layer.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <exception>
 
 #include "cpu/blas.h"
 
@@ -32,6 +35,31 @@ void add_column_sums(const T* dz, std::size_t n, int cols, T* out) {
     for (int k = 0; k < cols; ++k) out[k] += dz[r * cols + k];
 }
 
+// Runs body(first, last, threads) over the batch: on disjoint blocks of sequences, one block per
+// thread, when there are enough sequences for each thread's GEMM to be worth it (a sequence's
+// recurrence never reads another's, so a block needs nothing from the others until the layer
+// ends); else once over all sequences with the GEMMs and pointwise passes threaded inside.
+template <class Body>
+void over_sequence_blocks(int B, int threads, Body body) {
+  if (threads <= 1 || B < 16 * threads) {
+    body(0, B, threads);
+    return;
+  }
+  std::exception_ptr failure;
+#pragma omp parallel num_threads(threads)
+  {
+    const int id = omp_get_thread_num(), n = omp_get_num_threads();
+    try {
+      body(B * id / n, B * (id + 1) / n, 1);
+    } catch (...) {
+      // An exception must not leave an OpenMP region; keep the first and rethrow it outside.
+#pragma omp critical(rnnx_cpu_failure)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
 }  // namespace
 
 template <class T>
@@ -50,32 +78,38 @@ void layer_forward(const LayerWeights<T>& w, Dir dir, const Sequences& seq, cons
   if (lstm) std::copy(c0, c0 + std::size_t(B) * H, c);
 
   if (rows > 0) {
-    // Every step's input projection at once: proj = in Wx^T + bias.
+    // Every step's input projection at once: proj = in Wx^T (biases are added pointwise).
     T* proj = sized(scratch.proj, rows * GH);
+    gemm(false, true, int(rows), GH, I, T(1), in, I, w.Wx, I, T(0), proj, GH);
     const std::vector<T> bias = projection_bias(w);
-    for (std::size_t r = 0; r < rows; ++r) std::copy(bias.begin(), bias.end(), proj + r * GH);
-    gemm(false, true, int(rows), GH, I, T(1), in, I, w.Wx, I, T(1), proj, GH);
 
     T* rec = sized(scratch.rec, std::size_t(B) * GH);
     T* reset = sized(scratch.r, std::size_t(B) * H);
     T* rh = sized(scratch.rh, std::size_t(B) * H);
-    for (int s = 0; s < seq.max_len; ++s) {
-      const StepRows step{B, seq.len, s, dir, seq.threads};
-      if (lstm) {
-        gemm(false, true, B, GH, H, T(1), h, H, w.Wh, H, T(0), rec, GH);
-        lstm_forward_step(step, H, T(layer.forget_bias), proj, rec, h, c, out, out_ld, save);
-      } else if (reset_after) {
-        gemm(false, true, B, GH, H, T(1), h, H, w.Wh, H, T(0), rec, GH);
-        gru_after_forward_step(step, H, proj, rec, w.bh + 2 * H, h, out, out_ld, save);
-      } else {
-        // r and z from h; then n's recurrent term from r * h.
-        gemm(false, true, B, 2 * H, H, T(1), h, H, w.Wh, H, T(0), rec, GH);
-        gru_before_reset_step(step, H, proj, rec, h, reset, rh);
-        gemm(false, true, B, H, H, T(1), rh, H, w.Wh + std::size_t(2) * H * H, H, T(0), rec + 2 * H,
-             GH);
-        gru_before_forward_step(step, H, proj, rec, reset, h, out, out_ld, save);
+    over_sequence_blocks(B, seq.threads, [&](int first, int last, int threads) {
+      const int M = last - first;
+      T* hb = h + std::size_t(first) * H;
+      T* recb = rec + std::size_t(first) * GH;
+      for (int s = 0; s < seq.max_len; ++s) {
+        const StepRows step{B, seq.len, s, dir, threads, first, last};
+        if (lstm) {
+          gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+          lstm_forward_step(step, H, T(layer.forget_bias), proj, bias.data(), rec, h, c, out,
+                            out_ld, save);
+        } else if (reset_after) {
+          gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+          gru_after_forward_step(step, H, proj, bias.data(), rec, w.bh + 2 * H, h, out, out_ld,
+                                 save);
+        } else {
+          // r and z from h; then n's recurrent term from r * h.
+          gemm(false, true, M, 2 * H, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+          gru_before_reset_step(step, H, proj, bias.data(), rec, h, reset, rh);
+          gemm(false, true, M, H, H, T(1), rh + std::size_t(first) * H, H,
+               w.Wh + std::size_t(2) * H * H, H, T(0), recb + 2 * H, GH);
+          gru_before_forward_step(step, H, proj, bias.data(), rec, reset, h, out, out_ld, save);
+        }
       }
-    }
+    });
   }
   std::copy(h, h + std::size_t(B) * H, hn);
   if (lstm) std::copy(c, c + std::size_t(B) * H, cn);
@@ -110,31 +144,36 @@ void layer_backward(const LayerWeights<T>& w, Dir dir, const Sequences& seq, con
   T* dh_direct = sized(scratch.dh_direct, state);
   std::fill(dh_direct, dh_direct + state, T(0));
 
-  for (int s = seq.max_len - 1; s >= 0; --s) {
-    const StepRows step{B, seq.len, s, dir, seq.threads};
-    if (lstm) {
-      lstm_backward_step(step, H, saved, dh, dout, dout_ld, dc, dzx, dz_step);
-      gemm(false, false, B, H, GH, T(1), dz_step, GH, w.Wh, H, T(0), dh_step, H);
-    } else if (reset_after) {
-      gru_after_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step, dh_direct);
-      gemm(false, false, B, H, GH, T(1), dz_step, GH, w.Wh, H, T(0), dh_step, H);
-    } else {
-      gru_before_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step, dh_direct);
-      // d(r*h) = dn Whn, then r's gradient, then dh through the r and z rows.
-      gemm(false, false, B, H, H, T(1), dz_step + 2 * H, GH, w.Wh + std::size_t(2) * H * H, H, T(0),
-           dh_step, H);
-      gru_before_reset_backward_step(step, H, saved, dh_step, dzx, dzh, dz_step, dh_direct);
-      gemm(false, false, B, H, 2 * H, T(1), dz_step, GH, w.Wh, H, T(0), dh_step, H);
+  over_sequence_blocks(B, seq.threads, [&](int first, int last, int threads) {
+    const int M = last - first;
+    T* dzb = dz_step + std::size_t(first) * GH;
+    T* dhb = dh_step + std::size_t(first) * H;
+    for (int s = seq.max_len - 1; s >= 0; --s) {
+      const StepRows step{B, seq.len, s, dir, threads, first, last};
+      if (lstm) {
+        lstm_backward_step(step, H, saved, dh, dout, dout_ld, dc, dzx, dz_step);
+        gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+      } else if (reset_after) {
+        gru_after_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step, dh_direct);
+        gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+      } else {
+        gru_before_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step, dh_direct);
+        // d(r*h) = dn Whn, then r's gradient, then dh through the r and z rows.
+        gemm(false, false, M, H, H, T(1), dzb + 2 * H, GH, w.Wh + std::size_t(2) * H * H, H, T(0),
+             dhb, H);
+        gru_before_reset_backward_step(step, H, saved, dh_step, dzx, dzh, dz_step, dh_direct);
+        gemm(false, false, M, H, 2 * H, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+      }
+      // Sequences still running at step s take the new gradient; ended ones carry theirs.
+      for (int b = first; b < last; ++b) {
+        if (step.time(b) < 0) continue;
+        T* target = dh + std::size_t(b) * H;
+        const T* from_gemm = dh_step + std::size_t(b) * H;
+        const T* direct = dh_direct + std::size_t(b) * H;
+        for (int j = 0; j < H; ++j) target[j] = from_gemm[j] + (lstm ? T(0) : direct[j]);
+      }
     }
-    // Sequences still running at step s take the new gradient; ended ones carry theirs.
-    for (int b = 0; b < B; ++b) {
-      if (step.time(b) < 0) continue;
-      T* target = dh + std::size_t(b) * H;
-      const T* from_gemm = dh_step + std::size_t(b) * H;
-      const T* direct = dh_direct + std::size_t(b) * H;
-      for (int j = 0; j < H; ++j) target[j] = from_gemm[j] + (lstm ? T(0) : direct[j]);
-    }
-  }
+  });
 
   // Weight gradients over all steps at once.
   gemm(true, false, GH, I, int(rows), T(1), dzx, GH, in, I, T(1), grads.Wx, I);

@@ -20,76 +20,74 @@ namespace {
 
 // ---- rows: one sequence's units at one step ----
 
+// act: where the activated gates go, [4H]: the reserve's row when training, else the rec row
+// itself (each entry is read once, just before it is overwritten).
 template <class T, bool kSave>
 RNNX_CLONES void lstm_forward_row(int H, T forget_bias, const T* __restrict p,
-                                  const T* __restrict r, T* __restrict h, T* __restrict c,
-                                  T* __restrict y, T* __restrict gates, T* __restrict hp,
+                                  const T* __restrict bias, const T* r, T* act, T* __restrict h,
+                                  T* __restrict c, T* __restrict y, T* __restrict hp,
                                   T* __restrict cp) {
+  // One gate per loop: a loop holding all four exp's spills registers and runs 2x slower.
+  for (int j = 0; j < H; ++j) act[j] = cell::lstm_input_gate(p[j] + bias[j] + r[j]);
+  for (int j = H; j < 2 * H; ++j) {
+    act[j] = cell::lstm_forget_gate(p[j] + bias[j] + r[j], forget_bias);
+  }
+  for (int j = 2 * H; j < 3 * H; ++j) act[j] = cell::lstm_cell_gate(p[j] + bias[j] + r[j]);
+  for (int j = 3 * H; j < 4 * H; ++j) act[j] = cell::lstm_output_gate(p[j] + bias[j] + r[j]);
   for (int j = 0; j < H; ++j) {
-    const cell::LstmUnit<T> u =
-        cell::lstm_forward(p[j] + r[j], p[H + j] + r[H + j], p[2 * H + j] + r[2 * H + j],
-                           p[3 * H + j] + r[3 * H + j], c[j], forget_bias);
     if constexpr (kSave) {
       hp[j] = h[j];
       cp[j] = c[j];
-      gates[j] = u.i;
-      gates[H + j] = u.f;
-      gates[2 * H + j] = u.g;
-      gates[3 * H + j] = u.o;
     }
-    c[j] = u.c;
-    h[j] = u.h;
-    y[j] = u.h;
+    const cell::LstmState<T> s =
+        cell::lstm_state(act[j], act[H + j], act[2 * H + j], act[3 * H + j], c[j]);
+    c[j] = s.c;
+    h[j] = s.h;
+    y[j] = s.h;
   }
 }
 
+// act: the activated gates r, z, n, in the reserve's row or in place of the rec row.
 template <class T, bool kSave>
-RNNX_CLONES void gru_after_forward_row(int H, const T* __restrict p, const T* __restrict r,
-                                       const T* __restrict bhn, T* __restrict h, T* __restrict y,
-                                       T* __restrict gates, T* __restrict hp,
-                                       T* __restrict hn_out) {
+RNNX_CLONES void gru_after_forward_row(int H, const T* __restrict p, const T* __restrict bias,
+                                       const T* r, const T* __restrict bhn, T* act, T* __restrict h,
+                                       T* __restrict y, T* __restrict hp, T* __restrict hn_out) {
+  for (int j = 0; j < 2 * H; ++j) act[j] = cell::sigmoid(p[j] + bias[j] + r[j]);  // r and z
   for (int j = 0; j < H; ++j) {
-    const T reset = cell::sigmoid(p[j] + r[j]);
-    const T update = cell::sigmoid(p[H + j] + r[H + j]);
     const T hn = r[2 * H + j] + bhn[j];
-    const T n = cell::gru_candidate(p[2 * H + j], hn, reset, true);
-    const T out = cell::gru_output(update, n, h[j]);
+    const T n = cell::gru_candidate(p[2 * H + j] + bias[2 * H + j], hn, act[j], true);
+    const T out = cell::gru_output(act[H + j], n, h[j]);
     if constexpr (kSave) {
       hp[j] = h[j];
-      gates[j] = reset;
-      gates[H + j] = update;
-      gates[2 * H + j] = n;
       hn_out[j] = hn;
     }
+    act[2 * H + j] = n;
     h[j] = out;
     y[j] = out;
   }
 }
 
 template <class T>
-RNNX_CLONES void gru_before_reset_row(int H, const T* __restrict p, const T* __restrict r,
-                                      const T* __restrict h, T* __restrict r_out,
-                                      T* __restrict rh) {
+RNNX_CLONES void gru_before_reset_row(int H, const T* __restrict p, const T* __restrict bias,
+                                      const T* __restrict r, const T* __restrict h,
+                                      T* __restrict r_out, T* __restrict rh) {
   for (int j = 0; j < H; ++j) {
-    r_out[j] = cell::sigmoid(p[j] + r[j]);
+    r_out[j] = cell::sigmoid(p[j] + bias[j] + r[j]);
     rh[j] = r_out[j] * h[j];
   }
 }
 
 template <class T, bool kSave>
-RNNX_CLONES void gru_before_forward_row(int H, const T* __restrict p, const T* __restrict r,
-                                        const T* __restrict reset, T* __restrict h, T* __restrict y,
-                                        T* __restrict gates, T* __restrict hp) {
+RNNX_CLONES void gru_before_forward_row(int H, const T* __restrict p, const T* __restrict bias,
+                                        const T* r, const T* __restrict reset, T* act,
+                                        T* __restrict h, T* __restrict y, T* __restrict hp) {
+  for (int j = H; j < 2 * H; ++j) act[j] = cell::sigmoid(p[j] + bias[j] + r[j]);  // z
   for (int j = 0; j < H; ++j) {
-    const T update = cell::sigmoid(p[H + j] + r[H + j]);
-    const T n = cell::gru_candidate(p[2 * H + j], r[2 * H + j], reset[j], false);
-    const T out = cell::gru_output(update, n, h[j]);
-    if constexpr (kSave) {
-      hp[j] = h[j];
-      gates[j] = reset[j];
-      gates[H + j] = update;
-      gates[2 * H + j] = n;
-    }
+    const T n = cell::gru_candidate(p[2 * H + j] + bias[2 * H + j], r[2 * H + j], reset[j], false);
+    const T out = cell::gru_output(act[H + j], n, h[j]);
+    if constexpr (kSave) hp[j] = h[j];
+    act[j] = reset[j];
+    act[2 * H + j] = n;
     h[j] = out;
     y[j] = out;
   }
@@ -153,11 +151,12 @@ RNNX_CLONES void gru_before_reset_backward_row(int H, const T* __restrict g, con
   }
 }
 
-// Runs `row(b, t, row_index)` for every active sequence, in parallel; `ended(b)` for the others.
+// Runs `row(b, row_index)` for every active sequence in [first, last), in parallel when the call
+// has threads of its own; `ended(b)` for the others.
 template <class Row, class Ended>
 void for_each_row(const StepRows& rows, Row row, Ended ended) {
-#pragma omp parallel for num_threads(rows.threads) schedule(static)
-  for (int b = 0; b < rows.B; ++b) {
+#pragma omp parallel for num_threads(rows.threads) schedule(static) if (rows.threads > 1)
+  for (int b = rows.first; b < rows.last; ++b) {
     const int t = rows.time(b);
     if (t < 0) {
       ended(b);
@@ -167,83 +166,81 @@ void for_each_row(const StepRows& rows, Row row, Ended ended) {
   }
 }
 
-template <class T>
-T* at(T* base, std::size_t index, std::size_t width) {
-  return base == nullptr ? nullptr : base + index * width;
-}
-
 }  // namespace
 
 template <class T>
-void lstm_forward_step(const StepRows& rows, int H, T forget_bias, const T* proj, const T* rec,
-                       T* h, T* c, T* y, int y_ld, const StepSave<T>& save) {
+void lstm_forward_step(const StepRows& rows, int H, T forget_bias, const T* proj, const T* bias,
+                       T* rec, T* h, T* c, T* y, int y_ld, const StepSave<T>& save) {
   const std::size_t G = 4 * std::size_t(H);
   for_each_row(
       rows,
       [&](int b, std::size_t row) {
         const T* p = proj + row * G;
-        T* yb = y + row * y_ld;
+        T* r = rec + b * G;
+        T* hb = h + std::size_t(b) * H;
+        T* cb = c + std::size_t(b) * H;
         if (save.gates != nullptr) {
-          lstm_forward_row<T, true>(H, forget_bias, p, rec + b * G, h + std::size_t(b) * H,
-                                    c + std::size_t(b) * H, yb, at(save.gates, row, G),
-                                    at(save.h_prev, row, H), at(save.c_prev, row, H));
+          lstm_forward_row<T, true>(H, forget_bias, p, bias, r, save.gates + row * G, hb, cb,
+                                    y + row * y_ld, save.h_prev + row * H, save.c_prev + row * H);
         } else {
-          lstm_forward_row<T, false>(H, forget_bias, p, rec + b * G, h + std::size_t(b) * H,
-                                     c + std::size_t(b) * H, yb, nullptr, nullptr, nullptr);
+          lstm_forward_row<T, false>(H, forget_bias, p, bias, r, r, hb, cb, y + row * y_ld, nullptr,
+                                     nullptr);
         }
       },
       [](int) {});
 }
 
 template <class T>
-void gru_after_forward_step(const StepRows& rows, int H, const T* proj, const T* rec, const T* bhn,
-                            T* h, T* y, int y_ld, const StepSave<T>& save) {
+void gru_after_forward_step(const StepRows& rows, int H, const T* proj, const T* bias, const T* rec,
+                            const T* bhn, T* h, T* y, int y_ld, const StepSave<T>& save) {
   const std::size_t G = 3 * std::size_t(H);
   for_each_row(
       rows,
       [&](int b, std::size_t row) {
+        const T* p = proj + row * G;
+        const T* r = rec + b * G;
+        T* hb = h + std::size_t(b) * H;
         if (save.gates != nullptr) {
-          gru_after_forward_row<T, true>(
-              H, proj + row * G, rec + b * G, bhn, h + std::size_t(b) * H, y + row * y_ld,
-              at(save.gates, row, G), at(save.h_prev, row, H), at(save.hn, row, H));
+          gru_after_forward_row<T, true>(H, p, bias, r, bhn, save.gates + row * G, hb,
+                                         y + row * y_ld, save.h_prev + row * H, save.hn + row * H);
         } else {
-          gru_after_forward_row<T, false>(H, proj + row * G, rec + b * G, bhn,
-                                          h + std::size_t(b) * H, y + row * y_ld, nullptr, nullptr,
-                                          nullptr);
+          gru_after_forward_row<T, false>(H, p, bias, r, bhn, const_cast<T*>(r), hb, y + row * y_ld,
+                                          nullptr, nullptr);
         }
       },
       [](int) {});
 }
 
 template <class T>
-void gru_before_reset_step(const StepRows& rows, int H, const T* proj, const T* rec, const T* h,
-                           T* r_out, T* rh) {
+void gru_before_reset_step(const StepRows& rows, int H, const T* proj, const T* bias, const T* rec,
+                           const T* h, T* r_out, T* rh) {
   const std::size_t G = 3 * std::size_t(H);
   for_each_row(
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
-        gru_before_reset_row<T>(H, proj + row * G, rec + b * G, h + s, r_out + s, rh + s);
+        gru_before_reset_row<T>(H, proj + row * G, bias, rec + b * G, h + s, r_out + s, rh + s);
       },
       // An ended sequence's rh still feeds the GEMM; keep it finite.
       [&](int b) { std::fill(rh + std::size_t(b) * H, rh + std::size_t(b + 1) * H, T(0)); });
 }
 
 template <class T>
-void gru_before_forward_step(const StepRows& rows, int H, const T* proj, const T* rec, const T* r,
-                             T* h, T* y, int y_ld, const StepSave<T>& save) {
+void gru_before_forward_step(const StepRows& rows, int H, const T* proj, const T* bias,
+                             const T* rec, const T* r, T* h, T* y, int y_ld,
+                             const StepSave<T>& save) {
   const std::size_t G = 3 * std::size_t(H);
   for_each_row(
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
+        const T* rr = rec + b * G;
         if (save.gates != nullptr) {
-          gru_before_forward_row<T, true>(H, proj + row * G, rec + b * G, r + s, h + s,
-                                          y + row * y_ld, at(save.gates, row, G),
-                                          at(save.h_prev, row, H));
+          gru_before_forward_row<T, true>(H, proj + row * G, bias, rr, r + s, save.gates + row * G,
+                                          h + s, y + row * y_ld, save.h_prev + row * H);
         } else {
-          gru_before_forward_row<T, false>(H, proj + row * G, rec + b * G, r + s, h + s,
-                                           y + row * y_ld, nullptr, nullptr);
+          gru_before_forward_row<T, false>(H, proj + row * G, bias, rr, r + s, const_cast<T*>(rr),
+                                           h + s, y + row * y_ld, nullptr);
         }
       },
       [](int) {});
@@ -309,22 +306,22 @@ void gru_before_reset_backward_step(const StepRows& rows, int H, const StepSave<
       [](int) {});
 }
 
-#define RNNX_INSTANTIATE(T)                                                                        \
-  template void lstm_forward_step<T>(const StepRows&, int, T, const T*, const T*, T*, T*, T*, int, \
-                                     const StepSave<T>&);                                          \
-  template void gru_after_forward_step<T>(const StepRows&, int, const T*, const T*, const T*, T*,  \
-                                          T*, int, const StepSave<T>&);                            \
-  template void gru_before_reset_step<T>(const StepRows&, int, const T*, const T*, const T*, T*,   \
-                                         T*);                                                      \
-  template void gru_before_forward_step<T>(const StepRows&, int, const T*, const T*, const T*, T*, \
-                                           T*, int, const StepSave<T>&);                           \
-  template void lstm_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,          \
-                                      const T*, int, T*, T*, T*);                                  \
-  template void gru_after_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,     \
-                                           const T*, int, T*, T*, T*, T*);                         \
-  template void gru_before_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,    \
-                                            const T*, int, T*, T*, T*, T*);                        \
-  template void gru_before_reset_backward_step<T>(const StepRows&, int, const StepSave<T>&,        \
+#define RNNX_INSTANTIATE(T)                                                                       \
+  template void lstm_forward_step<T>(const StepRows&, int, T, const T*, const T*, T*, T*, T*, T*, \
+                                     int, const StepSave<T>&);                                    \
+  template void gru_after_forward_step<T>(const StepRows&, int, const T*, const T*, const T*,     \
+                                          const T*, T*, T*, int, const StepSave<T>&);             \
+  template void gru_before_reset_step<T>(const StepRows&, int, const T*, const T*, const T*,      \
+                                         const T*, T*, T*);                                       \
+  template void gru_before_forward_step<T>(const StepRows&, int, const T*, const T*, const T*,    \
+                                           const T*, T*, T*, int, const StepSave<T>&);            \
+  template void lstm_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,         \
+                                      const T*, int, T*, T*, T*);                                 \
+  template void gru_after_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,    \
+                                           const T*, int, T*, T*, T*, T*);                        \
+  template void gru_before_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,   \
+                                            const T*, int, T*, T*, T*, T*);                       \
+  template void gru_before_reset_backward_step<T>(const StepRows&, int, const StepSave<T>&,       \
                                                   const T*, T*, T*, T*, T*);
 RNNX_INSTANTIATE(float)
 RNNX_INSTANTIATE(double)

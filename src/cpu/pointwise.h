@@ -15,7 +15,8 @@ struct StepRows {
   const int* len = nullptr;  // [B] lengths
   int s = 0;                 // the step
   Dir dir = Dir::fw;
-  int threads = 1;
+  int threads = 1;          // threads over the rows (1 inside a thread's own block)
+  int first = 0, last = 0;  // the sequences [first, last) this call handles
 
   // The time row b works on at this step, or -1 if its sequence has ended.
   int time(int b) const {
@@ -36,28 +37,32 @@ struct StepSave {
 
 // ---- forward ----
 
-// LSTM. proj: [T][B][4H] input projection with bx + bh; rec: [B][4H] = h Wh^T.
-// Updates h, c [B][H] of active rows and writes y rows (t, b) at y + row * y_ld.
-template <class T>
-void lstm_forward_step(const StepRows& rows, int H, T forget_bias, const T* proj, const T* rec,
-                       T* h, T* c, T* y, int y_ld, const StepSave<T>& save);
+// proj: [T][B][G*H] = x Wx^T, the input projection of every step; bias [G*H]: bx + bh (the n
+// rows of a GRU that resets after the matmul: bx only, with bhn given apart); rec: [B][G*H]
+// = h Wh^T of this step.
 
-// GRU, reset after the matmul. proj: [T][B][3H] with bx (+ bh for r, z); rec: [B][3H] = h Wh^T;
-// bhn: the n rows' recurrent bias.
+// LSTM. rec is used as scratch (overwritten). Updates h, c [B][H] of active rows and writes y
+// rows (t, b) at y + row * y_ld.
 template <class T>
-void gru_after_forward_step(const StepRows& rows, int H, const T* proj, const T* rec, const T* bhn,
-                            T* h, T* y, int y_ld, const StepSave<T>& save);
+void lstm_forward_step(const StepRows& rows, int H, T forget_bias, const T* proj, const T* bias,
+                       T* rec, T* h, T* c, T* y, int y_ld, const StepSave<T>& save);
 
-// GRU, reset before the matmul, first pass: r from rec's r rows ([B][3H], r and z rows filled),
-// writes r and r*h into r_out, rh [B][H].
+// GRU, reset after the matmul; bhn: the n rows' recurrent bias.
 template <class T>
-void gru_before_reset_step(const StepRows& rows, int H, const T* proj, const T* rec, const T* h,
-                           T* r_out, T* rh);
+void gru_after_forward_step(const StepRows& rows, int H, const T* proj, const T* bias, const T* rec,
+                            const T* bhn, T* h, T* y, int y_ld, const StepSave<T>& save);
 
-// Second pass: rec's n rows now hold (r*h) Whn^T; proj has bx + bh for every gate.
+// GRU, reset before the matmul, first pass: r from rec's r rows (r and z rows filled), writes
+// r and r*h into r_out, rh [B][H].
 template <class T>
-void gru_before_forward_step(const StepRows& rows, int H, const T* proj, const T* rec, const T* r,
-                             T* h, T* y, int y_ld, const StepSave<T>& save);
+void gru_before_reset_step(const StepRows& rows, int H, const T* proj, const T* bias, const T* rec,
+                           const T* h, T* r_out, T* rh);
+
+// Second pass: rec's n rows now hold (r*h) Whn^T.
+template <class T>
+void gru_before_forward_step(const StepRows& rows, int H, const T* proj, const T* bias,
+                             const T* rec, const T* r, T* h, T* y, int y_ld,
+                             const StepSave<T>& save);
 
 // ---- backward ----
 // dh [B][H] holds the gradient arriving at each sequence's state from later steps; dout rows
