@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Run here (the build machine) before using the GPU machine: copies what the GPU machine lacks
 # into .gpu-carry/ (git-ignored), to be named in the device tool's `carry`:
-#   GoogleTest's sources (built there with RNNX_GTEST_SOURCE_DIR) and Google Benchmark's headers,
-#   library and CMake config (found there with benchmark_DIR).
+#   GoogleTest's sources (built there with RNNX_GTEST_SOURCE_DIR), Google Benchmark's headers,
+#   library and CMake config (found there with benchmark_DIR), and oneDNN and OpenBLAS with the
+#   libraries they load, xz-compressed (about 7 MB; 60 MB unpacked would not fit the 64 MiB that
+#   travels), for scripts/gpu-check.sh to unpack there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 carry="$root/.gpu-carry"
@@ -14,4 +16,15 @@ cp -r /usr/include/benchmark "$carry/benchmark/include/"
 cp -a /usr/lib/x86_64-linux-gnu/libbenchmark.so* /usr/lib/x86_64-linux-gnu/libbenchmark_main.a \
   "$carry/benchmark/lib/x86_64-linux-gnu/"
 cp -r /usr/lib/x86_64-linux-gnu/cmake/benchmark "$carry/benchmark/lib/x86_64-linux-gnu/cmake/"
-du -sh "$carry"
+# oneDNN and OpenBLAS (the cpu engine), with the libraries they load that a CUDA image may lack.
+lib=usr/lib/x86_64-linux-gnu
+files=(usr/include/oneapi/dnnl $(cd / && ls usr/include/dnnl*.h)
+       $lib/libdnnl.so $lib/libdnnl.so.2 $lib/libdnnl.so.2.6
+       usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h
+       usr/include/x86_64-linux-gnu/openblas-pthread/openblas_config.h
+       $lib/openblas-pthread/libopenblas.so $lib/openblas-pthread/libopenblas.so.0
+       $lib/openblas-pthread/libopenblasp-r0.3.21.so
+       $lib/libgfortran.so.5 $lib/libgfortran.so.5.0.0 $lib/libquadmath.so.0
+       $lib/libquadmath.so.0.0.0 $lib/libOpenCL.so.1 $lib/libOpenCL.so.1.0.0)
+(cd / && tar -cJf "$carry/cpu-libs.tar.xz" "${files[@]}")
+du -sh "$carry" "$carry/cpu-libs.tar.xz"

@@ -34,25 +34,34 @@ stage "environment" | tee "$out/env.txt"
 device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 device=${device:-"no GPU found"}
 
-# cuDNN and cuBLAS: the toolkit's if it has them, else PyTorch's pip packages.
-cmake_extra=()
+# cuDNN and cuBLAS: the toolkit's if it has them, else PyTorch's pip packages. The hints are
+# environment variables, so that the package test's consumer project finds them too.
 py_nvidia=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]) + "/nvidia")' 2>/dev/null || true)
 cuda_root=$(dirname "$(dirname "$(command -v nvcc)")" 2>/dev/null || echo /usr/local/cuda)
 if [ ! -e "$cuda_root/include/cudnn.h" ] && [ -n "$py_nvidia" ] && [ -d "$py_nvidia/cudnn" ]; then
-  cmake_extra+=("-DCUDNN_ROOT=$py_nvidia/cudnn")
+  export CUDNN_ROOT="$py_nvidia/cudnn"
   export LD_LIBRARY_PATH="$py_nvidia/cudnn/lib:${LD_LIBRARY_PATH:-}"
 fi
 if ! ls "$cuda_root"/lib64/libcublas.so* >/dev/null 2>&1 && [ -n "$py_nvidia" ]; then
   for d in "$py_nvidia/cu13" "$py_nvidia/cublas"; do
     if ls "$d"/lib/libcublas.so* >/dev/null 2>&1; then
-      cmake_extra+=("-DCUBLAS_ROOT=$d")
+      export CUBLAS_ROOT="$d"
       export LD_LIBRARY_PATH="$d/lib:${LD_LIBRARY_PATH:-}"
       break
     fi
   done
 fi
-echo "cmake hints: ${cmake_extra[*]:-none}" | tee -a "$out/env.txt"
+echo "library hints: CUDNN_ROOT=${CUDNN_ROOT:-} CUBLAS_ROOT=${CUBLAS_ROOT:-}" | tee -a "$out/env.txt"
 result[environment]="$device"
+
+# oneDNN and OpenBLAS for the cpu engine, carried compressed (scripts/gpu-carry.sh).
+if [ -f "$carry/cpu-libs.tar.xz" ]; then
+  deps=/tmp/rnnx-deps
+  mkdir -p "$deps" && tar -xJf "$carry/cpu-libs.tar.xz" -C "$deps"
+  export DNNL_ROOT="$deps/usr" OPENBLAS_ROOT="$deps/usr"
+  export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$deps/usr/lib/x86_64-linux-gnu:$deps/usr/lib/x86_64-linux-gnu/openblas-pthread"
+  echo "cpu libraries: unpacked into $deps (DNNL_ROOT, OPENBLAS_ROOT)" | tee -a "$out/env.txt"
+fi
 
 # --- 2. build --------------------------------------------------------------------------------
 stage "build (sm_90, $jobs jobs)"
@@ -66,7 +75,7 @@ if [ -d "$carry/googletest" ]; then
   gtest_args=("-DRNNX_GTEST_SOURCE_DIR=$carry/googletest")
 fi
 if cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-     -DRNNX_WERROR=ON "${gtest_args[@]}" "${bench_args[@]}" "${cmake_extra[@]}" >"$out/build.log" 2>&1 &&
+     -DRNNX_WERROR=ON "${gtest_args[@]}" "${bench_args[@]}" >"$out/build.log" 2>&1 &&
    cmake --build "$build" --parallel "$jobs" >>"$out/build.log" 2>&1; then
   result[build]="ok"
 else

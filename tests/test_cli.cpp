@@ -267,6 +267,23 @@ TEST_F(Cli, UnknownJsonValue) {
   expect_refused("model.json", "line 1");
 }
 
+TEST_F(Cli, CpuEngineMatchesTheReference) {
+  const Outcome init = rnnx_cli("init --seed-model mix --dir " + (dir / "in").string() +
+                                    " --steps 9 --batch 5 --dtype float64 --grad",
+                                scratch);
+  ASSERT_EQ(init.code, 0) << init.err;
+  const std::string args = "run --model " + (dir / "in/model.json").string() + " --dir " +
+                           (dir / "in").string() + " --grad --engine ";
+  ASSERT_EQ(rnnx_cli(args + "cpu_reference", scratch).code, 0);
+  const std::vector<double> y = read_f64(dir / "in/y.npy");
+  const std::vector<double> dwx = read_f64(dir / "in/L1.fw.dWx.npy");
+  const Outcome o = rnnx_cli(args + "cpu", scratch);
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("engine cpu,"), std::string::npos) << o.out;
+  EXPECT_LT(test::max_rel_error(read_f64(dir / "in/y.npy"), y), 1e-12);
+  EXPECT_LT(test::max_rel_error(read_f64(dir / "in/L1.fw.dWx.npy"), dwx), 1e-12);
+}
+
 TEST_F(Cli, EngineNotAvailableExitsWith3) {
   write_tiny_lstm();
   const Outcome o = rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " +
