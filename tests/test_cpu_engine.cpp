@@ -120,6 +120,14 @@ TEST(CpuEngine, EdgeShapes) {
   }
 }
 
+// Without init and dfinal the engine starts from zeros and takes no final-state gradient.
+TEST(CpuEngine, NoInitialStateNorFinalGradient) {
+  for (const test::MatrixCase& c : test::gradient_matrix()) {
+    SCOPED_TRACE(c.name);
+    expect_close(test::random_problem(c.model, c.steps, 40, {}, 63, false, false), 1e-12);
+  }
+}
+
 // A long sequence: the per-step loop must not grow anything with T (the reference recurses
 // nowhere either, so this is about time and memory staying linear).
 TEST(CpuEngine, ThousandStepsBatchTwo) {

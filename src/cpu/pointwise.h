@@ -1,39 +1,16 @@
-// The fused pointwise passes of the cpu engine: one call per step handles every active sequence
-// of the batch (in parallel over sequences), one unit at a time with the shared cell math
-// (kernels/cell_math.h). Rows of per-time arrays are indexed by (t * B + b); a sequence is
-// active at step s while s < len[b], and its time t is s (forward) or len[b]-1-s (backward).
+// The fused pointwise passes of the cpu engine: one call per step handles the active sequences of
+// [first, last) (in parallel over sequences when the call has threads), one unit at a time with
+// the shared cell math (kernels/cell_math.h). Row conventions: fused/steps.h.
 #pragma once
 
 #include <cstddef>
 
-#include "rnnx/model.h"
+#include "fused/steps.h"
 
 namespace rnnx::cpu {
 
-struct StepRows {
-  int B = 0;                 // batch
-  const int* len = nullptr;  // [B] lengths
-  int s = 0;                 // the step
-  Dir dir = Dir::fw;
-  int threads = 1;          // threads over the rows (1 inside a thread's own block)
-  int first = 0, last = 0;  // the sequences [first, last) this call handles
-
-  // The time row b works on at this step, or -1 if its sequence has ended.
-  int time(int b) const {
-    if (s >= len[b]) return -1;
-    return dir == Dir::fw ? s : len[b] - 1 - s;
-  }
-  std::size_t row(int t, int b) const { return std::size_t(t) * B + b; }
-};
-
-// What forward_train keeps per step for backward (all per-time arrays), or nulls for inference.
-template <class T>
-struct StepSave {
-  T* gates = nullptr;   // [T][B][G*H] activated gates (LSTM i, f, g, o; GRU r, z, n)
-  T* h_prev = nullptr;  // [T][B][H] the h each step started from
-  T* c_prev = nullptr;  // [T][B][H] LSTM: the c each step started from
-  T* hn = nullptr;      // [T][B][H] GRU reset after: Whn h + bhn
-};
+using fused::StepRows;
+using fused::StepSave;
 
 // ---- forward ----
 

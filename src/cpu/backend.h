@@ -1,0 +1,132 @@
+// The cpu engine's backend for the fused algorithm (fused/layer.h, fused/network.h): host
+// memory, oneDNN/OpenBLAS GEMMs, the OpenMP passes of cpu/pointwise.h.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include "cpu/blas.h"
+#include "cpu/pointwise.h"
+#include "fused/steps.h"
+
+namespace rnnx::cpu {
+
+template <class T>
+class CpuBackend {
+ public:
+  explicit CpuBackend(int threads) : threads_(threads) {}
+
+  T* scratch(fused::Slot slot, std::size_t n) {
+    std::vector<T>& v = slots_[static_cast<int>(slot)];
+    if (v.size() < n) v.resize(n);
+    return v.data();
+  }
+  void copy(const T* from, std::size_t n, T* to) { std::copy(from, from + n, to); }
+  void zero(T* p, std::size_t n) { std::fill(p, p + n, T(0)); }
+  void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+            int ldb, T beta, T* C, int ldc) {
+    cpu::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  // The directions run one after the other on the CPU.
+  void fork(CpuBackend&) {}
+  void join(CpuBackend&) {}
+
+  const T* projection_bias(const fused::LayerWeights<T>& w) {
+    const int H = w.layer->hidden, GH = gates(w.layer->cell) * H;
+    const bool keep_bhn =
+        w.layer->cell == Cell::gru && w.layer->gru_reset == GruReset::after_matmul;
+    T* bias = scratch(fused::Slot::bias, GH);
+    for (int k = 0; k < GH; ++k) bias[k] = w.bx[k] + (keep_bhn && k >= 2 * H ? T(0) : w.bh[k]);
+    return bias;
+  }
+
+  // On disjoint blocks of sequences, one per thread, when there are enough sequences for each
+  // thread's GEMM to be worth it (a sequence's recurrence never reads another's, so a block
+  // needs nothing from the others until the layer ends); else once over all sequences with the
+  // GEMMs and passes threaded inside.
+  template <class Body>
+  void over_sequence_blocks(int B, Body body) {
+    if (threads_ <= 1 || B < 16 * threads_) {
+      body(0, B, threads_);
+      return;
+    }
+    std::exception_ptr failure;
+#pragma omp parallel num_threads(threads_)
+    {
+      const int id = omp_get_thread_num(), n = omp_get_num_threads();
+      try {
+        body(B * id / n, B * (id + 1) / n, 1);
+      } catch (...) {
+        // An exception must not leave an OpenMP region; keep the first, rethrow it outside.
+#pragma omp critical(rnnx_cpu_failure)
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  template <class... A>
+  void lstm_forward_step(A&&... a) {
+    cpu::lstm_forward_step<T>(std::forward<A>(a)...);
+  }
+  template <class... A>
+  void gru_after_forward_step(A&&... a) {
+    cpu::gru_after_forward_step<T>(std::forward<A>(a)...);
+  }
+  template <class... A>
+  void gru_before_reset_step(A&&... a) {
+    cpu::gru_before_reset_step<T>(std::forward<A>(a)...);
+  }
+  template <class... A>
+  void gru_before_forward_step(A&&... a) {
+    cpu::gru_before_forward_step<T>(std::forward<A>(a)...);
+  }
+  template <class... A>
+  void lstm_backward_step(A&&... a) {
+    cpu::lstm_backward_step<T>(std::forward<A>(a)...);
+  }
+  template <class... A>
+  void gru_after_backward_step(A&&... a) {
+    cpu::gru_after_backward_step<T>(std::forward<A>(a)...);
+  }
+  template <class... A>
+  void gru_before_backward_step(A&&... a) {
+    cpu::gru_before_backward_step<T>(std::forward<A>(a)...);
+  }
+  template <class... A>
+  void gru_before_reset_backward_step(A&&... a) {
+    cpu::gru_before_reset_backward_step<T>(std::forward<A>(a)...);
+  }
+
+  // dh = dh_step (+ dh_direct) for the sequences still running at this step.
+  void combine_dh(const fused::StepRows& step, int H, bool add_direct, const T* dh_step,
+                  const T* dh_direct, T* dh) {
+    for (int b = step.first; b < step.last; ++b) {
+      if (step.time(b) < 0) continue;
+      const std::size_t at = std::size_t(b) * H;
+      for (int j = 0; j < H; ++j)
+        dh[at + j] = dh_step[at + j] + (add_direct ? dh_direct[at + j] : T(0));
+    }
+  }
+
+  void add_column_sums(const T* dz, std::size_t rows, int cols, T* out) {
+    for (std::size_t r = 0; r < rows; ++r)
+      for (int k = 0; k < cols; ++k) out[k] += dz[r * cols + k];
+  }
+
+  // out[row][j] = r[row][j] * h_prev[row][j], r being the first H of each row's 3H gates.
+  void reset_times_h(std::size_t rows, int H, const T* gates, const T* h_prev, T* out) {
+    for (std::size_t r = 0; r < rows; ++r)
+      for (int j = 0; j < H; ++j) out[r * H + j] = gates[r * 3 * H + j] * h_prev[r * H + j];
+  }
+
+ private:
+  int threads_;
+  std::vector<T> slots_[static_cast<int>(fused::Slot::count)];
+};
+
+}  // namespace rnnx::cpu

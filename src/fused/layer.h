@@ -1,0 +1,153 @@
+// One layer and direction of the fused algorithm, written once for every backend (the cpu
+// engine's, the GPU engines'): the input projection of all steps as one GEMM, then per step the
+// recurrent GEMM and one fused pointwise pass (two of each for a GRU that resets before the
+// matmul); backward mirrors it and ends with the weight gradients as GEMMs over all steps.
+// Only the first max(len) times are touched.
+//
+// A Backend<T> provides, on its own memory and (GPU) stream:
+//   T* scratch(Slot, n)                      an array of at least n elements, kept across calls
+//   void copy(const T* from, n, T* to), void zero(T* p, n)
+//   void gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)   row-major
+//   const T* projection_bias(const LayerWeights<T>&)   [G*H]: bx + bh, but bx alone for the n
+//                                                      rows of a GRU that resets after the matmul
+//   void over_sequence_blocks(B, body)       runs body(first, last, threads) over the batch
+//   the fused passes of cpu/pointwise.h (lstm_forward_step, ...) with the same arguments
+//   void combine_dh(step, H, add_direct, dh_step, dh_direct, dh)
+//   void add_column_sums(dz, rows, cols, out)          out[k] += sum_r dz[r][k]
+//   void reset_times_h(rows, H, gates, h_prev, out)    out = r * h_prev per time (GRU before)
+#pragma once
+
+#include "fused/steps.h"
+
+namespace rnnx::fused {
+
+// in: [T][B][I]; h0, c0, hn, cn: [B][H] (c for LSTM only); out: rows at out + row * out_ld,
+// written only for active (t, b). save: per-time arrays for backward, or all nulls.
+template <class T, class Backend>
+void layer_forward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequences& seq,
+                   const T* in, const T* h0, const T* c0, T* out, int out_ld, T* hn, T* cn,
+                   const StepSave<T>& save) {
+  const Layer& layer = *w.layer;
+  const int B = seq.B, H = layer.hidden, GH = gates(layer.cell) * H, I = w.input;
+  const bool lstm = layer.cell == Cell::lstm;
+  const bool reset_after = layer.gru_reset == GruReset::after_matmul;
+  const std::size_t rows = std::size_t(seq.max_len) * B, state = std::size_t(B) * H;
+
+  T* h = be.scratch(Slot::h, state);
+  T* c = be.scratch(Slot::c, state);
+  be.copy(h0, state, h);
+  if (lstm) be.copy(c0, state, c);
+
+  if (rows > 0) {
+    // Every step's input projection at once: proj = in Wx^T (biases are added pointwise).
+    T* proj = be.scratch(Slot::proj, rows * GH);
+    be.gemm(false, true, int(rows), GH, I, T(1), in, I, w.Wx, I, T(0), proj, GH);
+    const T* bias = be.projection_bias(w);
+
+    T* rec = be.scratch(Slot::rec, std::size_t(B) * GH);
+    T* reset = be.scratch(Slot::r, state);
+    T* rh = be.scratch(Slot::rh, state);
+    be.over_sequence_blocks(B, [&](int first, int last, int threads) {
+      const int M = last - first;
+      T* hb = h + std::size_t(first) * H;
+      T* recb = rec + std::size_t(first) * GH;
+      for (int s = 0; s < seq.max_len; ++s) {
+        const StepRows step{B, seq.len, s, dir, threads, first, last};
+        if (lstm) {
+          be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+          be.lstm_forward_step(step, H, T(layer.forget_bias), proj, bias, rec, h, c, out, out_ld,
+                               save);
+        } else if (reset_after) {
+          be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+          be.gru_after_forward_step(step, H, proj, bias, rec, w.bh + 2 * H, h, out, out_ld, save);
+        } else {
+          // r and z from h; then n's recurrent term from r * h.
+          be.gemm(false, true, M, 2 * H, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+          be.gru_before_reset_step(step, H, proj, bias, rec, h, reset, rh);
+          be.gemm(false, true, M, H, H, T(1), rh + std::size_t(first) * H, H,
+                  w.Wh + std::size_t(2) * H * H, H, T(0), recb + 2 * H, GH);
+          be.gru_before_forward_step(step, H, proj, bias, rec, reset, h, out, out_ld, save);
+        }
+      }
+    });
+  }
+  be.copy(h, state, hn);
+  if (lstm) be.copy(c, state, cn);
+}
+
+// dout: rows at dout + row * dout_ld (already offset to this direction); dhn, dcn: gradients of
+// the final state; writes dh0, dc0 and adds to the weight gradients. Returns the x-side
+// pre-activation gradients [max_len][B][G*H] (in the backend's scratch), from which the caller
+// computes the input's gradient (dzx Wx) once both directions are done.
+template <class T, class Backend>
+const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequences& seq,
+                        const T* in, const T* dout, int dout_ld, const StepSave<T>& saved,
+                        const T* dhn, const T* dcn, T* dh0, T* dc0, const LayerGrads<T>& grads) {
+  const Layer& layer = *w.layer;
+  const int B = seq.B, H = layer.hidden, GH = gates(layer.cell) * H, I = w.input;
+  const bool lstm = layer.cell == Cell::lstm;
+  const bool reset_after = layer.gru_reset == GruReset::after_matmul;
+  const std::size_t rows = std::size_t(seq.max_len) * B, state = std::size_t(B) * H;
+
+  // dh, dc: the gradient at each sequence's state, carried back through the steps.
+  T* dh = dh0;
+  T* dc = dc0;
+  be.copy(dhn, state, dh);
+  if (lstm) be.copy(dcn, state, dc);
+  if (rows == 0) return nullptr;
+
+  // Pre-activation gradients per time: x side (dzx) and h side (dzh); the same for an LSTM.
+  // Rows of ended sequences stay zero, so the GEMMs below skip them for free.
+  T* dzx = be.scratch(Slot::dzx, rows * GH);
+  T* dzh = lstm ? dzx : be.scratch(Slot::dzh, rows * GH);
+  be.zero(dzx, rows * GH);
+  if (!lstm) be.zero(dzh, rows * GH);
+  T* dz_step = be.scratch(Slot::dz_step, std::size_t(B) * GH);
+  T* dh_step = be.scratch(Slot::dh_step, state);
+  T* dh_direct = be.scratch(Slot::dh_direct, state);
+  be.zero(dh_direct, state);
+
+  be.over_sequence_blocks(B, [&](int first, int last, int threads) {
+    const int M = last - first;
+    T* dzb = dz_step + std::size_t(first) * GH;
+    T* dhb = dh_step + std::size_t(first) * H;
+    for (int s = seq.max_len - 1; s >= 0; --s) {
+      const StepRows step{B, seq.len, s, dir, threads, first, last};
+      if (lstm) {
+        be.lstm_backward_step(step, H, saved, dh, dout, dout_ld, dc, dzx, dz_step);
+        be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+      } else if (reset_after) {
+        be.gru_after_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step, dh_direct);
+        be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+      } else {
+        be.gru_before_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step,
+                                    dh_direct);
+        // d(r*h) = dn Whn, then r's gradient, then dh through the r and z rows.
+        be.gemm(false, false, M, H, H, T(1), dzb + 2 * H, GH, w.Wh + std::size_t(2) * H * H, H,
+                T(0), dhb, H);
+        be.gru_before_reset_backward_step(step, H, saved, dh_step, dzx, dzh, dz_step, dh_direct);
+        be.gemm(false, false, M, H, 2 * H, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+      }
+      // Sequences still running at step s take the new gradient; ended ones carry theirs.
+      be.combine_dh(step, H, !lstm, dh_step, dh_direct, dh);
+    }
+  });
+
+  // Weight gradients over all steps at once.
+  be.gemm(true, false, GH, I, int(rows), T(1), dzx, GH, in, I, T(1), grads.Wx, I);
+  be.add_column_sums(dzx, rows, GH, grads.bx);
+  be.add_column_sums(dzh, rows, GH, grads.bh);
+  if (lstm || reset_after) {
+    be.gemm(true, false, GH, H, int(rows), T(1), dzh, GH, saved.h_prev, H, T(1), grads.Wh, H);
+  } else {
+    // The n rows of Wh multiply r * h_prev, not h_prev.
+    T* rh_all = be.scratch(Slot::rh_all, rows * H);
+    be.reset_times_h(rows, H, saved.gates, saved.h_prev, rh_all);
+    be.gemm(true, false, 2 * H, H, int(rows), T(1), dzh, GH, saved.h_prev, H, T(1), grads.Wh, H);
+    be.gemm(true, false, H, H, int(rows), T(1), dzh + 2 * H, GH, rh_all, H, T(1),
+            grads.Wh + std::size_t(2) * H * H, H);
+  }
+  return dzx;
+}
+
+}  // namespace rnnx::fused
