@@ -8,6 +8,10 @@
 #include "rnnx/info.h"
 #include "rnnx/version.h"
 
+#if RNNX_WITH_CUDA
+#include "gpu/gpu_engine.h"
+#endif
+
 namespace rnnx {
 
 namespace {
@@ -47,6 +51,7 @@ std::string unavailable(Engine engine, Status* status) {
       *status = Status::no_device;
       return "engine " + name + " finds no GPU: " + report.why_none + "; use cpu";
     }
+    if (engine == Engine::gpu_dynamic || engine == Engine::gpu_static) return "";
   }
   *status = Status::not_implemented;
   return "engine " + name + " is not implemented yet (issue " + pending_issue(engine) +
@@ -86,8 +91,8 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
     for (Engine candidate : kAutomaticOrder) {
       // A permission such as allow_tf32 must not rule out an engine that cannot use it.
       Options relaxed = options;
-      if (!is_gpu(candidate)) relaxed.allow_tf32 = false;
-      if (candidate == Engine::cpu_reference) relaxed.threads = 0;
+      if (!is_gpu(candidate) || model.dtype != DType::f32) relaxed.allow_tf32 = false;
+      if (candidate == Engine::cpu_reference || is_gpu(candidate)) relaxed.threads = 0;
       try {
         return make_engine(model, candidate, relaxed);
       } catch (const Error& e) {
@@ -102,8 +107,19 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
   const std::string reason = unavailable(engine, &status);
   if (!reason.empty()) throw Error(status, reason);
   // unavailable() has ruled out every engine but the implemented ones.
-  if (engine == Engine::cpu) return make_cpu_engine(model, options);
-  return make_reference_engine(model, options);
+  switch (engine) {
+    case Engine::cpu:
+      return make_cpu_engine(model, options);
+    case Engine::cpu_reference:
+      return make_reference_engine(model, options);
+    default:
+      break;
+  }
+#if RNNX_WITH_CUDA
+  return make_gpu_engine(model, engine, options);
+#else
+  throw Error(Status::not_built, std::string("engine ") + to_string(engine) + " is not built");
+#endif
 }
 
 }  // namespace rnnx

@@ -18,6 +18,13 @@ class EngineImpl {
 
   virtual Engine kind() const noexcept = 0;
   virtual std::size_t reserve_bytes(int steps, int batch) const = 0;
+  virtual std::size_t workspace_bytes(int /*steps*/, int /*batch*/) const { return 0; }
+  virtual void prepare(int /*steps*/, int /*batch*/) {}
+  virtual PlanStats stats() const { return {}; }
+  // Where the runtime can tell: pointers in the wrong memory for this engine. Called before the
+  // arguments' sizes are checked (which reads the lengths on the host).
+  virtual void check_memory(const Forward& /*args*/, const Backward* /*grads*/,
+                            const void* /*reserve*/) const {}
   virtual void forward(const Forward& args, Stream stream) = 0;
   virtual void forward_train(const Forward& args, Reserve reserve, Stream stream) = 0;
   virtual void backward(const Forward& args, const Backward& grads, Reserve reserve,

@@ -64,24 +64,48 @@ Engine Rnn::engine() const noexcept {
   return impl_->kind();
 }
 
-std::size_t Rnn::reserve_bytes(int steps, int batch) const {
+namespace {
+
+void check_shape(const char* function, int steps, int batch) {
   if (steps < 1 || steps > max_size || batch < 1 || batch > max_size) {
-    throw Error(Status::invalid_argument, "reserve_bytes(steps = " + std::to_string(steps) +
-                                              ", batch = " + std::to_string(batch) +
-                                              "): both must be in [1, " + std::to_string(max_size) +
-                                              "]");
+    throw Error(Status::invalid_argument,
+                std::string(function) + "(steps = " + std::to_string(steps) +
+                    ", batch = " + std::to_string(batch) + "): both must be in [1, " +
+                    std::to_string(max_size) + "]");
   }
+}
+
+}  // namespace
+
+std::size_t Rnn::reserve_bytes(int steps, int batch) const {
+  check_shape("reserve_bytes", steps, batch);
   return impl_->reserve_bytes(steps, batch);
+}
+
+std::size_t Rnn::workspace_bytes(int steps, int batch) const {
+  check_shape("workspace_bytes", steps, batch);
+  return impl_->workspace_bytes(steps, batch);
+}
+
+void Rnn::prepare(int steps, int batch) {
+  check_shape("prepare", steps, batch);
+  impl_->prepare(steps, batch);
+}
+
+PlanStats Rnn::stats() const {
+  return impl_->stats();
 }
 
 void Rnn::forward(const Forward& args, Stream stream) {
   check_stream(engine(), stream);
+  impl_->check_memory(args, nullptr, nullptr);
   check_forward(model(), args);
   impl_->forward(args, stream);
 }
 
 void Rnn::forward_train(const Forward& args, Reserve reserve, Stream stream) {
   check_stream(engine(), stream);
+  impl_->check_memory(args, nullptr, reserve.data);
   check_forward(model(), args);
   check_reserve(reserve, impl_->reserve_bytes(args.steps, args.batch));
   impl_->forward_train(args, reserve, stream);
@@ -89,6 +113,7 @@ void Rnn::forward_train(const Forward& args, Reserve reserve, Stream stream) {
 
 void Rnn::backward(const Forward& args, const Backward& grads, Reserve reserve, Stream stream) {
   check_stream(engine(), stream);
+  impl_->check_memory(args, &grads, reserve.data);
   check_backward(model(), args, grads);
   check_reserve(reserve, impl_->reserve_bytes(args.steps, args.batch));
   impl_->backward(args, grads, reserve, stream);

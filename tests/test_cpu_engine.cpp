@@ -175,6 +175,32 @@ TEST(CpuEngine, PaddingIsNeverRead) {
   EXPECT_EQ(clean.dweights, dirty.dweights);
 }
 
+TEST(CpuEngine, WorkspaceIsReportedAndKept) {
+  const test::MatrixCase c = test::gradient_matrix()[9];
+  Rnn rnn(c.model, Engine::cpu);
+  const std::size_t need = rnn.workspace_bytes(c.steps, c.batch);
+  EXPECT_GT(need, 0u);
+  EXPECT_GT(rnn.workspace_bytes(10 * c.steps, c.batch), need);
+  EXPECT_EQ(rnn.stats().workspace_bytes, 0u);  // nothing held before a call
+  rnn.prepare(c.steps, c.batch);
+  const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 64);
+  std::vector<double> y(std::size_t(c.steps) * c.batch * output_size(c.model));
+  Forward f;
+  f.steps = c.steps;
+  f.batch = c.batch;
+  f.x = p.x;
+  f.weights = p.weights;
+  f.lengths = c.lengths.empty() ? nullptr : c.lengths.data();
+  f.y = y;
+  rnn.forward(f);
+  const PlanStats s = rnn.stats();
+  EXPECT_GT(s.workspace_bytes, 0u);
+  EXPECT_EQ(s.graphs, 0);
+  rnn.forward(f);
+  EXPECT_EQ(rnn.stats().workspace_bytes, s.workspace_bytes) << "a repeated call must not grow";
+  EXPECT_THROW((void)rnn.workspace_bytes(0, 1), Error);
+}
+
 TEST(CpuEngine, AutoPicksCpuWithoutAGpu) {
   if (!gpus().devices.empty()) GTEST_SKIP() << "a GPU is present; auto prefers a GPU engine";
   const Rnn rnn(seed_model("gru"), Engine::automatic);

@@ -304,6 +304,28 @@ TEST_F(BadInput, Engines) {
   }
 }
 
+// The fused engines' GEMMs take int sizes: a call beyond 2^31 - 1 rows is refused before any
+// memory is touched (the buffers here are never read).
+TEST_F(BadInput, GemmSizeLimit) {
+  Model m = model;
+  m.input_size = 1;
+  m.layers.assign(1, model.layers[1]);
+  m.layers[0].hidden = 1;
+  Rnn rnn(m, Engine::cpu);
+  const int steps = 1 << 16, batch = (1 << 15) + 1;
+  const std::size_t n = std::size_t(steps) * batch;
+  std::vector<float> weights(WeightLayout(m).size());
+  float never_read = 0;
+  Forward huge;
+  huge.steps = steps;
+  huge.batch = batch;
+  huge.x = ConstBuffer(&never_read, n);
+  huge.weights = weights;
+  huge.y = Buffer(&never_read, n);
+  expect_error([&] { rnn.forward(huge); }, Status::unsupported,
+               "Forward.steps * Forward.batch = 2147549184: the cpu engine's GEMMs take at most");
+}
+
 TEST_F(BadInput, Options) {
   Options o;
   o.threads = -1;

@@ -72,6 +72,15 @@ struct Reserve {
   std::size_t bytes = 0;
 };
 
+// What a plan holds and, for gpu_static, what its CUDA Graphs cost (the static-vs-dynamic
+// question of the seed, in numbers).
+struct PlanStats {
+  std::size_t workspace_bytes = 0;  // memory the plan holds now (device memory for GPU engines)
+  int graphs = 0;                   // gpu_static: graphs cached now
+  std::size_t graph_nodes = 0;      // gpu_static: nodes of the last graph built
+  double graph_build_ms = 0;        // gpu_static: time to capture and instantiate it
+};
+
 class EngineImpl;  // src/engine.h
 
 // A plan, in the manner of a cuDNN or cuFFT plan: validates the model and the engine once, owns
@@ -91,6 +100,12 @@ class Rnn {
   const Model& model() const noexcept;
   Engine engine() const noexcept;  // the engine that runs; never Engine::automatic
   std::size_t reserve_bytes(int steps, int batch) const;
+  // Memory the plan keeps for calls of this shape (its workspace; grown once, then reused).
+  std::size_t workspace_bytes(int steps, int batch) const;
+  // Sizes the workspace for this shape now and, for gpu_static, builds its inference graph, so
+  // that the first call does not pay for them.
+  void prepare(int steps, int batch);
+  PlanStats stats() const;
 
   // Inference. Writes y and, if given, final_state.
   void forward(const Forward& args, Stream stream = nullptr);

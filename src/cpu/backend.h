@@ -25,6 +25,11 @@ class CpuBackend {
     if (v.size() < n) v.resize(n);
     return v.data();
   }
+  std::size_t held_bytes() const {
+    std::size_t n = 0;
+    for (const std::vector<T>& v : slots_) n += v.capacity();
+    return n * sizeof(T);
+  }
   void copy(const T* from, std::size_t n, T* to) { std::copy(from, from + n, to); }
   void zero(T* p, std::size_t n) { std::fill(p, p + n, T(0)); }
   void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,

@@ -74,6 +74,27 @@ class CpuEngine final : public EngineImpl {
            fused::reserve_elements(model(), steps, batch, nullptr) * sizeof(T);
   }
 
+  // Both directions' scratch and the engine's own arrays, at their sizes for this shape.
+  std::size_t workspace_bytes(int steps, int batch) const override {
+    fused::ScratchSizes sizes;
+    fused::scratch_sizes(model(), steps, batch, sizes);
+    std::size_t n = 0;
+    for (std::size_t k : sizes) n += 2 * k;
+    const std::size_t tb = std::size_t(steps) * batch;
+    n += 2 * tb * (model().input_size + output_size(model()));  // x, dx, y, dy
+    n += 3 * StateLayout(model(), batch).size() + WeightLayout(model()).size();
+    return n * sizeof(T);
+  }
+
+  PlanStats stats() const override {
+    PlanStats s;
+    s.workspace_bytes = fw_.held_bytes() + bw_.held_bytes();
+    for (const std::vector<T>* v : {&x_, &y_, &state_, &zeros_, &dy_, &dx_, &dstate_, &dweights_}) {
+      s.workspace_bytes += v->capacity() * sizeof(T);
+    }
+    return s;
+  }
+
   void forward(const Forward& args, Stream) override { run_forward(args, nullptr); }
 
   void forward_train(const Forward& args, Reserve reserve, Stream) override {
@@ -135,6 +156,7 @@ class CpuEngine final : public EngineImpl {
 
 template <class T>
 void CpuEngine<T>::run_forward(const Forward& args, T* reserve) {
+  fused::check_gemm_limits(args.steps, args.batch, Engine::cpu);
   const cpu::ThreadScope threads(threads_);
   const Model& m = model();
   const fused::Sequences seq = sequences(args);
@@ -164,6 +186,7 @@ void CpuEngine<T>::backward(const Forward& args, const Backward& grads, Reserve 
                 "reserve: was not filled by this plan's forward_train with steps = " +
                     std::to_string(args.steps) + " and batch = " + std::to_string(args.batch));
   }
+  fused::check_gemm_limits(args.steps, args.batch, Engine::cpu);
   const cpu::ThreadScope threads(threads_);
   const Model& m = model();
   const fused::Sequences seq = sequences(args);

@@ -80,6 +80,7 @@ enum class Slot {
   layer_out_b,
   grad_a,
   grad_b,
+  ones,  // GPU: a column of ones, for the bias gradients as GEMMs
   count
 };
 

@@ -1,0 +1,135 @@
+#include "support/gpu_support.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace rnnx::test {
+
+namespace {
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
+  }
+}
+
+// Host bytes of `values` in the model's dtype.
+std::vector<unsigned char> encode(const std::vector<double>& values, DType dtype) {
+  std::vector<unsigned char> bytes(values.size() * dtype_size(dtype));
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    if (dtype == DType::f64) {
+      std::memcpy(bytes.data() + 8 * k, &values[k], 8);
+    } else {
+      const float f = static_cast<float>(values[k]);
+      std::memcpy(bytes.data() + 4 * k, &f, 4);
+    }
+  }
+  return bytes;
+}
+
+std::vector<double> decode(const std::vector<unsigned char>& bytes, DType dtype) {
+  std::vector<double> values(bytes.size() / dtype_size(dtype));
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    if (dtype == DType::f64) {
+      std::memcpy(&values[k], bytes.data() + 8 * k, 8);
+    } else {
+      float f;
+      std::memcpy(&f, bytes.data() + 4 * k, 4);
+      values[k] = f;
+    }
+  }
+  return values;
+}
+
+// One tensor on the device: an input (uploaded) or an output (NaN-poisoned).
+class DeviceTensor {
+ public:
+  DeviceTensor(const std::vector<double>& values, DType dtype)
+      : dtype_(dtype),
+        count_(values.size()),
+        memory_(std::max<std::size_t>(1, values.size()) * dtype_size(dtype)) {
+    const std::vector<unsigned char> bytes = encode(values, dtype);
+    check(cudaMemcpy(memory_.get(), bytes.data(), bytes.size(), cudaMemcpyHostToDevice), "upload");
+  }
+  DeviceTensor(std::size_t count, DType dtype)
+      : dtype_(dtype), count_(count), memory_(std::max<std::size_t>(1, count) * dtype_size(dtype)) {
+    // All bits set is a NaN in float32 and float64.
+    check(cudaMemset(memory_.get(), 0xFF, memory_.bytes()), "poison");
+  }
+  ConstBuffer in() const {
+    return count_ == 0 ? ConstBuffer() : ConstBuffer(memory_.get(), count_, dtype_);
+  }
+  Buffer out() { return Buffer(memory_.get(), count_, dtype_); }
+  std::vector<double> download() const {
+    std::vector<unsigned char> bytes(count_ * dtype_size(dtype_));
+    check(cudaMemcpy(bytes.data(), memory_.get(), bytes.size(), cudaMemcpyDeviceToHost),
+          "download");
+    return decode(bytes, dtype_);
+  }
+
+ private:
+  DType dtype_;
+  std::size_t count_;
+  DeviceMemory memory_;
+};
+
+}  // namespace
+
+DeviceMemory::DeviceMemory(std::size_t bytes) : bytes_(bytes) {
+  check(cudaMalloc(&p_, bytes), "cudaMalloc");
+}
+
+DeviceMemory::~DeviceMemory() {
+  cudaFree(p_);
+}
+
+Result run_on_device(const Problem& p, Engine engine, bool backward, const Options& options,
+                     cudaStream_t stream) {
+  const DType dt = p.model.dtype;
+  const std::size_t state = StateLayout(p.model, p.batch).size();
+  Rnn rnn(p.model, engine, options);
+  const DeviceTensor x(p.x, dt), w(p.weights, dt), init(p.init, dt), dy(p.dy, dt),
+      dfinal(p.dfinal, dt);
+  DeviceTensor y(std::size_t(p.steps) * p.batch * output_size(p.model), dt), final_state(state, dt);
+
+  Forward f;
+  f.steps = p.steps;
+  f.batch = p.batch;
+  f.x = x.in();
+  f.lengths = p.lengths.empty() ? nullptr : p.lengths.data();
+  f.weights = w.in();
+  f.init = init.in();
+  f.y = y.out();
+  f.final_state = final_state.out();
+
+  Result r;
+  if (!backward) {
+    // The uploads and the poison ran on the legacy stream; a non-blocking `stream` must not
+    // overtake them.
+    check(cudaDeviceSynchronize(), "setup");
+    rnn.forward(f, stream);
+  } else {
+    DeviceMemory reserve(rnn.reserve_bytes(p.steps, p.batch));
+    DeviceTensor dx(p.x.size(), dt), dinit(state, dt), dweights(p.weights.size(), dt);
+    check(cudaDeviceSynchronize(), "setup");
+    Backward b;
+    b.dy = dy.in();
+    b.dfinal = dfinal.in();
+    b.dx = dx.out();
+    b.dinit = dinit.out();
+    b.dweights = dweights.out();
+    rnn.forward_train(f, {reserve.get(), reserve.bytes()}, stream);
+    rnn.backward(f, b, {reserve.get(), reserve.bytes()}, stream);
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    r.dx = dx.download();
+    r.dinit = dinit.download();
+    r.dweights = dweights.download();
+  }
+  check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  r.y = y.download();
+  r.final_state = final_state.download();
+  return r;
+}
+
+}  // namespace rnnx::test
