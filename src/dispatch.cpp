@@ -9,6 +9,7 @@
 #include "rnnx/version.h"
 
 #if RNNX_WITH_CUDA
+#include "gpu/cudnn_engine.h"
 #include "gpu/gpu_engine.h"
 #endif
 
@@ -18,19 +19,7 @@ namespace {
 
 // The issue that brings each engine not yet implemented, for the error message.
 const char* pending_issue(Engine engine) {
-  switch (engine) {
-    case Engine::cpu:
-      return "#3";
-    case Engine::gpu_dynamic:
-    case Engine::gpu_static:
-      return "#4";
-    case Engine::cudnn:
-      return "#5";
-    case Engine::gpu_persistent:
-      return "#6";
-    default:
-      return "";
-  }
+  return engine == Engine::gpu_persistent ? "#6" : "?";
 }
 
 // Why `engine` cannot run here, or an empty message when it can.
@@ -51,7 +40,9 @@ std::string unavailable(Engine engine, Status* status) {
       *status = Status::no_device;
       return "engine " + name + " finds no GPU: " + report.why_none + "; use cpu";
     }
-    if (engine == Engine::gpu_dynamic || engine == Engine::gpu_static) return "";
+    if (engine == Engine::gpu_dynamic || engine == Engine::gpu_static || engine == Engine::cudnn) {
+      return "";
+    }
   }
   *status = Status::not_implemented;
   return "engine " + name + " is not implemented yet (issue " + pending_issue(engine) +
@@ -93,6 +84,7 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
       Options relaxed = options;
       if (!is_gpu(candidate) || model.dtype != DType::f32) relaxed.allow_tf32 = false;
       if (candidate == Engine::cpu_reference || is_gpu(candidate)) relaxed.threads = 0;
+      if (candidate != Engine::cudnn) relaxed.cudnn_algo = CudnnAlgo::standard;
       try {
         return make_engine(model, candidate, relaxed);
       } catch (const Error& e) {
@@ -106,6 +98,13 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
   Status status = Status::invalid_argument;
   const std::string reason = unavailable(engine, &status);
   if (!reason.empty()) throw Error(status, reason);
+  if (engine != Engine::cudnn && options.cudnn_algo != CudnnAlgo::standard) {
+    throw Error(Status::unsupported, std::string("Options.cudnn_algo = ") +
+                                         to_string(options.cudnn_algo) +
+                                         ": cuDNN's algorithms apply to the cudnn engine only, "
+                                         "not to " +
+                                         to_string(engine));
+  }
   // unavailable() has ruled out every engine but the implemented ones.
   switch (engine) {
     case Engine::cpu:
@@ -116,6 +115,7 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
       break;
   }
 #if RNNX_WITH_CUDA
+  if (engine == Engine::cudnn) return make_cudnn_engine(model, options);
   return make_gpu_engine(model, engine, options);
 #else
   throw Error(Status::not_built, std::string("engine ") + to_string(engine) + " is not built");

@@ -43,6 +43,20 @@ Engine parse_engine(std::string_view name) {
               "engine '" + std::string(name) + "' is unknown: use one of " + names);
 }
 
+const char* to_string(CudnnAlgo algo) noexcept {
+  switch (algo) {
+    case CudnnAlgo::standard:
+      return "standard";
+    case CudnnAlgo::persist_static:
+      return "persist_static";
+    case CudnnAlgo::persist_dynamic:
+      return "persist_dynamic";
+    case CudnnAlgo::persist_static_small_h:
+      return "persist_static_small_h";
+  }
+  return "unknown";
+}
+
 bool is_gpu(Engine engine) noexcept {
   return engine == Engine::gpu_dynamic || engine == Engine::gpu_static ||
          engine == Engine::gpu_persistent || engine == Engine::cudnn;

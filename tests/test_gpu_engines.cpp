@@ -11,40 +11,6 @@
 namespace rnnx {
 namespace {
 
-struct Errors {
-  double y = 0, final_state = 0, dx = 0, dinit = 0, dweights = 0;
-  double worst() const { return std::max({y, final_state, dx, dinit, dweights}); }
-};
-
-Errors compare(const test::Result& got, const test::Result& ref, bool backward) {
-  Errors e{test::max_rel_error(got.y, ref.y),
-           test::max_rel_error(got.final_state, ref.final_state)};
-  if (backward) {
-    e.dx = test::max_rel_error(got.dx, ref.dx);
-    e.dinit = test::max_rel_error(got.dinit, ref.dinit);
-    e.dweights = test::max_rel_error(got.dweights, ref.dweights);
-  }
-  return e;
-}
-
-// Forward (inference) and forward_train + backward of `engine` against the reference.
-double expect_close(const test::Problem& p, Engine engine, double bound,
-                    const Options& options = {}, cudaStream_t stream = nullptr) {
-  const test::Result ref = test::run(p, Engine::cpu_reference, true);
-  const Errors fwd = compare(test::run_on_device(p, engine, false, options, stream), ref, false);
-  const Errors all = compare(test::run_on_device(p, engine, true, options, stream), ref, true);
-  EXPECT_LT(fwd.y, bound) << "forward y";
-  EXPECT_LT(fwd.final_state, bound) << "forward final_state";
-  EXPECT_LT(all.y, bound) << "training y";
-  EXPECT_LT(all.final_state, bound) << "training final_state";
-  EXPECT_LT(all.dx, bound) << "dx";
-  EXPECT_LT(all.dinit, bound) << "dinit";
-  EXPECT_LT(all.dweights, bound) << "dweights";
-  const double worst = std::max(fwd.worst(), all.worst());
-  ::testing::Test::RecordProperty("max_rel_error", test::scientific(worst));
-  return worst;
-}
-
 struct GpuCase {
   std::string name;
   test::MatrixCase matrix;
@@ -70,16 +36,16 @@ class GpuMatrix : public ::testing::TestWithParam<GpuCase> {};
 TEST_P(GpuMatrix, Float64MatchesReference) {
   RNNX_GPU_TEST_OR_SKIP();
   const test::MatrixCase& c = GetParam().matrix;
-  expect_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 71), GetParam().engine,
-               1e-10);
+  test::expect_device_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 71),
+                            GetParam().engine, 1e-10);
 }
 
 TEST_P(GpuMatrix, Float32MatchesReference) {
   RNNX_GPU_TEST_OR_SKIP();
   test::MatrixCase c = GetParam().matrix;
   c.model.dtype = DType::f32;
-  expect_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 72), GetParam().engine,
-               1e-5);
+  test::expect_device_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 72),
+                            GetParam().engine, 1e-5);
 }
 
 TEST_P(GpuMatrix, BatchMajorTf32) {
@@ -89,8 +55,8 @@ TEST_P(GpuMatrix, BatchMajorTf32) {
   c.model.layout = Layout::batch_major;
   Options o;
   o.allow_tf32 = true;
-  expect_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 73), GetParam().engine,
-               3e-3, o);
+  test::expect_device_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 73),
+                            GetParam().engine, 3e-3, o);
 }
 
 INSTANTIATE_TEST_SUITE_P(Matrix, GpuMatrix, ::testing::ValuesIn(gpu_cases()), test::ParamName());
@@ -103,9 +69,10 @@ TEST_P(GpuSeedModels, MatchReferenceAtTheSeedsSizes) {
   std::vector<std::int32_t> lengths(128);
   for (int b = 0; b < 128; ++b) lengths[b] = (b * 5) % 29;
   const Engine engine = GetParam().static_unroll ? Engine::gpu_static : Engine::gpu_dynamic;
-  expect_close(test::random_problem(m, 28, 128, lengths, 74), engine, 1e-4);  // float32
+  test::expect_device_close(test::random_problem(m, 28, 128, lengths, 74), engine,
+                            1e-4);  // float32
   m.dtype = DType::f64;
-  expect_close(test::random_problem(m, 28, 128, lengths, 75), engine, 1e-10);
+  test::expect_device_close(test::random_problem(m, 28, 128, lengths, 75), engine, 1e-10);
 }
 
 INSTANTIATE_TEST_SUITE_P(Notebook, GpuSeedModels, ::testing::ValuesIn(seed_models()),
@@ -137,9 +104,11 @@ TEST(GpuEngines, EdgeShapes) {
         SCOPED_TRACE(std::string(to_string(engine)) + " " + to_string(cell) + " " +
                      to_string(reset));
         const Model m = small(cell, reset, 33, true);
-        expect_close(test::random_problem(m, 1, 1, {}, 76), engine, 1e-10);            // T=1, B=1
-        expect_close(test::random_problem(m, 6, 4, {0, 0, 0, 0}, 77), engine, 1e-10);  // all 0
-        expect_close(test::random_problem(m, 9, 3, {9, 4, 0}, 78), engine, 1e-10);
+        test::expect_device_close(test::random_problem(m, 1, 1, {}, 76), engine,
+                                  1e-10);  // T=1, B=1
+        test::expect_device_close(test::random_problem(m, 6, 4, {0, 0, 0, 0}, 77), engine,
+                                  1e-10);  // all 0
+        test::expect_device_close(test::random_problem(m, 9, 3, {9, 4, 0}, 78), engine, 1e-10);
       }
     }
   }
@@ -149,8 +118,8 @@ TEST(GpuEngines, TwoThousandSteps) {
   RNNX_GPU_TEST_OR_SKIP();
   for (Engine engine : {Engine::gpu_dynamic, Engine::gpu_static}) {
     const Model m = seed_model("mix", 16, 32, DType::f32);
-    const double e =
-        expect_close(test::random_problem(m, 2000, 4, {2000, 1500, 7, 0}, 79), engine, 1e-4);
+    const double e = test::expect_device_close(
+        test::random_problem(m, 2000, 4, {2000, 1500, 7, 0}, 79), engine, 1e-4);
     std::printf("%s: float32, T=2000: max relative error %.3e\n", to_string(engine), e);
   }
 }
@@ -161,8 +130,8 @@ TEST(GpuEngines, NonDefaultStream) {
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   const test::MatrixCase c = test::gradient_matrix()[15];
   for (Engine engine : {Engine::gpu_dynamic, Engine::gpu_static}) {
-    expect_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 80), engine, 1e-10, {},
-                 stream);
+    test::expect_device_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 80),
+                              engine, 1e-10, {}, stream);
   }
   EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
 }
@@ -194,8 +163,8 @@ TEST(GpuEngines, TwoPlansFromTwoThreads) {
   tb.join();
   ASSERT_EQ(failure_a, "");
   ASSERT_EQ(failure_b, "");
-  EXPECT_LT(compare(ga, ra, true).worst(), 1e-10);
-  EXPECT_LT(compare(gb, rb, true).worst(), 1e-10);
+  EXPECT_LT(test::compare_results(ga, ra, true).worst(), 1e-10);
+  EXPECT_LT(test::compare_results(gb, rb, true).worst(), 1e-10);
 }
 
 // One gpu_static plan replayed with new inputs, weights and lengths matches gpu_dynamic.
@@ -241,8 +210,9 @@ TEST(GpuEngines, NoInitialStateNorFinalGradient) {
   for (Engine engine : {Engine::gpu_dynamic, Engine::gpu_static}) {
     for (const test::MatrixCase& c : test::gradient_matrix()) {
       SCOPED_TRACE(std::string(to_string(engine)) + " " + c.name);
-      expect_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 83, false, false),
-                   engine, 1e-10);
+      test::expect_device_close(
+          test::random_problem(c.model, c.steps, c.batch, c.lengths, 83, false, false), engine,
+          1e-10);
     }
   }
 }

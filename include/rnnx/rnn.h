@@ -30,6 +30,12 @@ const char* to_string(Engine engine) noexcept;  // "cpu_reference", ..., "auto"
 Engine parse_engine(std::string_view name);     // the inverse; throws Error(invalid_argument)
 bool is_gpu(Engine engine) noexcept;            // where its pointers must live
 
+// cuDNN's RNN algorithms, for the cudnn engine (Options::cudnn_algo). Each has cuDNN's own
+// limits (persist_static: no float64; persist_static_small_h: small hidden sizes); a model or
+// shape outside them is refused with Status::unsupported naming the algorithm.
+enum class CudnnAlgo { standard, persist_static, persist_dynamic, persist_static_small_h };
+const char* to_string(CudnnAlgo algo) noexcept;  // "standard", "persist_static", ...
+
 struct Options {
   // cpu engine: worker threads, 0 = the RNNX_NUM_THREADS environment variable, else all cores.
   // cpu_reference is single-threaded and accepts only 0 or 1.
@@ -37,6 +43,8 @@ struct Options {
   // GPU engines, float32: let cuBLAS/cuDNN use TF32 tensor cores (about 1e-3 relative error).
   // Engines without TF32 refuse the option rather than ignore it.
   bool allow_tf32 = false;
+  // cudnn engine: which of cuDNN's algorithms; the other engines accept only the default.
+  CudnnAlgo cudnn_algo = CudnnAlgo::standard;
 };
 
 // Arguments of a forward pass. T = steps, B = batch, I = model.input_size, D = output_size(model).
@@ -53,6 +61,10 @@ struct Forward {
   ConstBuffer init;     // optional: StateLayout(model, B).size() elements; empty = zero states
   Buffer y;             // [T, B, D] or [B, T, D]
   Buffer final_state;   // optional: StateLayout(model, B).size(); the state after each length
+  // The caller's promise that `weights` is the same buffer with the same values as in this
+  // plan's previous call: engines that convert weights to another layout (cudnn) then reuse
+  // the conversion. Leave it false whenever the weights may have changed (after an update).
+  bool weights_unchanged = false;
 };
 
 // Arguments of a backward pass, beside the Forward that produced the reserve.

@@ -12,6 +12,7 @@
 #include "fused/network.h"
 #include "gpu/backend.h"
 #include "gpu/cuda_check.h"
+#include "gpu/plan_support.h"
 #include "rnnx/error.h"
 #include "rnnx/layout.h"
 
@@ -19,6 +20,8 @@ namespace rnnx {
 
 namespace {
 
+using gpu::Carver;
+using gpu::DeviceGuard;
 using gpu::GpuBackend;
 constexpr int kSlots = static_cast<int>(fused::Slot::count);
 // Per cuBLAS handle: set explicitly so that stream capture never allocates; 32 MiB is NVIDIA's
@@ -28,70 +31,6 @@ constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;
 // at most this many (the least recently used goes). Another shape moves every buffer the graphs
 // point into, so it drops them and captures anew.
 constexpr std::size_t kMaxGraphs = 8;
-
-// Makes `device` current for the plan's calls and gives the caller's current device back.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    RNNX_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) RNNX_CUDA_CHECK(cudaSetDevice(device));
-    device_ = device;
-  }
-  ~DeviceGuard() {
-    if (previous_ != device_) cudaSetDevice(previous_);  // best effort in a destructor
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0, device_ = 0;
-};
-
-// A device buffer the caller passed must be device (or managed) memory of the plan's device.
-void require_device_memory(const void* p, const char* name, int device, Engine engine) {
-  if (p == nullptr) return;
-  cudaPointerAttributes a{};
-  RNNX_CUDA_CHECK(cudaPointerGetAttributes(&a, p));
-  const std::string who = std::string("the ") + to_string(engine) + " engine";
-  if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged) {
-    throw Error(Status::invalid_argument, std::string(name) + ": host memory; " + who +
-                                              " needs device memory (cudaMalloc) on device " +
-                                              std::to_string(device));
-  }
-  if (a.type == cudaMemoryTypeDevice && a.device != device) {
-    throw Error(Status::invalid_argument,
-                std::string(name) + ": memory of device " + std::to_string(a.device) +
-                    "; this plan runs on device " + std::to_string(device));
-  }
-}
-
-// The lengths are read on the host (they schedule the steps); a device pointer there would crash.
-void require_host_memory(const void* p, const char* name) {
-  if (p == nullptr) return;
-  cudaPointerAttributes a{};
-  RNNX_CUDA_CHECK(cudaPointerGetAttributes(&a, p));
-  if (a.type == cudaMemoryTypeDevice) {
-    throw Error(Status::invalid_argument,
-                std::string(name) + ": device memory; lengths are host memory for every engine");
-  }
-}
-
-// Cuts one allocation into aligned pieces; with a null base it only measures.
-class Carver {
- public:
-  explicit Carver(char* base) : base_(base) {}
-  template <class U>
-  U* take(std::size_t count) {
-    const std::size_t at = (used_ + 255) / 256 * 256;
-    used_ = at + count * sizeof(U);
-    return base_ == nullptr ? nullptr : reinterpret_cast<U*>(base_ + at);
-  }
-  std::size_t used() const { return used_; }
-
- private:
-  char* base_;
-  std::size_t used_ = 0;
-};
 
 // The pieces of the workspace for one shape (T, B). All device memory.
 template <class T>
@@ -193,8 +132,6 @@ class GpuEngine final : public EngineImpl {
             "cublasSetMathMode");
         RNNX_CUDA_CHECK(cudaEventCreateWithFlags(&events_[d], cudaEventDisableTiming));
       }
-      RNNX_CUDA_CHECK(cudaEventCreateWithFlags(&lengths_copied_, cudaEventDisableTiming));
-      RNNX_CUDA_CHECK(cudaEventCreateWithFlags(&call_done_, cudaEventDisableTiming));
     } catch (...) {
       release();
       throw;
@@ -247,20 +184,7 @@ class GpuEngine final : public EngineImpl {
 
   void check_memory(const Forward& args, const Backward* grads,
                     const void* reserve) const override {
-    require_host_memory(args.lengths, "Forward.lengths");
-    require_device_memory(args.x.data, "Forward.x", device_, kind_);
-    require_device_memory(args.weights.data, "Forward.weights", device_, kind_);
-    require_device_memory(args.init.data, "Forward.init", device_, kind_);
-    require_device_memory(args.y.data, "Forward.y", device_, kind_);
-    require_device_memory(args.final_state.data, "Forward.final_state", device_, kind_);
-    require_device_memory(reserve, "reserve.data", device_, kind_);
-    if (grads != nullptr) {
-      require_device_memory(grads->dy.data, "Backward.dy", device_, kind_);
-      require_device_memory(grads->dfinal.data, "Backward.dfinal", device_, kind_);
-      require_device_memory(grads->dx.data, "Backward.dx", device_, kind_);
-      require_device_memory(grads->dinit.data, "Backward.dinit", device_, kind_);
-      require_device_memory(grads->dweights.data, "Backward.dweights", device_, kind_);
-    }
+    gpu::check_call_memory(args, grads, reserve, device_, kind_);
   }
 
   // Grows the workspace for this shape if needed (between calls, never inside a pass), and
@@ -298,30 +222,6 @@ class GpuEngine final : public EngineImpl {
       gpu::check_cublas(cublasSetWorkspace(cublas_[d], buf_.cublas[d], buf_.cublas_bytes[d]),
                         "cublasSetWorkspace");
     }
-  }
-
-  // Copies the lengths to the device on `stream` through pinned memory; returns max(len).
-  int stage_lengths(const Forward& args, cudaStream_t stream) {
-    // The previous call's copy must have read the staging buffer before it is rewritten.
-    RNNX_CUDA_CHECK(cudaEventSynchronize(lengths_copied_));
-    if (pinned_capacity_ < args.batch) {
-      if (pinned_lengths_ != nullptr) RNNX_CUDA_CHECK(cudaFreeHost(pinned_lengths_));
-      pinned_lengths_ = nullptr;
-      pinned_capacity_ = 0;
-      RNNX_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&pinned_lengths_),
-                                    std::size_t(args.batch) * sizeof(int), cudaHostAllocDefault));
-      pinned_capacity_ = args.batch;
-    }
-    int max_len = 0;
-    for (int b = 0; b < args.batch; ++b) {
-      pinned_lengths_[b] = args.lengths != nullptr ? args.lengths[b] : args.steps;
-      max_len = std::max(max_len, pinned_lengths_[b]);
-    }
-    RNNX_CUDA_CHECK(cudaMemcpyAsync(buf_.len, pinned_lengths_,
-                                    std::size_t(args.batch) * sizeof(int), cudaMemcpyHostToDevice,
-                                    stream));
-    RNNX_CUDA_CHECK(cudaEventRecord(lengths_copied_, stream));
-    return max_len;
   }
 
   // Enqueues one pass on fw_'s stream (and bw_'s, joined back).
@@ -374,15 +274,8 @@ class GpuEngine final : public EngineImpl {
     const DeviceGuard guard(device_);
     ensure_workspace(args.steps, args.batch);
     const cudaStream_t s = stream;
-    // Every call rewrites the same workspace: a call on another stream than the last one's must
-    // start after it ends. The event is recorded on every way out, a throw included.
-    RNNX_CUDA_CHECK(cudaStreamWaitEvent(s, call_done_, 0));
-    struct RecordOnExit {
-      cudaEvent_t event;
-      cudaStream_t stream;
-      ~RecordOnExit() { cudaEventRecord(event, stream); }
-    } record_on_exit{call_done_, s};
-    const int max_len = stage_lengths(args, s);
+    const gpu::CallScope scope(call_order_, s);
+    const int max_len = lengths_.stage(args, buf_.len, s);
 
     PassIo<T> io;
     io.reserve = reserve;
@@ -516,16 +409,7 @@ class GpuEngine final : public EngineImpl {
       cublas_[d] = nullptr;
       events_[d] = nullptr;
     }
-    for (cudaEvent_t* e : {&lengths_copied_, &call_done_}) {
-      if (*e != nullptr) {
-        cudaEventSynchronize(*e);
-        cudaEventDestroy(*e);
-      }
-      *e = nullptr;
-    }
-    if (pinned_lengths_ != nullptr) cudaFreeHost(pinned_lengths_);
     if (workspace_ != nullptr) cudaFree(workspace_);
-    pinned_lengths_ = nullptr;
     workspace_ = nullptr;
     for (cudaStream_t* st : {&second_, &capture_}) {
       if (*st != nullptr) cudaStreamDestroy(*st);
@@ -538,10 +422,9 @@ class GpuEngine final : public EngineImpl {
   int device_ = 0;
   cudaStream_t second_ = nullptr, capture_ = nullptr;
   cublasHandle_t cublas_[2] = {};
-  cudaEvent_t events_[2] = {}, lengths_copied_ = nullptr;
-  cudaEvent_t call_done_ = nullptr;  // recorded at the end of every call (see run)
-  int* pinned_lengths_ = nullptr;
-  int pinned_capacity_ = 0;
+  cudaEvent_t events_[2] = {};
+  gpu::LengthStager lengths_;
+  gpu::CallOrder call_order_;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;
   int carved_steps_ = 0, carved_batch_ = 0;

@@ -1,5 +1,6 @@
 #include "support/gpu_support.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -130,6 +131,39 @@ Result run_on_device(const Problem& p, Engine engine, bool backward, const Optio
   r.y = y.download();
   r.final_state = final_state.download();
   return r;
+}
+
+double Errors::worst() const {
+  return std::max({y, final_state, dx, dinit, dweights});
+}
+
+Errors compare_results(const Result& got, const Result& ref, bool backward) {
+  Errors e;
+  e.y = max_rel_error(got.y, ref.y);
+  e.final_state = max_rel_error(got.final_state, ref.final_state);
+  if (backward) {
+    e.dx = max_rel_error(got.dx, ref.dx);
+    e.dinit = max_rel_error(got.dinit, ref.dinit);
+    e.dweights = max_rel_error(got.dweights, ref.dweights);
+  }
+  return e;
+}
+
+double expect_device_close(const Problem& p, Engine engine, double bound, const Options& options,
+                           cudaStream_t stream) {
+  const Result ref = run(p, Engine::cpu_reference, true);
+  const Errors fwd = compare_results(run_on_device(p, engine, false, options, stream), ref, false);
+  const Errors all = compare_results(run_on_device(p, engine, true, options, stream), ref, true);
+  EXPECT_LT(fwd.y, bound) << "forward y";
+  EXPECT_LT(fwd.final_state, bound) << "forward final_state";
+  EXPECT_LT(all.y, bound) << "training y";
+  EXPECT_LT(all.final_state, bound) << "training final_state";
+  EXPECT_LT(all.dx, bound) << "dx";
+  EXPECT_LT(all.dinit, bound) << "dinit";
+  EXPECT_LT(all.dweights, bound) << "dweights";
+  const double worst = std::max(fwd.worst(), all.worst());
+  ::testing::Test::RecordProperty("max_rel_error", scientific(worst));
+  return worst;
 }
 
 }  // namespace rnnx::test

@@ -1,0 +1,659 @@
+// How rnnx's conventions map onto cuDNN's (DESIGN.md, "The cudnn engine"):
+// - Layers: consecutive layers of the same cell, hidden size and direction form one cuDNN RNN
+//   (a "segment", one call); a mixed stack is one call per segment.
+// - Gates: cuDNN's linear layers are LSTM i, f, g, o and GRU r, z, n (input side 0..G-1,
+//   recurrent side G..2G-1), each an [H, in] row-major block, like rnnx's; addresses come from
+//   cudnnGetRNNWeightParams, never from assumed offsets. forget_bias is added to the forget
+//   gate's input-side bias. cuDNN's GRU resets after the matmul; the other mode is refused.
+// - Sequences: padded IO with per-sequence lengths and zero padding fill, time-major or
+//   batch-major as the model says, so x and y need no copies. cuDNN fails on sequences of
+//   length 0, so those run with length 1 and are fixed up: their outputs are zeroed, their final
+//   states are their initial ones, and backward gives their step no gradient (dy and the final
+//   state gradients of their rows are zeroed going in, dinit = dfinal coming out).
+// - States: rnnx's state layout puts h of consecutive layers next to each other, so a segment's
+//   hx/hy (and cx/cy) are one [layers * dirs, B, H] block of it.
+#include "gpu/cudnn_engine.h"
+
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "fused/reserve.h"
+#include "gpu/cuda_check.h"
+#include "gpu/plan_support.h"
+#include "kernels/fused_kernels.h"
+#include "kernels/sequence_kernels.h"
+#include "rnnx/error.h"
+#include "rnnx/layout.h"
+
+namespace rnnx {
+
+namespace {
+
+using gpu::Carver;
+using gpu::DeviceGuard;
+
+// A cuDNN status: NOT_SUPPORTED becomes Status::unsupported naming the algorithm and what to do.
+void check(cudnnStatus_t status, const char* call, CudnnAlgo algo) {
+  if (status == CUDNN_STATUS_SUCCESS) return;
+  const std::string what = std::string(call) + " failed: " + cudnnGetErrorString(status);
+  if (status == CUDNN_STATUS_NOT_SUPPORTED) {
+    throw Error(Status::unsupported,
+                what + " (cuDNN algorithm " + to_string(algo) +
+                    "; its limits are cuDNN's: try Options::cudnn_algo = standard, another "
+                    "engine such as gpu_dynamic, or a smaller hidden size or batch)");
+  }
+  throw Error(Status::backend_error, what);
+}
+
+cudnnRNNAlgo_t to_cudnn(CudnnAlgo algo) {
+  switch (algo) {
+    case CudnnAlgo::persist_static:
+      return CUDNN_RNN_ALGO_PERSIST_STATIC;
+    case CudnnAlgo::persist_dynamic:
+      return CUDNN_RNN_ALGO_PERSIST_DYNAMIC;
+    case CudnnAlgo::persist_static_small_h:
+      return CUDNN_RNN_ALGO_PERSIST_STATIC_SMALL_H;
+    case CudnnAlgo::standard:
+      break;
+  }
+  return CUDNN_RNN_ALGO_STANDARD;
+}
+
+// Layers [first, first + layers) of the model run as one cuDNN RNN.
+struct Segment {
+  int first = 0, layers = 0, input = 0, hidden = 0, dirs = 1, gates = 4;
+  Cell cell = Cell::lstm;
+  cudnnRNNDescriptor_t rnn = nullptr;
+  cudnnRNNDataDescriptor_t x_desc = nullptr, y_desc = nullptr;
+  cudnnTensorDescriptor_t h_desc = nullptr;
+  std::size_t weight_bytes = 0;
+  void* weights = nullptr;   // cuDNN's weight space (in the plan's weight memory)
+  void* dweights = nullptr;  // and its gradient
+  std::size_t reserve_bytes = 0, reserve_offset = 0, output_offset = 0;  // in the caller's reserve
+
+  int output() const { return hidden * dirs; }
+  int blocks() const { return layers * dirs; }  // [B, H] blocks of hx
+};
+
+// One block copied between rnnx's canonical weights and a cuDNN weight space.
+struct WeightCopy {
+  std::size_t canonical;  // element offset in rnnx's buffer
+  std::size_t space;      // byte offset in the segment's weight space
+  std::size_t count;      // elements
+  double add;             // added after packing (forget_bias), 0 for most
+};
+
+template <class T>
+class CudnnEngine final : public EngineImpl {
+ public:
+  CudnnEngine(const Model& model, const Options& options)
+      : EngineImpl(model), algo_(options.cudnn_algo) {
+    RNNX_CUDA_CHECK(cudaGetDevice(&device_));
+    try {
+      create(options);
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+
+  ~CudnnEngine() override { release(); }
+
+  Engine kind() const noexcept override { return Engine::cudnn; }
+
+  std::size_t reserve_bytes(int steps, int batch) const override {
+    const_cast<CudnnEngine*>(this)->size_for(steps, batch);
+    return reserve_total_;
+  }
+
+  std::size_t workspace_bytes(int steps, int batch) const override {
+    const_cast<CudnnEngine*>(this)->size_for(steps, batch);
+    return weight_memory_bytes_ + carve(nullptr, steps, batch);
+  }
+
+  void prepare(int steps, int batch) override {
+    const DeviceGuard guard(device_);
+    ensure_workspace(steps, batch);
+  }
+
+  PlanStats stats() const override {
+    PlanStats s;
+    s.workspace_bytes = weight_memory_bytes_ + workspace_bytes_;
+    return s;
+  }
+
+  void check_memory(const Forward& args, const Backward* grads,
+                    const void* reserve) const override {
+    gpu::check_call_memory(args, grads, reserve, device_, Engine::cudnn);
+  }
+
+  void forward(const Forward& args, Stream stream) override { run_forward(args, nullptr, stream); }
+  void forward_train(const Forward& args, Reserve reserve, Stream stream) override {
+    run_forward(args, static_cast<char*>(reserve.data), stream);
+  }
+  void backward(const Forward& args, const Backward& grads, Reserve reserve,
+                Stream stream) override;
+
+ private:
+  // The pieces of the workspace for a shape.
+  struct Buffers {
+    int *len = nullptr, *len_raised = nullptr;  // lengths, and lengths raised to >= 1 (cuDNN)
+    T *x = nullptr, *out[2] = {}, *dy = nullptr, *grad[2] = {};
+    T *state = nullptr, *zeros = nullptr, *dfinal = nullptr, *dinit = nullptr, *dW = nullptr;
+    void* work = nullptr;
+  };
+
+  void create(const Options& options) {
+    for (const Layer& layer : model().layers) {
+      if (layer.cell == Cell::gru && layer.gru_reset == GruReset::before_matmul) {
+        throw Error(Status::unsupported,
+                    "engine cudnn: cuDNN's GRU resets after the matmul (n = tanh(Wx x + r*(Wh h "
+                    "+ bh))); a GRU that resets before it (TF's GRUCell) is not something cuDNN "
+                    "computes: use gpu_dynamic, gpu_static, cpu or cpu_reference");
+      }
+    }
+    if (algo_ == CudnnAlgo::persist_static && model().dtype == DType::f64) {
+      throw Error(Status::unsupported,
+                  "Options.cudnn_algo = persist_static: cuDNN's persistent static algorithm "
+                  "has no float64; use standard or persist_dynamic");
+    }
+    if (algo_ == CudnnAlgo::persist_static_small_h) {
+      for (const Layer& layer : model().layers) {
+        if (layer.hidden > 192) {
+          throw Error(Status::unsupported,
+                      "Options.cudnn_algo = persist_static_small_h: hidden = " +
+                          std::to_string(layer.hidden) +
+                          " exceeds cuDNN's limit of 192 for this algorithm");
+        }
+      }
+    }
+    if (options.threads != 0) {
+      throw Error(Status::unsupported, "Options.threads = " + std::to_string(options.threads) +
+                                           ": the cudnn engine has no CPU threads to set");
+    }
+    if (options.allow_tf32 && model().dtype != DType::f32) {
+      throw Error(Status::unsupported,
+                  "Options.allow_tf32: TF32 applies to float32 models; this model is float64");
+    }
+    const cudnnDataType_t type = model().dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    const cudnnMathType_t math = model().dtype == DType::f64 ? CUDNN_DEFAULT_MATH
+                                 : options.allow_tf32        ? CUDNN_DEFAULT_MATH
+                                                             : CUDNN_FMA_MATH;
+    check(cudnnCreate(&handle_), "cudnnCreate", algo_);
+    check(cudnnCreateDropoutDescriptor(&dropout_), "cudnnCreateDropoutDescriptor", algo_);
+    std::size_t dropout_bytes = 0;
+    check(cudnnDropoutGetStatesSize(handle_, &dropout_bytes), "cudnnDropoutGetStatesSize", algo_);
+    RNNX_CUDA_CHECK(cudaMalloc(&dropout_states_, std::max<std::size_t>(dropout_bytes, 1)));
+    check(cudnnSetDropoutDescriptor(dropout_, handle_, 0.0f, dropout_states_, dropout_bytes, 0),
+          "cudnnSetDropoutDescriptor", algo_);
+
+    // Segments: runs of layers cuDNN can express as one RNN.
+    const std::vector<Layer>& layers = model().layers;
+    for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
+      const Layer& layer = layers[l];
+      if (!segments_.empty()) {
+        Segment& last = segments_.back();
+        const Layer& prev = layers[l - 1];
+        if (prev.cell == layer.cell && prev.hidden == layer.hidden &&
+            prev.bidirectional == layer.bidirectional) {
+          ++last.layers;
+          continue;
+        }
+      }
+      Segment s;
+      s.first = l;
+      s.layers = 1;
+      s.input = layer_input_size(model(), l);
+      s.hidden = layer.hidden;
+      s.dirs = directions(layer);
+      s.cell = layer.cell;
+      s.gates = gates(layer.cell);
+      segments_.push_back(s);
+    }
+    for (Segment& s : segments_) {
+      check(cudnnCreateRNNDescriptor(&s.rnn), "cudnnCreateRNNDescriptor", algo_);
+      check(cudnnSetRNNDescriptor_v8(
+                s.rnn, to_cudnn(algo_), s.cell == Cell::lstm ? CUDNN_LSTM : CUDNN_GRU,
+                CUDNN_RNN_DOUBLE_BIAS, s.dirs == 2 ? CUDNN_BIDIRECTIONAL : CUDNN_UNIDIRECTIONAL,
+                CUDNN_LINEAR_INPUT, type, type, math, s.input, s.hidden, s.hidden, s.layers,
+                dropout_, CUDNN_RNN_PADDED_IO_ENABLED),
+            "cudnnSetRNNDescriptor_v8", algo_);
+      check(cudnnCreateRNNDataDescriptor(&s.x_desc), "cudnnCreateRNNDataDescriptor", algo_);
+      check(cudnnCreateRNNDataDescriptor(&s.y_desc), "cudnnCreateRNNDataDescriptor", algo_);
+      check(cudnnCreateTensorDescriptor(&s.h_desc), "cudnnCreateTensorDescriptor", algo_);
+      check(cudnnGetRNNWeightSpaceSize(handle_, s.rnn, &s.weight_bytes),
+            "cudnnGetRNNWeightSpaceSize", algo_);
+    }
+    // The weight spaces and their gradients, once for the plan.
+    std::size_t bytes = 0;
+    for (const Segment& s : segments_) bytes += 2 * ((s.weight_bytes + 255) / 256 * 256);
+    RNNX_CUDA_CHECK(cudaMalloc(&weight_memory_, bytes));
+    weight_memory_bytes_ = bytes;
+    char* at = static_cast<char*>(weight_memory_);
+    for (Segment& s : segments_) {
+      s.weights = at;
+      at += (s.weight_bytes + 255) / 256 * 256;
+      s.dweights = at;
+      at += (s.weight_bytes + 255) / 256 * 256;
+      map_weights(s);
+    }
+  }
+
+  // Where each of rnnx's weight blocks lives in the segment's cuDNN weight space.
+  void map_weights(const Segment& s) {
+    const WeightLayout wl(model());
+    cudnnTensorDescriptor_t m_desc = nullptr, b_desc = nullptr;
+    check(cudnnCreateTensorDescriptor(&m_desc), "cudnnCreateTensorDescriptor", algo_);
+    check(cudnnCreateTensorDescriptor(&b_desc), "cudnnCreateTensorDescriptor", algo_);
+    try {
+      for (int l = 0; l < s.layers; ++l) {
+        const int layer = s.first + l;
+        const int in = layer_input_size(model(), layer);
+        for (int d = 0; d < s.dirs; ++d) {
+          const Dir dir = d == 0 ? Dir::fw : Dir::bw;
+          for (int id = 0; id < 2 * s.gates; ++id) {
+            const bool recurrent = id >= s.gates;
+            const int gate = id % s.gates;
+            void* m = nullptr;
+            void* b = nullptr;
+            check(cudnnGetRNNWeightParams(handle_, s.rnn, l * s.dirs + d, s.weight_bytes, s.weights,
+                                          id, m_desc, &m, b_desc, &b),
+                  "cudnnGetRNNWeightParams", algo_);
+            const std::size_t expect_m = std::size_t(s.hidden) * (recurrent ? s.hidden : in);
+            expect_elements(m_desc, expect_m, "matrix");
+            expect_elements(b_desc, s.hidden, "bias");
+            const Param wp = recurrent ? Param::Wh : Param::Wx;
+            const Param bp = recurrent ? Param::bh : Param::bx;
+            const double add = s.cell == Cell::lstm && !recurrent && gate == lstm_f
+                                   ? model().layers[layer].forget_bias
+                                   : 0.0;
+            copies_.push_back({wl.offset(layer, dir, wp, gate), byte_offset(s, m), expect_m, 0.0});
+            copies_.push_back(
+                {wl.offset(layer, dir, bp, gate), byte_offset(s, b), std::size_t(s.hidden), add});
+            copy_segment_.push_back(static_cast<int>(&s - segments_.data()));
+            copy_segment_.push_back(static_cast<int>(&s - segments_.data()));
+          }
+        }
+      }
+    } catch (...) {
+      cudnnDestroyTensorDescriptor(m_desc);
+      cudnnDestroyTensorDescriptor(b_desc);
+      throw;
+    }
+    cudnnDestroyTensorDescriptor(m_desc);
+    cudnnDestroyTensorDescriptor(b_desc);
+  }
+
+  static std::size_t byte_offset(const Segment& s, const void* p) {
+    return static_cast<std::size_t>(static_cast<const char*>(p) -
+                                    static_cast<const char*>(s.weights));
+  }
+
+  void expect_elements(cudnnTensorDescriptor_t desc, std::size_t expect, const char* what) const {
+    cudnnDataType_t type;
+    int dims[8] = {}, strides[8] = {}, nb = 0;
+    check(cudnnGetTensorNdDescriptor(desc, 8, &type, &nb, dims, strides),
+          "cudnnGetTensorNdDescriptor", algo_);
+    std::size_t n = 1;
+    for (int k = 0; k < nb; ++k) n *= static_cast<std::size_t>(dims[k]);
+    if (n != expect) {
+      throw Error(Status::backend_error,
+                  std::string("cudnnGetRNNWeightParams: a ") + what + " of " + std::to_string(n) +
+                      " elements where rnnx's layout has " + std::to_string(expect));
+    }
+  }
+
+  // rnnx's weights into cuDNN's weight spaces (on `stream`).
+  void pack(const T* canonical, cudaStream_t stream) {
+    for (std::size_t k = 0; k < copies_.size(); ++k) {
+      const WeightCopy& c = copies_[k];
+      char* space = static_cast<char*>(segments_[copy_segment_[k]].weights) + c.space;
+      RNNX_CUDA_CHECK(cudaMemcpyAsync(space, canonical + c.canonical, c.count * sizeof(T),
+                                      cudaMemcpyDeviceToDevice, stream));
+      if (c.add != 0.0) {
+        RNNX_CUDA_CHECK(gpu::add_scalar<T>(stream, reinterpret_cast<T*>(space), c.count, T(c.add)));
+      }
+    }
+  }
+
+  // cuDNN's weight gradients back into rnnx's layout (on `stream`).
+  void unpack_gradients(T* canonical, cudaStream_t stream) {
+    for (std::size_t k = 0; k < copies_.size(); ++k) {
+      const WeightCopy& c = copies_[k];
+      const char* space = static_cast<const char*>(segments_[copy_segment_[k]].dweights) + c.space;
+      RNNX_CUDA_CHECK(cudaMemcpyAsync(canonical + c.canonical, space, c.count * sizeof(T),
+                                      cudaMemcpyDeviceToDevice, stream));
+    }
+  }
+
+  // Sets the sequence descriptors for a shape and the lengths in `host_len` (each >= 1).
+  void describe(int steps, int batch, const int* host_len) {
+    const cudnnDataType_t type = model().dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    const cudnnRNNDataLayout_t layout = model().layout == Layout::time_major
+                                            ? CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_UNPACKED
+                                            : CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED;
+    T zero = T(0);
+    for (Segment& s : segments_) {
+      check(
+          cudnnSetRNNDataDescriptor(s.x_desc, type, layout, steps, batch, s.input, host_len, &zero),
+          "cudnnSetRNNDataDescriptor", algo_);
+      check(cudnnSetRNNDataDescriptor(s.y_desc, type, layout, steps, batch, s.output(), host_len,
+                                      &zero),
+            "cudnnSetRNNDataDescriptor", algo_);
+      const int dims[3] = {s.blocks(), batch, s.hidden};
+      const int strides[3] = {batch * s.hidden, s.hidden, 1};
+      check(cudnnSetTensorNdDescriptor(s.h_desc, type, 3, dims, strides),
+            "cudnnSetTensorNdDescriptor", algo_);
+    }
+  }
+
+  // Temp space sizes for a shape (full lengths), the reserve's layout, and persist_dynamic's
+  // per-batch build. Host calls only.
+  void size_for(int steps, int batch) {
+    if (steps == sized_steps_ && batch == sized_batch_) return;
+    if (algo_ == CudnnAlgo::persist_dynamic) {
+      for (const Segment& s : segments_) {
+        check(cudnnBuildRNNDynamic(handle_, s.rnn, batch), "cudnnBuildRNNDynamic", algo_);
+      }
+    }
+    const std::vector<int> full(batch, steps);
+    describe(steps, batch, full.data());
+    work_bytes_ = 0;
+    reserve_total_ = 0;
+    const std::size_t tb = std::size_t(steps) * batch;
+    for (Segment& s : segments_) {
+      std::size_t work = 0, reserve = 0, inference_work = 0, unused = 0;
+      check(cudnnGetRNNTempSpaceSizes(handle_, s.rnn, CUDNN_FWD_MODE_TRAINING, s.x_desc, &work,
+                                      &reserve),
+            "cudnnGetRNNTempSpaceSizes", algo_);
+      check(cudnnGetRNNTempSpaceSizes(handle_, s.rnn, CUDNN_FWD_MODE_INFERENCE, s.x_desc,
+                                      &inference_work, &unused),
+            "cudnnGetRNNTempSpaceSizes", algo_);
+      work_bytes_ = std::max({work_bytes_, work, inference_work});
+      s.reserve_offset = reserve_total_;
+      s.reserve_bytes = reserve;
+      reserve_total_ += (reserve + 255) / 256 * 256;
+      s.output_offset = reserve_total_;
+      reserve_total_ += (tb * s.output() * sizeof(T) + 255) / 256 * 256;
+    }
+    sized_steps_ = steps;
+    sized_batch_ = batch;
+  }
+
+  std::size_t carve(Buffers* buf, int steps, int batch) const {
+    Carver c(buf == nullptr ? nullptr : static_cast<char*>(workspace_));
+    Buffers b;
+    const std::size_t tb = std::size_t(steps) * batch;
+    std::size_t widest_out = 0, widest_in = 0;
+    for (const Segment& s : segments_) {
+      widest_out = std::max<std::size_t>(widest_out, s.output());
+      widest_in = std::max<std::size_t>(widest_in, s.input);
+    }
+    const std::size_t S = StateLayout(model(), batch).size(), W = WeightLayout(model()).size();
+    b.len = c.take<int>(batch);
+    b.len_raised = c.take<int>(batch);
+    b.x = c.take<T>(tb * model().input_size);
+    for (T*& o : b.out) o = c.take<T>(tb * widest_out);
+    b.dy = c.take<T>(tb * output_size(model()));
+    for (T*& g : b.grad) g = c.take<T>(tb * widest_in);
+    b.state = c.take<T>(S);
+    b.zeros = c.take<T>(S);
+    b.dfinal = c.take<T>(S);
+    b.dinit = c.take<T>(S);
+    b.dW = c.take<T>(W);
+    b.work = c.take<char>(work_bytes_);
+    if (buf != nullptr) *buf = b;
+    return c.used();
+  }
+
+  void ensure_workspace(int steps, int batch) {
+    size_for(steps, batch);
+    const std::size_t need = carve(nullptr, steps, batch);
+    if (need > workspace_bytes_) {
+      void* old = workspace_;
+      workspace_ = nullptr;
+      workspace_bytes_ = 0;
+      if (old != nullptr) RNNX_CUDA_CHECK(cudaFree(old));
+      RNNX_CUDA_CHECK(cudaMalloc(&workspace_, need));
+      workspace_bytes_ = need;
+    }
+    carve(&buf_, steps, batch);
+  }
+
+  // The call's lengths on the device (as given, and raised to >= 1 for cuDNN), descriptors set.
+  void stage(const Forward& args, cudaStream_t stream) {
+    lengths_.stage(args, buf_.len, stream);
+    raised_.stage(args, buf_.len_raised, stream, 1);
+    describe(args.steps, args.batch, raised_.host());
+  }
+
+  // The caller's x with every position past each length zeroed (cuDNN reads its own lengths,
+  // raised to 1, and backward multiplies x by gradients that must meet no NaN).
+  const T* padded_input(const Forward& args, cudaStream_t stream) {
+    const std::size_t n = std::size_t(args.steps) * args.batch * model().input_size;
+    RNNX_CUDA_CHECK(
+        cudaMemcpyAsync(buf_.x, args.x.data, n * sizeof(T), cudaMemcpyDeviceToDevice, stream));
+    RNNX_CUDA_CHECK(gpu::zero_padding<T>(stream, buf_.x, args.steps, args.batch, model().input_size,
+                                         model().layout, buf_.len));
+    return buf_.x;
+  }
+
+  void pack_if_needed(const Forward& args, cudaStream_t stream) {
+    if (args.weights_unchanged && packed_from_ == args.weights.data) return;
+    pack(static_cast<const T*>(args.weights.data), stream);
+    packed_from_ = args.weights.data;
+  }
+
+  void run_forward(const Forward& args, char* reserve, Stream stream);
+
+  void release() noexcept {
+    int previous = device_;
+    cudaGetDevice(&previous);
+    cudaSetDevice(device_);
+    for (Segment& s : segments_) {
+      if (s.rnn != nullptr) cudnnDestroyRNNDescriptor(s.rnn);
+      if (s.x_desc != nullptr) cudnnDestroyRNNDataDescriptor(s.x_desc);
+      if (s.y_desc != nullptr) cudnnDestroyRNNDataDescriptor(s.y_desc);
+      if (s.h_desc != nullptr) cudnnDestroyTensorDescriptor(s.h_desc);
+    }
+    segments_.clear();
+    if (dropout_ != nullptr) cudnnDestroyDropoutDescriptor(dropout_);
+    if (handle_ != nullptr) cudnnDestroy(handle_);
+    if (dropout_states_ != nullptr) cudaFree(dropout_states_);
+    if (weight_memory_ != nullptr) cudaFree(weight_memory_);
+    if (workspace_ != nullptr) cudaFree(workspace_);
+    dropout_ = nullptr;
+    handle_ = nullptr;
+    dropout_states_ = weight_memory_ = workspace_ = nullptr;
+    cudaSetDevice(previous);
+  }
+
+  CudnnAlgo algo_;
+  int device_ = 0;
+  cudnnHandle_t handle_ = nullptr;
+  cudnnDropoutDescriptor_t dropout_ = nullptr;
+  void* dropout_states_ = nullptr;
+  std::vector<Segment> segments_;
+  std::vector<WeightCopy> copies_;
+  std::vector<int> copy_segment_;  // the segment of each copy
+  void* weight_memory_ = nullptr;
+  std::size_t weight_memory_bytes_ = 0;
+  const void* packed_from_ = nullptr;
+  int sized_steps_ = 0, sized_batch_ = 0;
+  std::size_t work_bytes_ = 0, reserve_total_ = 0;
+  void* workspace_ = nullptr;
+  std::size_t workspace_bytes_ = 0;
+  Buffers buf_;
+  gpu::LengthStager lengths_, raised_;
+  gpu::CallOrder call_order_;
+};
+
+template <class T>
+void CudnnEngine<T>::run_forward(const Forward& args, char* reserve, Stream stream) {
+  fused::check_gemm_limits(args.steps, args.batch, Engine::cudnn);
+  const DeviceGuard guard(device_);
+  ensure_workspace(args.steps, args.batch);
+  const cudaStream_t s = stream;
+  const gpu::CallScope scope(call_order_, s);
+  check(cudnnSetStream(handle_, s), "cudnnSetStream", algo_);
+  stage(args, s);
+  pack_if_needed(args, s);
+
+  const Model& m = model();
+  const StateLayout sl(m, args.batch);
+  const T* init = static_cast<const T*>(args.init.data);
+  if (init == nullptr) {
+    RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.zeros, 0, sl.size() * sizeof(T), s));
+    init = buf_.zeros;
+  }
+  const cudnnForwardMode_t mode =
+      reserve != nullptr ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE;
+  const T* x = padded_input(args, s);
+  T* y = nullptr;
+  for (std::size_t k = 0; k < segments_.size(); ++k) {
+    Segment& seg = segments_[k];
+    y = reserve != nullptr ? reinterpret_cast<T*>(reserve + seg.output_offset) : buf_.out[k % 2];
+    const bool lstm = seg.cell == Cell::lstm;
+    const T* hx = init + sl.h(seg.first, Dir::fw);
+    const T* cx = lstm ? init + sl.c(seg.first, Dir::fw) : nullptr;
+    T* hy = buf_.state + sl.h(seg.first, Dir::fw);
+    T* cy = lstm ? buf_.state + sl.c(seg.first, Dir::fw) : nullptr;
+    check(cudnnRNNForward(handle_, seg.rnn, mode, buf_.len_raised, seg.x_desc, x, seg.y_desc, y,
+                          seg.h_desc, hx, hy, seg.h_desc, cx, cy, seg.weight_bytes, seg.weights,
+                          work_bytes_, buf_.work, reserve != nullptr ? seg.reserve_bytes : 0,
+                          reserve != nullptr ? reserve + seg.reserve_offset : nullptr),
+          "cudnnRNNForward", algo_);
+    // Sequences of length 0 ran one step: no output, and their state is their initial one.
+    RNNX_CUDA_CHECK(
+        gpu::zero_padding<T>(s, y, args.steps, args.batch, seg.output(), m.layout, buf_.len));
+    RNNX_CUDA_CHECK(
+        gpu::copy_rows_of_empty<T>(s, hy, hx, seg.blocks(), args.batch, seg.hidden, buf_.len));
+    if (lstm) {
+      RNNX_CUDA_CHECK(
+          gpu::copy_rows_of_empty<T>(s, cy, cx, seg.blocks(), args.batch, seg.hidden, buf_.len));
+    }
+    x = y;
+  }
+  const std::size_t ny = std::size_t(args.steps) * args.batch * output_size(m);
+  RNNX_CUDA_CHECK(cudaMemcpyAsync(args.y.data, y, ny * sizeof(T), cudaMemcpyDeviceToDevice, s));
+  if (!args.final_state.empty()) {
+    RNNX_CUDA_CHECK(cudaMemcpyAsync(args.final_state.data, buf_.state, sl.size() * sizeof(T),
+                                    cudaMemcpyDeviceToDevice, s));
+  }
+}
+
+template <class T>
+void CudnnEngine<T>::backward(const Forward& args, const Backward& grads, Reserve reserve,
+                              Stream stream) {
+  fused::check_gemm_limits(args.steps, args.batch, Engine::cudnn);
+  const DeviceGuard guard(device_);
+  ensure_workspace(args.steps, args.batch);
+  const cudaStream_t s = stream;
+  const gpu::CallScope scope(call_order_, s);
+  check(cudnnSetStream(handle_, s), "cudnnSetStream", algo_);
+  stage(args, s);
+  pack_if_needed(args, s);
+
+  const Model& m = model();
+  const StateLayout sl(m, args.batch);
+  const std::size_t S = sl.size(), W = WeightLayout(m).size();
+  const std::size_t tb = std::size_t(args.steps) * args.batch;
+  char* arrays = static_cast<char*>(reserve.data);
+  const T* init = static_cast<const T*>(args.init.data);
+  if (init == nullptr) {
+    RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.zeros, 0, S * sizeof(T), s));
+    init = buf_.zeros;
+  }
+  // The gradients going in, with nothing for the steps past each length and nothing for the
+  // final state of an empty sequence (its one step is cuDNN's, not the model's).
+  const std::size_t D = output_size(m);
+  RNNX_CUDA_CHECK(
+      cudaMemcpyAsync(buf_.dy, grads.dy.data, tb * D * sizeof(T), cudaMemcpyDeviceToDevice, s));
+  RNNX_CUDA_CHECK(
+      gpu::zero_padding<T>(s, buf_.dy, args.steps, args.batch, int(D), m.layout, buf_.len));
+  if (grads.dfinal.empty()) {
+    RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.dfinal, 0, S * sizeof(T), s));
+  } else {
+    RNNX_CUDA_CHECK(cudaMemcpyAsync(buf_.dfinal, grads.dfinal.data, S * sizeof(T),
+                                    cudaMemcpyDeviceToDevice, s));
+  }
+  // Rows of empty sequences, block by block: every block of h and c is [B][H].
+  for (const Segment& seg : segments_) {
+    for (bool c : {false, true}) {
+      if (c && seg.cell != Cell::lstm) continue;
+      T* rows = buf_.dfinal + (c ? sl.c(seg.first, Dir::fw) : sl.h(seg.first, Dir::fw));
+      RNNX_CUDA_CHECK(
+          gpu::zero_rows_of_empty<T>(s, rows, seg.blocks(), args.batch, seg.hidden, buf_.len));
+    }
+  }
+  for (const Segment& seg : segments_) {
+    RNNX_CUDA_CHECK(cudaMemsetAsync(seg.dweights, 0, seg.weight_bytes, s));  // cuDNN adds
+  }
+  const T* x0 = padded_input(args, s);
+
+  const T* dy = buf_.dy;
+  T* dx = nullptr;
+  for (int k = static_cast<int>(segments_.size()) - 1; k >= 0; --k) {
+    Segment& seg = segments_[k];
+    const bool lstm = seg.cell == Cell::lstm;
+    const T* x = k == 0 ? x0 : reinterpret_cast<const T*>(arrays + segments_[k - 1].output_offset);
+    const T* y = reinterpret_cast<const T*>(arrays + seg.output_offset);
+    dx = buf_.grad[k % 2];
+    const T* hx = init + sl.h(seg.first, Dir::fw);
+    const T* cx = lstm ? init + sl.c(seg.first, Dir::fw) : nullptr;
+    const T* dhy = buf_.dfinal + sl.h(seg.first, Dir::fw);
+    const T* dcy = lstm ? buf_.dfinal + sl.c(seg.first, Dir::fw) : nullptr;
+    T* dhx = buf_.dinit + sl.h(seg.first, Dir::fw);
+    T* dcx = lstm ? buf_.dinit + sl.c(seg.first, Dir::fw) : nullptr;
+    void* seg_reserve = arrays + seg.reserve_offset;
+    check(cudnnRNNBackwardData_v8(handle_, seg.rnn, buf_.len_raised, seg.y_desc, y, dy, seg.x_desc,
+                                  dx, seg.h_desc, hx, dhy, dhx, seg.h_desc, cx, dcy, dcx,
+                                  seg.weight_bytes, seg.weights, work_bytes_, buf_.work,
+                                  seg.reserve_bytes, seg_reserve),
+          "cudnnRNNBackwardData_v8", algo_);
+    check(cudnnRNNBackwardWeights_v8(handle_, seg.rnn, CUDNN_WGRAD_MODE_ADD, buf_.len_raised,
+                                     seg.x_desc, x, seg.h_desc, hx, seg.y_desc, y, seg.weight_bytes,
+                                     seg.dweights, work_bytes_, buf_.work, seg.reserve_bytes,
+                                     seg_reserve),
+          "cudnnRNNBackwardWeights_v8", algo_);
+    RNNX_CUDA_CHECK(
+        gpu::zero_padding<T>(s, dx, args.steps, args.batch, seg.input, m.layout, buf_.len));
+    dy = dx;
+  }
+  // An empty sequence's state passes straight through: dinit = dfinal for its rows.
+  const T* dfinal = grads.dfinal.empty() ? buf_.zeros : static_cast<const T*>(grads.dfinal.data);
+  if (grads.dfinal.empty()) RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.zeros, 0, S * sizeof(T), s));
+  for (const Segment& seg : segments_) {
+    for (bool c : {false, true}) {
+      if (c && seg.cell != Cell::lstm) continue;
+      const std::size_t at = c ? sl.c(seg.first, Dir::fw) : sl.h(seg.first, Dir::fw);
+      RNNX_CUDA_CHECK(gpu::copy_rows_of_empty<T>(s, buf_.dinit + at, dfinal + at, seg.blocks(),
+                                                 args.batch, seg.hidden, buf_.len));
+    }
+  }
+
+  unpack_gradients(buf_.dW, s);
+  RNNX_CUDA_CHECK(
+      gpu::write_or_add<T>(s, buf_.dW, W, grads.accumulate, static_cast<T*>(grads.dweights.data)));
+  if (!grads.dx.empty()) {
+    RNNX_CUDA_CHECK(cudaMemcpyAsync(grads.dx.data, dx, tb * m.input_size * sizeof(T),
+                                    cudaMemcpyDeviceToDevice, s));
+  }
+  if (!grads.dinit.empty()) {
+    RNNX_CUDA_CHECK(
+        cudaMemcpyAsync(grads.dinit.data, buf_.dinit, S * sizeof(T), cudaMemcpyDeviceToDevice, s));
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<EngineImpl> make_cudnn_engine(const Model& model, const Options& options) {
+  if (model.dtype == DType::f64) return std::make_unique<CudnnEngine<double>>(model, options);
+  return std::make_unique<CudnnEngine<float>>(model, options);
+}
+
+}  // namespace rnnx

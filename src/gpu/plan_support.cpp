@@ -1,0 +1,117 @@
+#include "gpu/plan_support.h"
+
+#include <algorithm>
+#include <string>
+
+#include "gpu/cuda_check.h"
+#include "rnnx/error.h"
+
+namespace rnnx::gpu {
+
+DeviceGuard::DeviceGuard(int device) : device_(device) {
+  RNNX_CUDA_CHECK(cudaGetDevice(&previous_));
+  if (previous_ != device) RNNX_CUDA_CHECK(cudaSetDevice(device));
+}
+
+DeviceGuard::~DeviceGuard() {
+  if (previous_ != device_) cudaSetDevice(previous_);  // best effort in a destructor
+}
+
+void require_device_memory(const void* p, const char* name, int device, Engine engine) {
+  if (p == nullptr) return;
+  cudaPointerAttributes a{};
+  RNNX_CUDA_CHECK(cudaPointerGetAttributes(&a, p));
+  if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged) {
+    throw Error(Status::invalid_argument,
+                std::string(name) + ": host memory; the " + to_string(engine) +
+                    " engine needs device memory (cudaMalloc) on device " + std::to_string(device));
+  }
+  if (a.type == cudaMemoryTypeDevice && a.device != device) {
+    throw Error(Status::invalid_argument,
+                std::string(name) + ": memory of device " + std::to_string(a.device) +
+                    "; this plan runs on device " + std::to_string(device));
+  }
+}
+
+void require_host_memory(const void* p, const char* name) {
+  if (p == nullptr) return;
+  cudaPointerAttributes a{};
+  RNNX_CUDA_CHECK(cudaPointerGetAttributes(&a, p));
+  if (a.type == cudaMemoryTypeDevice) {
+    throw Error(Status::invalid_argument,
+                std::string(name) + ": device memory; lengths are host memory for every engine");
+  }
+}
+
+void check_call_memory(const Forward& args, const Backward* grads, const void* reserve, int device,
+                       Engine engine) {
+  require_host_memory(args.lengths, "Forward.lengths");
+  require_device_memory(args.x.data, "Forward.x", device, engine);
+  require_device_memory(args.weights.data, "Forward.weights", device, engine);
+  require_device_memory(args.init.data, "Forward.init", device, engine);
+  require_device_memory(args.y.data, "Forward.y", device, engine);
+  require_device_memory(args.final_state.data, "Forward.final_state", device, engine);
+  require_device_memory(reserve, "reserve.data", device, engine);
+  if (grads != nullptr) {
+    require_device_memory(grads->dy.data, "Backward.dy", device, engine);
+    require_device_memory(grads->dfinal.data, "Backward.dfinal", device, engine);
+    require_device_memory(grads->dx.data, "Backward.dx", device, engine);
+    require_device_memory(grads->dinit.data, "Backward.dinit", device, engine);
+    require_device_memory(grads->dweights.data, "Backward.dweights", device, engine);
+  }
+}
+
+LengthStager::LengthStager() {
+  RNNX_CUDA_CHECK(cudaEventCreateWithFlags(&copied_, cudaEventDisableTiming));
+}
+
+LengthStager::~LengthStager() {
+  if (copied_ != nullptr) {
+    cudaEventSynchronize(copied_);
+    cudaEventDestroy(copied_);
+  }
+  if (pinned_ != nullptr) cudaFreeHost(pinned_);
+}
+
+int LengthStager::stage(const Forward& args, int* device, cudaStream_t stream, int at_least) {
+  RNNX_CUDA_CHECK(cudaEventSynchronize(copied_));
+  if (capacity_ < args.batch) {
+    if (pinned_ != nullptr) RNNX_CUDA_CHECK(cudaFreeHost(pinned_));
+    pinned_ = nullptr;
+    capacity_ = 0;
+    RNNX_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&pinned_),
+                                  std::size_t(args.batch) * sizeof(int), cudaHostAllocDefault));
+    capacity_ = args.batch;
+  }
+  int max_len = 0;
+  for (int b = 0; b < args.batch; ++b) {
+    const int len = args.lengths != nullptr ? args.lengths[b] : args.steps;
+    max_len = std::max(max_len, len);
+    pinned_[b] = std::max(len, at_least);
+  }
+  RNNX_CUDA_CHECK(cudaMemcpyAsync(device, pinned_, std::size_t(args.batch) * sizeof(int),
+                                  cudaMemcpyHostToDevice, stream));
+  RNNX_CUDA_CHECK(cudaEventRecord(copied_, stream));
+  return max_len;
+}
+
+CallOrder::CallOrder() {
+  RNNX_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+}
+
+CallOrder::~CallOrder() {
+  if (done_ != nullptr) {
+    cudaEventSynchronize(done_);
+    cudaEventDestroy(done_);
+  }
+}
+
+void CallOrder::begin(cudaStream_t stream) {
+  RNNX_CUDA_CHECK(cudaStreamWaitEvent(stream, done_, 0));
+}
+
+void CallOrder::end(cudaStream_t stream) noexcept {
+  cudaEventRecord(done_, stream);
+}
+
+}  // namespace rnnx::gpu

@@ -1,0 +1,103 @@
+// Pieces every GPU plan needs (gpu_dynamic, gpu_static, cudnn): the device guard, checks of the
+// caller's pointers, carving one workspace allocation, staging lengths to the device, and the
+// ordering of one plan's calls across streams.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+#include "rnnx/rnn.h"
+
+namespace rnnx::gpu {
+
+// Makes `device` current for a call and gives the caller's current device back.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0, device_ = 0;
+};
+
+// A buffer the caller passed must be device (or managed) memory of the plan's device; null is
+// allowed (optional buffers). Throws Error(invalid_argument) naming the argument.
+void require_device_memory(const void* p, const char* name, int device, Engine engine);
+// The lengths are read on the host by every engine; a device pointer there would crash.
+void require_host_memory(const void* p, const char* name);
+// Both, for every pointer of a call.
+void check_call_memory(const Forward& args, const Backward* grads, const void* reserve, int device,
+                       Engine engine);
+
+// Cuts one allocation into 256-byte aligned pieces; with a null base it only measures.
+class Carver {
+ public:
+  explicit Carver(char* base) : base_(base) {}
+  template <class U>
+  U* take(std::size_t count) {
+    const std::size_t at = (used_ + 255) / 256 * 256;
+    used_ = at + count * sizeof(U);
+    return base_ == nullptr ? nullptr : reinterpret_cast<U*>(base_ + at);
+  }
+  std::size_t used() const { return used_; }
+
+ private:
+  char* base_;
+  std::size_t used_ = 0;
+};
+
+// The lengths of a call, copied to the device through pinned memory. The previous call's copy
+// must have left the staging buffer before it is rewritten, which is the one wait on the host.
+class LengthStager {
+ public:
+  LengthStager();
+  ~LengthStager();
+  LengthStager(const LengthStager&) = delete;
+  LengthStager& operator=(const LengthStager&) = delete;
+
+  // Enqueues the copy of args' lengths (steps for all when absent), each raised to at least
+  // `at_least`, into device[0..batch) on `stream`. Returns max(len) of the unraised lengths.
+  int stage(const Forward& args, int* device, cudaStream_t stream, int at_least = 0);
+  // The staged lengths on the host, as last staged (raised).
+  const int* host() const { return pinned_; }
+
+ private:
+  int* pinned_ = nullptr;
+  int capacity_ = 0;
+  cudaEvent_t copied_ = nullptr;
+};
+
+// One plan's calls share its workspace: a call on another stream than the previous call's must
+// start after that call ends. begin() waits for the last call's end; end() records it (run it on
+// every way out, a throw included: see CallScope).
+class CallOrder {
+ public:
+  CallOrder();
+  ~CallOrder();
+  CallOrder(const CallOrder&) = delete;
+  CallOrder& operator=(const CallOrder&) = delete;
+  void begin(cudaStream_t stream);
+  void end(cudaStream_t stream) noexcept;
+
+ private:
+  cudaEvent_t done_ = nullptr;
+};
+
+class CallScope {
+ public:
+  CallScope(CallOrder& order, cudaStream_t stream) : order_(order), stream_(stream) {
+    order_.begin(stream_);
+  }
+  ~CallScope() { order_.end(stream_); }
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+
+ private:
+  CallOrder& order_;
+  cudaStream_t stream_;
+};
+
+}  // namespace rnnx::gpu
