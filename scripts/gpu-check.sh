@@ -106,7 +106,7 @@ fi
 # --- 4. compute-sanitizer over the GPU tests -------------------------------------------------
 # Under the sanitizer each cuBLAS call is instrumented: a representative subset of the GPU tests
 # keeps this stage under 10 minutes (RNNX_SANITIZER_FILTER overrides it).
-filter=${RNNX_SANITIZER_FILTER:-'GpuDevice*:GpuEngines*:Matrix/GpuMatrix.Float32*-GpuEngines.TwoThousandSteps'}
+filter=${RNNX_SANITIZER_FILTER:-'GpuDevice*:GpuEngines*:GpuCudnn.*:Matrix/GpuMatrix.Float32*:Matrix/GpuCudnnMatrix.Float32MatchesReference/standard*-GpuEngines.TwoThousandSteps'}
 if ! want sanitizer; then
   result[sanitizer]="not asked for"
 elif stage "compute-sanitizer memcheck, racecheck ($filter)" && built &&

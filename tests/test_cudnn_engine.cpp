@@ -169,6 +169,28 @@ TEST(GpuCudnn, WeightsAreRepackedUnlessPromisedUnchanged) {
   EXPECT_LT(test::max_rel_error(run_with(a.weights, false), ra.y), 1e-10);
 }
 
+// One plan across shapes, on a stream of its own, with the reserve size asked in between (the
+// sizes are cuDNN's, computed per shape), and backward accumulating into dweights.
+TEST(GpuCudnn, OnePlanManyShapes) {
+  RNNX_GPU_TEST_OR_SKIP();
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  const Model m = seed_model("multi_bi_lstm", 5, 6, DType::f64);
+  Rnn plan(m, Engine::cudnn);
+  for (auto [T, B] : {std::pair<int, int>{5, 3}, {7, 2}, {5, 3}}) {
+    std::vector<std::int32_t> lengths(B, T);
+    lengths[0] = T - 1;
+    const test::Problem p = test::random_problem(m, T, B, lengths, 107 + T);
+    const test::Result ref = test::run(p, Engine::cpu_reference, true);
+    EXPECT_GT(plan.reserve_bytes(T + 3, B + 1), plan.reserve_bytes(T, B));
+    const test::Result got = test::run_on_device(plan, p, true, stream);
+    EXPECT_LT(test::compare_results(got, ref, true).worst(), 1e-10) << "T=" << T << " B=" << B;
+    const test::Result inference = test::run_on_device(plan, p, false, stream);
+    EXPECT_LT(test::max_rel_error(inference.y, ref.y), 1e-10) << "T=" << T << " B=" << B;
+  }
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
 // The option belongs to the cudnn engine; the others refuse it (this runs without a GPU).
 TEST(CudnnOptions, OtherEnginesRefuseCudnnAlgorithms) {
   Options o;

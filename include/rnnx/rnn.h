@@ -78,7 +78,8 @@ struct Backward {
 };
 
 // What forward_train keeps for backward: caller-owned memory of reserve_bytes(T, B) bytes, in the
-// engine's memory space, aligned to 16 bytes. Its contents are private to the engine.
+// engine's memory space, aligned to 16 bytes. Its contents are private to the engine, and
+// backward may use it up (cuDNN's does): one backward per forward_train.
 struct Reserve {
   void* data = nullptr;
   std::size_t bytes = 0;

@@ -18,6 +18,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <climits>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,7 @@ using gpu::DeviceGuard;
 void check(cudnnStatus_t status, const char* call, CudnnAlgo algo) {
   if (status == CUDNN_STATUS_SUCCESS) return;
   const std::string what = std::string(call) + " failed: " + cudnnGetErrorString(status);
-  if (status == CUDNN_STATUS_NOT_SUPPORTED) {
+  if (CUDNN_STATUS_CATEGORY(status) == CUDNN_STATUS_NOT_SUPPORTED) {
     throw Error(Status::unsupported,
                 what + " (cuDNN algorithm " + to_string(algo) +
                     "; its limits are cuDNN's: try Options::cudnn_algo = standard, another "
@@ -74,6 +75,7 @@ struct Segment {
   void* weights = nullptr;   // cuDNN's weight space (in the plan's weight memory)
   void* dweights = nullptr;  // and its gradient
   std::size_t reserve_bytes = 0, reserve_offset = 0, output_offset = 0;  // in the caller's reserve
+  std::size_t work_bytes = 0;  // workspace for the current shape and lengths
 
   int output() const { return hidden * dirs; }
   int blocks() const { return layers * dirs; }  // [B, H] blocks of hx
@@ -105,19 +107,22 @@ class CudnnEngine final : public EngineImpl {
 
   Engine kind() const noexcept override { return Engine::cudnn; }
 
+  // Sizes come from cuDNN, which these const queries ask (and persist_dynamic builds for the
+  // batch), hence the const_cast: the plan's observable state does not change.
   std::size_t reserve_bytes(int steps, int batch) const override {
-    const_cast<CudnnEngine*>(this)->size_for(steps, batch);
-    return reserve_total_;
+    return const_cast<CudnnEngine*>(this)->layout_reserve(steps, batch);
   }
 
   std::size_t workspace_bytes(int steps, int batch) const override {
-    const_cast<CudnnEngine*>(this)->size_for(steps, batch);
-    return weight_memory_bytes_ + carve(nullptr, steps, batch);
+    auto* self = const_cast<CudnnEngine*>(this);
+    const std::size_t work = self->full_length_work(steps, batch);
+    return weight_memory_bytes_ + self->carve(nullptr, steps, batch, work);
   }
 
   void prepare(int steps, int batch) override {
     const DeviceGuard guard(device_);
-    ensure_workspace(steps, batch);
+    call_order_.wait();
+    ensure_workspace(steps, batch, full_length_work(steps, batch));
   }
 
   PlanStats stats() const override {
@@ -139,11 +144,19 @@ class CudnnEngine final : public EngineImpl {
                 Stream stream) override;
 
  private:
+  // The states of one segment, copied to and from rnnx's state layout around each cuDNN call so
+  // that cuDNN always gets 256-byte aligned [layers * dirs, B, H] blocks.
+  struct SegmentStates {
+    T *hx = nullptr, *cx = nullptr, *hy = nullptr, *cy = nullptr;
+    T *dhy = nullptr, *dcy = nullptr, *dhx = nullptr, *dcx = nullptr;
+  };
+
   // The pieces of the workspace for a shape.
   struct Buffers {
     int *len = nullptr, *len_raised = nullptr;  // lengths, and lengths raised to >= 1 (cuDNN)
     T *x = nullptr, *out[2] = {}, *dy = nullptr, *grad[2] = {};
-    T *state = nullptr, *zeros = nullptr, *dfinal = nullptr, *dinit = nullptr, *dW = nullptr;
+    T *state = nullptr, *dinit = nullptr, *dW = nullptr;
+    std::vector<SegmentStates> states;
     void* work = nullptr;
   };
 
@@ -167,7 +180,8 @@ class CudnnEngine final : public EngineImpl {
           throw Error(Status::unsupported,
                       "Options.cudnn_algo = persist_static_small_h: hidden = " +
                           std::to_string(layer.hidden) +
-                          " exceeds cuDNN's limit of 192 for this algorithm");
+                          " exceeds cuDNN's limit of 192 for this algorithm (forward; backward "
+                          "is limited to 128)");
         }
       }
     }
@@ -337,6 +351,14 @@ class CudnnEngine final : public EngineImpl {
                                             ? CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_UNPACKED
                                             : CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED;
     T zero = T(0);
+    for (const Segment& s : segments_) {
+      if (std::size_t(s.blocks()) * batch * s.hidden > std::size_t(INT_MAX)) {
+        throw Error(Status::unsupported,
+                    "engine cudnn: layers * directions * batch * hidden = " +
+                        std::to_string(std::size_t(s.blocks()) * batch * s.hidden) +
+                        " exceeds cuDNN's int sizes; split the batch");
+      }
+    }
     for (Segment& s : segments_) {
       check(
           cudnnSetRNNDataDescriptor(s.x_desc, type, layout, steps, batch, s.input, host_len, &zero),
@@ -351,40 +373,76 @@ class CudnnEngine final : public EngineImpl {
     }
   }
 
-  // Temp space sizes for a shape (full lengths), the reserve's layout, and persist_dynamic's
-  // per-batch build. Host calls only.
-  void size_for(int steps, int batch) {
-    if (steps == sized_steps_ && batch == sized_batch_) return;
-    if (algo_ == CudnnAlgo::persist_dynamic) {
-      for (const Segment& s : segments_) {
-        check(cudnnBuildRNNDynamic(handle_, s.rnn, batch), "cudnnBuildRNNDynamic", algo_);
-      }
+  // persist_dynamic compiles its kernels for a batch size; the other algorithms need nothing.
+  void build_for_batch(int batch) {
+    if (algo_ != CudnnAlgo::persist_dynamic || batch == built_batch_) return;
+    call_order_.wait();  // no call may still run the old build
+    built_batch_ = 0;
+    for (const Segment& s : segments_) {
+      check(cudnnBuildRNNDynamic(handle_, s.rnn, batch), "cudnnBuildRNNDynamic", algo_);
     }
-    const std::vector<int> full(batch, steps);
-    describe(steps, batch, full.data());
-    work_bytes_ = 0;
-    reserve_total_ = 0;
-    const std::size_t tb = std::size_t(steps) * batch;
-    for (Segment& s : segments_) {
-      std::size_t work = 0, reserve = 0, inference_work = 0, unused = 0;
-      check(cudnnGetRNNTempSpaceSizes(handle_, s.rnn, CUDNN_FWD_MODE_TRAINING, s.x_desc, &work,
-                                      &reserve),
-            "cudnnGetRNNTempSpaceSizes", algo_);
-      check(cudnnGetRNNTempSpaceSizes(handle_, s.rnn, CUDNN_FWD_MODE_INFERENCE, s.x_desc,
-                                      &inference_work, &unused),
-            "cudnnGetRNNTempSpaceSizes", algo_);
-      work_bytes_ = std::max({work_bytes_, work, inference_work});
-      s.reserve_offset = reserve_total_;
-      s.reserve_bytes = reserve;
-      reserve_total_ += (reserve + 255) / 256 * 256;
-      s.output_offset = reserve_total_;
-      reserve_total_ += (tb * s.output() * sizeof(T) + 255) / 256 * 256;
-    }
-    sized_steps_ = steps;
-    sized_batch_ = batch;
+    built_batch_ = batch;
   }
 
-  std::size_t carve(Buffers* buf, int steps, int batch) const {
+  // Workspace for the descriptors as set now (largest over segments and the modes asked);
+  // reserve sizes per segment into *reserve when given (training).
+  std::size_t query_work(bool training, std::vector<std::size_t>* reserve) {
+    std::size_t work = 0;
+    if (reserve != nullptr) reserve->clear();
+    for (const Segment& s : segments_) {
+      std::size_t w = 0, r = 0;
+      check(cudnnGetRNNTempSpaceSizes(handle_, s.rnn, CUDNN_FWD_MODE_INFERENCE, s.x_desc, &w, &r),
+            "cudnnGetRNNTempSpaceSizes", algo_);
+      work = std::max(work, w);
+      if (training) {
+        check(cudnnGetRNNTempSpaceSizes(handle_, s.rnn, CUDNN_FWD_MODE_TRAINING, s.x_desc, &w, &r),
+              "cudnnGetRNNTempSpaceSizes", algo_);
+        work = std::max(work, w);
+        if (reserve != nullptr) reserve->push_back(r);
+      }
+    }
+    return work;
+  }
+
+  // Inference workspace for a shape, every sequence full length.
+  std::size_t full_length_work(int steps, int batch) {
+    const DeviceGuard guard(device_);
+    build_for_batch(batch);
+    describe(steps, batch, std::vector<int>(batch, steps).data());
+    return query_work(false, nullptr);
+  }
+
+  // The reserve's layout for a shape (cuDNN's reserve of each segment, then its output), from
+  // full-length descriptors; committed only once every query has succeeded.
+  std::size_t layout_reserve(int steps, int batch) {
+    if (steps == reserve_steps_ && batch == reserve_batch_) return reserve_total_;
+    const DeviceGuard guard(device_);
+    reserve_steps_ = reserve_batch_ = 0;
+    build_for_batch(batch);
+    describe(steps, batch, std::vector<int>(batch, steps).data());
+    std::vector<std::size_t> reserve;
+    query_work(true, &reserve);
+    const std::size_t tb = std::size_t(steps) * batch;
+    std::size_t total = 0;
+    std::vector<std::size_t> reserve_at, output_at;
+    for (std::size_t k = 0; k < segments_.size(); ++k) {
+      reserve_at.push_back(total);
+      total += (reserve[k] + 255) / 256 * 256;
+      output_at.push_back(total);
+      total += (tb * segments_[k].output() * sizeof(T) + 255) / 256 * 256;
+    }
+    for (std::size_t k = 0; k < segments_.size(); ++k) {
+      segments_[k].reserve_bytes = reserve[k];
+      segments_[k].reserve_offset = reserve_at[k];
+      segments_[k].output_offset = output_at[k];
+    }
+    reserve_total_ = total;
+    reserve_steps_ = steps;
+    reserve_batch_ = batch;
+    return total;
+  }
+
+  std::size_t carve(Buffers* buf, int steps, int batch, std::size_t work) const {
     Carver c(buf == nullptr ? nullptr : static_cast<char*>(workspace_));
     Buffers b;
     const std::size_t tb = std::size_t(steps) * batch;
@@ -401,18 +459,29 @@ class CudnnEngine final : public EngineImpl {
     b.dy = c.take<T>(tb * output_size(model()));
     for (T*& g : b.grad) g = c.take<T>(tb * widest_in);
     b.state = c.take<T>(S);
-    b.zeros = c.take<T>(S);
-    b.dfinal = c.take<T>(S);
     b.dinit = c.take<T>(S);
     b.dW = c.take<T>(W);
-    b.work = c.take<char>(work_bytes_);
+    for (const Segment& s : segments_) {
+      const std::size_t n = std::size_t(s.blocks()) * batch * s.hidden;
+      const std::size_t nc = s.cell == Cell::lstm ? n : 0;
+      SegmentStates st;
+      st.hx = c.take<T>(n);
+      st.hy = c.take<T>(n);
+      st.dhy = c.take<T>(n);
+      st.dhx = c.take<T>(n);
+      st.cx = c.take<T>(nc);
+      st.cy = c.take<T>(nc);
+      st.dcy = c.take<T>(nc);
+      st.dcx = c.take<T>(nc);
+      b.states.push_back(st);
+    }
+    b.work = c.take<char>(work);
     if (buf != nullptr) *buf = b;
     return c.used();
   }
 
-  void ensure_workspace(int steps, int batch) {
-    size_for(steps, batch);
-    const std::size_t need = carve(nullptr, steps, batch);
+  void ensure_workspace(int steps, int batch, std::size_t work) {
+    const std::size_t need = carve(nullptr, steps, batch, work);
     if (need > workspace_bytes_) {
       void* old = workspace_;
       workspace_ = nullptr;
@@ -421,14 +490,33 @@ class CudnnEngine final : public EngineImpl {
       RNNX_CUDA_CHECK(cudaMalloc(&workspace_, need));
       workspace_bytes_ = need;
     }
-    carve(&buf_, steps, batch);
+    carve(&buf_, steps, batch, work);
+    work_bytes_ = work;
   }
 
-  // The call's lengths on the device (as given, and raised to >= 1 for cuDNN), descriptors set.
-  void stage(const Forward& args, cudaStream_t stream) {
-    lengths_.stage(args, buf_.len, stream);
-    raised_.stage(args, buf_.len_raised, stream, 1);
+  // Everything a call needs before its first cuDNN call: the lengths (as given and raised to >= 1
+  // for cuDNN) on the device, descriptors for them, the reserve's layout when training (and the
+  // check that these lengths need no more reserve than full ones), the workspace for them.
+  void prepare_call(const Forward& args, bool training, cudaStream_t stream) {
+    lengths_.fill(args, 0);
+    raised_.fill(args, 1);
+    build_for_batch(args.batch);
+    if (training) layout_reserve(args.steps, args.batch);
     describe(args.steps, args.batch, raised_.host());
+    std::vector<std::size_t> reserve;
+    const std::size_t work = query_work(training, &reserve);
+    for (std::size_t k = 0; training && k < segments_.size(); ++k) {
+      if (reserve[k] > segments_[k].reserve_bytes) {
+        throw Error(Status::backend_error,
+                    "cudnnGetRNNTempSpaceSizes: these lengths need a reserve of " +
+                        std::to_string(reserve[k]) + " bytes for segment " + std::to_string(k) +
+                        ", more than the " + std::to_string(segments_[k].reserve_bytes) +
+                        " full lengths need (rnnx sizes the reserve for full lengths)");
+      }
+    }
+    ensure_workspace(args.steps, args.batch, work);
+    lengths_.copy_to(buf_.len, args.batch, stream);
+    raised_.copy_to(buf_.len_raised, args.batch, stream);
   }
 
   // The caller's x with every position past each length zeroed (cuDNN reads its own lengths,
@@ -444,6 +532,7 @@ class CudnnEngine final : public EngineImpl {
 
   void pack_if_needed(const Forward& args, cudaStream_t stream) {
     if (args.weights_unchanged && packed_from_ == args.weights.data) return;
+    packed_from_ = nullptr;  // half-packed weights must never pass for packed ones
     pack(static_cast<const T*>(args.weights.data), stream);
     packed_from_ = args.weights.data;
   }
@@ -454,6 +543,7 @@ class CudnnEngine final : public EngineImpl {
     int previous = device_;
     cudaGetDevice(&previous);
     cudaSetDevice(device_);
+    call_order_.wait();
     for (Segment& s : segments_) {
       if (s.rnn != nullptr) cudnnDestroyRNNDescriptor(s.rnn);
       if (s.x_desc != nullptr) cudnnDestroyRNNDataDescriptor(s.x_desc);
@@ -483,8 +573,10 @@ class CudnnEngine final : public EngineImpl {
   void* weight_memory_ = nullptr;
   std::size_t weight_memory_bytes_ = 0;
   const void* packed_from_ = nullptr;
-  int sized_steps_ = 0, sized_batch_ = 0;
-  std::size_t work_bytes_ = 0, reserve_total_ = 0;
+  int built_batch_ = 0;                        // persist_dynamic
+  int reserve_steps_ = 0, reserve_batch_ = 0;  // the shape the reserve layout is for
+  std::size_t reserve_total_ = 0;
+  std::size_t work_bytes_ = 0;  // of the current call
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;
   Buffers buf_;
@@ -492,57 +584,80 @@ class CudnnEngine final : public EngineImpl {
   gpu::CallOrder call_order_;
 };
 
+// Leaves the handle on no stream after a call: the caller's stream may be gone before the
+// plan's next use of the handle.
+class HandleStream {
+ public:
+  HandleStream(cudnnHandle_t handle, cudaStream_t stream, CudnnAlgo algo) : handle_(handle) {
+    check(cudnnSetStream(handle, stream), "cudnnSetStream", algo);
+  }
+  ~HandleStream() { cudnnSetStream(handle_, nullptr); }
+  HandleStream(const HandleStream&) = delete;
+  HandleStream& operator=(const HandleStream&) = delete;
+
+ private:
+  cudnnHandle_t handle_;
+};
+
+// Copies n elements on `stream`, or zeroes them when `from` is null.
+template <class T>
+void copy_or_zero(const T* from, T* to, std::size_t n, cudaStream_t stream) {
+  if (from == nullptr) {
+    RNNX_CUDA_CHECK(cudaMemsetAsync(to, 0, n * sizeof(T), stream));
+  } else {
+    RNNX_CUDA_CHECK(cudaMemcpyAsync(to, from, n * sizeof(T), cudaMemcpyDeviceToDevice, stream));
+  }
+}
+
 template <class T>
 void CudnnEngine<T>::run_forward(const Forward& args, char* reserve, Stream stream) {
   fused::check_gemm_limits(args.steps, args.batch, Engine::cudnn);
   const DeviceGuard guard(device_);
-  ensure_workspace(args.steps, args.batch);
   const cudaStream_t s = stream;
   const gpu::CallScope scope(call_order_, s);
-  check(cudnnSetStream(handle_, s), "cudnnSetStream", algo_);
-  stage(args, s);
+  const HandleStream on_stream(handle_, s, algo_);
+  prepare_call(args, reserve != nullptr, s);
   pack_if_needed(args, s);
 
   const Model& m = model();
   const StateLayout sl(m, args.batch);
   const T* init = static_cast<const T*>(args.init.data);
-  if (init == nullptr) {
-    RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.zeros, 0, sl.size() * sizeof(T), s));
-    init = buf_.zeros;
-  }
   const cudnnForwardMode_t mode =
       reserve != nullptr ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE;
   const T* x = padded_input(args, s);
   T* y = nullptr;
   for (std::size_t k = 0; k < segments_.size(); ++k) {
     Segment& seg = segments_[k];
-    y = reserve != nullptr ? reinterpret_cast<T*>(reserve + seg.output_offset) : buf_.out[k % 2];
+    const SegmentStates& st = buf_.states[k];
     const bool lstm = seg.cell == Cell::lstm;
-    const T* hx = init + sl.h(seg.first, Dir::fw);
-    const T* cx = lstm ? init + sl.c(seg.first, Dir::fw) : nullptr;
-    T* hy = buf_.state + sl.h(seg.first, Dir::fw);
-    T* cy = lstm ? buf_.state + sl.c(seg.first, Dir::fw) : nullptr;
+    const std::size_t n = std::size_t(seg.blocks()) * args.batch * seg.hidden;
+    const std::size_t h_at = sl.h(seg.first, Dir::fw), c_at = lstm ? sl.c(seg.first, Dir::fw) : 0;
+    copy_or_zero(init != nullptr ? init + h_at : nullptr, st.hx, n, s);
+    if (lstm) copy_or_zero(init != nullptr ? init + c_at : nullptr, st.cx, n, s);
+    y = reserve != nullptr ? reinterpret_cast<T*>(reserve + seg.output_offset) : buf_.out[k % 2];
     check(cudnnRNNForward(handle_, seg.rnn, mode, buf_.len_raised, seg.x_desc, x, seg.y_desc, y,
-                          seg.h_desc, hx, hy, seg.h_desc, cx, cy, seg.weight_bytes, seg.weights,
-                          work_bytes_, buf_.work, reserve != nullptr ? seg.reserve_bytes : 0,
+                          seg.h_desc, st.hx, st.hy, seg.h_desc, st.cx, st.cy, seg.weight_bytes,
+                          seg.weights, work_bytes_, buf_.work,
+                          reserve != nullptr ? seg.reserve_bytes : 0,
                           reserve != nullptr ? reserve + seg.reserve_offset : nullptr),
           "cudnnRNNForward", algo_);
     // Sequences of length 0 ran one step: no output, and their state is their initial one.
     RNNX_CUDA_CHECK(
         gpu::zero_padding<T>(s, y, args.steps, args.batch, seg.output(), m.layout, buf_.len));
-    RNNX_CUDA_CHECK(
-        gpu::copy_rows_of_empty<T>(s, hy, hx, seg.blocks(), args.batch, seg.hidden, buf_.len));
+    RNNX_CUDA_CHECK(gpu::copy_rows_of_empty<T>(s, st.hy, st.hx, seg.blocks(), args.batch,
+                                               seg.hidden, buf_.len));
+    copy_or_zero<T>(st.hy, buf_.state + h_at, n, s);
     if (lstm) {
-      RNNX_CUDA_CHECK(
-          gpu::copy_rows_of_empty<T>(s, cy, cx, seg.blocks(), args.batch, seg.hidden, buf_.len));
+      RNNX_CUDA_CHECK(gpu::copy_rows_of_empty<T>(s, st.cy, st.cx, seg.blocks(), args.batch,
+                                                 seg.hidden, buf_.len));
+      copy_or_zero<T>(st.cy, buf_.state + c_at, n, s);
     }
     x = y;
   }
   const std::size_t ny = std::size_t(args.steps) * args.batch * output_size(m);
-  RNNX_CUDA_CHECK(cudaMemcpyAsync(args.y.data, y, ny * sizeof(T), cudaMemcpyDeviceToDevice, s));
+  copy_or_zero<T>(y, static_cast<T*>(args.y.data), ny, s);
   if (!args.final_state.empty()) {
-    RNNX_CUDA_CHECK(cudaMemcpyAsync(args.final_state.data, buf_.state, sl.size() * sizeof(T),
-                                    cudaMemcpyDeviceToDevice, s));
+    copy_or_zero<T>(buf_.state, static_cast<T*>(args.final_state.data), sl.size(), s);
   }
 }
 
@@ -551,46 +666,39 @@ void CudnnEngine<T>::backward(const Forward& args, const Backward& grads, Reserv
                               Stream stream) {
   fused::check_gemm_limits(args.steps, args.batch, Engine::cudnn);
   const DeviceGuard guard(device_);
-  ensure_workspace(args.steps, args.batch);
   const cudaStream_t s = stream;
   const gpu::CallScope scope(call_order_, s);
-  check(cudnnSetStream(handle_, s), "cudnnSetStream", algo_);
-  stage(args, s);
+  const HandleStream on_stream(handle_, s, algo_);
+  prepare_call(args, true, s);
   pack_if_needed(args, s);
 
   const Model& m = model();
   const StateLayout sl(m, args.batch);
-  const std::size_t S = sl.size(), W = WeightLayout(m).size();
+  const std::size_t S = sl.size(), W = WeightLayout(m).size(), D = output_size(m);
   const std::size_t tb = std::size_t(args.steps) * args.batch;
   char* arrays = static_cast<char*>(reserve.data);
   const T* init = static_cast<const T*>(args.init.data);
-  if (init == nullptr) {
-    RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.zeros, 0, S * sizeof(T), s));
-    init = buf_.zeros;
-  }
-  // The gradients going in, with nothing for the steps past each length and nothing for the
-  // final state of an empty sequence (its one step is cuDNN's, not the model's).
-  const std::size_t D = output_size(m);
-  RNNX_CUDA_CHECK(
-      cudaMemcpyAsync(buf_.dy, grads.dy.data, tb * D * sizeof(T), cudaMemcpyDeviceToDevice, s));
+  const T* dfinal = static_cast<const T*>(grads.dfinal.data);
+
+  // The gradients going in: nothing for the steps past each length, and nothing for the final
+  // state of an empty sequence (its one step is cuDNN's, not the model's).
+  copy_or_zero(static_cast<const T*>(grads.dy.data), buf_.dy, tb * D, s);
   RNNX_CUDA_CHECK(
       gpu::zero_padding<T>(s, buf_.dy, args.steps, args.batch, int(D), m.layout, buf_.len));
-  if (grads.dfinal.empty()) {
-    RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.dfinal, 0, S * sizeof(T), s));
-  } else {
-    RNNX_CUDA_CHECK(cudaMemcpyAsync(buf_.dfinal, grads.dfinal.data, S * sizeof(T),
-                                    cudaMemcpyDeviceToDevice, s));
-  }
-  // Rows of empty sequences, block by block: every block of h and c is [B][H].
-  for (const Segment& seg : segments_) {
-    for (bool c : {false, true}) {
-      if (c && seg.cell != Cell::lstm) continue;
-      T* rows = buf_.dfinal + (c ? sl.c(seg.first, Dir::fw) : sl.h(seg.first, Dir::fw));
+  for (std::size_t k = 0; k < segments_.size(); ++k) {
+    const Segment& seg = segments_[k];
+    const SegmentStates& st = buf_.states[k];
+    const std::size_t n = std::size_t(seg.blocks()) * args.batch * seg.hidden;
+    const std::size_t h_at = sl.h(seg.first, Dir::fw);
+    copy_or_zero(dfinal != nullptr ? dfinal + h_at : nullptr, st.dhy, n, s);
+    RNNX_CUDA_CHECK(
+        gpu::zero_rows_of_empty<T>(s, st.dhy, seg.blocks(), args.batch, seg.hidden, buf_.len));
+    if (seg.cell == Cell::lstm) {
+      const std::size_t c_at = sl.c(seg.first, Dir::fw);
+      copy_or_zero(dfinal != nullptr ? dfinal + c_at : nullptr, st.dcy, n, s);
       RNNX_CUDA_CHECK(
-          gpu::zero_rows_of_empty<T>(s, rows, seg.blocks(), args.batch, seg.hidden, buf_.len));
+          gpu::zero_rows_of_empty<T>(s, st.dcy, seg.blocks(), args.batch, seg.hidden, buf_.len));
     }
-  }
-  for (const Segment& seg : segments_) {
     RNNX_CUDA_CHECK(cudaMemsetAsync(seg.dweights, 0, seg.weight_bytes, s));  // cuDNN adds
   }
   const T* x0 = padded_input(args, s);
@@ -599,54 +707,49 @@ void CudnnEngine<T>::backward(const Forward& args, const Backward& grads, Reserv
   T* dx = nullptr;
   for (int k = static_cast<int>(segments_.size()) - 1; k >= 0; --k) {
     Segment& seg = segments_[k];
+    const SegmentStates& st = buf_.states[k];
     const bool lstm = seg.cell == Cell::lstm;
+    const std::size_t n = std::size_t(seg.blocks()) * args.batch * seg.hidden;
+    const std::size_t h_at = sl.h(seg.first, Dir::fw), c_at = lstm ? sl.c(seg.first, Dir::fw) : 0;
+    copy_or_zero(init != nullptr ? init + h_at : nullptr, st.hx, n, s);
+    if (lstm) copy_or_zero(init != nullptr ? init + c_at : nullptr, st.cx, n, s);
     const T* x = k == 0 ? x0 : reinterpret_cast<const T*>(arrays + segments_[k - 1].output_offset);
     const T* y = reinterpret_cast<const T*>(arrays + seg.output_offset);
-    dx = buf_.grad[k % 2];
-    const T* hx = init + sl.h(seg.first, Dir::fw);
-    const T* cx = lstm ? init + sl.c(seg.first, Dir::fw) : nullptr;
-    const T* dhy = buf_.dfinal + sl.h(seg.first, Dir::fw);
-    const T* dcy = lstm ? buf_.dfinal + sl.c(seg.first, Dir::fw) : nullptr;
-    T* dhx = buf_.dinit + sl.h(seg.first, Dir::fw);
-    T* dcx = lstm ? buf_.dinit + sl.c(seg.first, Dir::fw) : nullptr;
     void* seg_reserve = arrays + seg.reserve_offset;
+    dx = buf_.grad[k % 2];
     check(cudnnRNNBackwardData_v8(handle_, seg.rnn, buf_.len_raised, seg.y_desc, y, dy, seg.x_desc,
-                                  dx, seg.h_desc, hx, dhy, dhx, seg.h_desc, cx, dcy, dcx,
-                                  seg.weight_bytes, seg.weights, work_bytes_, buf_.work,
+                                  dx, seg.h_desc, st.hx, st.dhy, st.dhx, seg.h_desc, st.cx, st.dcy,
+                                  st.dcx, seg.weight_bytes, seg.weights, work_bytes_, buf_.work,
                                   seg.reserve_bytes, seg_reserve),
           "cudnnRNNBackwardData_v8", algo_);
     check(cudnnRNNBackwardWeights_v8(handle_, seg.rnn, CUDNN_WGRAD_MODE_ADD, buf_.len_raised,
-                                     seg.x_desc, x, seg.h_desc, hx, seg.y_desc, y, seg.weight_bytes,
-                                     seg.dweights, work_bytes_, buf_.work, seg.reserve_bytes,
-                                     seg_reserve),
+                                     seg.x_desc, x, seg.h_desc, st.hx, seg.y_desc, y,
+                                     seg.weight_bytes, seg.dweights, work_bytes_, buf_.work,
+                                     seg.reserve_bytes, seg_reserve),
           "cudnnRNNBackwardWeights_v8", algo_);
     RNNX_CUDA_CHECK(
         gpu::zero_padding<T>(s, dx, args.steps, args.batch, seg.input, m.layout, buf_.len));
-    dy = dx;
-  }
-  // An empty sequence's state passes straight through: dinit = dfinal for its rows.
-  const T* dfinal = grads.dfinal.empty() ? buf_.zeros : static_cast<const T*>(grads.dfinal.data);
-  if (grads.dfinal.empty()) RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.zeros, 0, S * sizeof(T), s));
-  for (const Segment& seg : segments_) {
-    for (bool c : {false, true}) {
-      if (c && seg.cell != Cell::lstm) continue;
-      const std::size_t at = c ? sl.c(seg.first, Dir::fw) : sl.h(seg.first, Dir::fw);
-      RNNX_CUDA_CHECK(gpu::copy_rows_of_empty<T>(s, buf_.dinit + at, dfinal + at, seg.blocks(),
-                                                 args.batch, seg.hidden, buf_.len));
+    // An empty sequence's state passes straight through: dinit = dfinal for its rows.
+    const T* pass_h = dfinal != nullptr ? dfinal + h_at : nullptr;
+    RNNX_CUDA_CHECK(gpu::copy_rows_of_empty<T>(s, st.dhx, pass_h, seg.blocks(), args.batch,
+                                               seg.hidden, buf_.len));
+    copy_or_zero<T>(st.dhx, buf_.dinit + h_at, n, s);
+    if (lstm) {
+      const T* pass_c = dfinal != nullptr ? dfinal + c_at : nullptr;
+      RNNX_CUDA_CHECK(gpu::copy_rows_of_empty<T>(s, st.dcx, pass_c, seg.blocks(), args.batch,
+                                                 seg.hidden, buf_.len));
+      copy_or_zero<T>(st.dcx, buf_.dinit + c_at, n, s);
     }
+    dy = dx;
   }
 
   unpack_gradients(buf_.dW, s);
   RNNX_CUDA_CHECK(
       gpu::write_or_add<T>(s, buf_.dW, W, grads.accumulate, static_cast<T*>(grads.dweights.data)));
   if (!grads.dx.empty()) {
-    RNNX_CUDA_CHECK(cudaMemcpyAsync(grads.dx.data, dx, tb * m.input_size * sizeof(T),
-                                    cudaMemcpyDeviceToDevice, s));
+    copy_or_zero<T>(dx, static_cast<T*>(grads.dx.data), tb * m.input_size, s);
   }
-  if (!grads.dinit.empty()) {
-    RNNX_CUDA_CHECK(
-        cudaMemcpyAsync(grads.dinit.data, buf_.dinit, S * sizeof(T), cudaMemcpyDeviceToDevice, s));
-  }
+  if (!grads.dinit.empty()) copy_or_zero<T>(buf_.dinit, static_cast<T*>(grads.dinit.data), S, s);
 }
 
 }  // namespace

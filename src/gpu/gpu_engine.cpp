@@ -155,6 +155,7 @@ class GpuEngine final : public EngineImpl {
   void prepare(int steps, int batch) override {
     fused::check_gemm_limits(steps, batch, kind_);
     const DeviceGuard guard(device_);
+    call_order_.wait();
     ensure_workspace(steps, batch);
     if (graphs_enabled()) graph_for(Pass::inference, steps, batch, nullptr);
   }
@@ -272,9 +273,9 @@ class GpuEngine final : public EngineImpl {
   void run(Pass pass, const Forward& args, const Backward* grads, T* reserve, Stream stream) {
     fused::check_gemm_limits(args.steps, args.batch, kind_);
     const DeviceGuard guard(device_);
-    ensure_workspace(args.steps, args.batch);
     const cudaStream_t s = stream;
     const gpu::CallScope scope(call_order_, s);
+    ensure_workspace(args.steps, args.batch);
     const int max_len = lengths_.stage(args, buf_.len, s);
 
     PassIo<T> io;
@@ -402,6 +403,7 @@ class GpuEngine final : public EngineImpl {
     int previous = device_;
     cudaGetDevice(&previous);
     cudaSetDevice(device_);
+    call_order_.wait();
     drop_graphs();
     for (int d = 0; d < 2; ++d) {
       if (cublas_[d] != nullptr) cublasDestroy(cublas_[d]);

@@ -73,7 +73,7 @@ LengthStager::~LengthStager() {
   if (pinned_ != nullptr) cudaFreeHost(pinned_);
 }
 
-int LengthStager::stage(const Forward& args, int* device, cudaStream_t stream, int at_least) {
+int LengthStager::fill(const Forward& args, int at_least) {
   RNNX_CUDA_CHECK(cudaEventSynchronize(copied_));
   if (capacity_ < args.batch) {
     if (pinned_ != nullptr) RNNX_CUDA_CHECK(cudaFreeHost(pinned_));
@@ -89,10 +89,13 @@ int LengthStager::stage(const Forward& args, int* device, cudaStream_t stream, i
     max_len = std::max(max_len, len);
     pinned_[b] = std::max(len, at_least);
   }
-  RNNX_CUDA_CHECK(cudaMemcpyAsync(device, pinned_, std::size_t(args.batch) * sizeof(int),
+  return max_len;
+}
+
+void LengthStager::copy_to(int* device, int batch, cudaStream_t stream) {
+  RNNX_CUDA_CHECK(cudaMemcpyAsync(device, pinned_, std::size_t(batch) * sizeof(int),
                                   cudaMemcpyHostToDevice, stream));
   RNNX_CUDA_CHECK(cudaEventRecord(copied_, stream));
-  return max_len;
 }
 
 CallOrder::CallOrder() {
@@ -112,6 +115,10 @@ void CallOrder::begin(cudaStream_t stream) {
 
 void CallOrder::end(cudaStream_t stream) noexcept {
   cudaEventRecord(done_, stream);
+}
+
+void CallOrder::wait() noexcept {
+  cudaEventSynchronize(done_);
 }
 
 }  // namespace rnnx::gpu

@@ -58,11 +58,20 @@ class LengthStager {
   LengthStager(const LengthStager&) = delete;
   LengthStager& operator=(const LengthStager&) = delete;
 
-  // Enqueues the copy of args' lengths (steps for all when absent), each raised to at least
-  // `at_least`, into device[0..batch) on `stream`. Returns max(len) of the unraised lengths.
-  int stage(const Forward& args, int* device, cudaStream_t stream, int at_least = 0);
-  // The staged lengths on the host, as last staged (raised).
+  // Writes args' lengths (steps for all when absent), each raised to at least `at_least`, into
+  // the pinned buffer, once the previous copy out of it is done. Returns max(len) of the
+  // unraised lengths.
+  int fill(const Forward& args, int at_least = 0);
+  // The filled lengths on the host.
   const int* host() const { return pinned_; }
+  // Enqueues their copy into device[0..batch) on `stream`.
+  void copy_to(int* device, int batch, cudaStream_t stream);
+  // fill, then copy_to.
+  int stage(const Forward& args, int* device, cudaStream_t stream, int at_least = 0) {
+    const int max_len = fill(args, at_least);
+    copy_to(device, args.batch, stream);
+    return max_len;
+  }
 
  private:
   int* pinned_ = nullptr;
@@ -81,6 +90,8 @@ class CallOrder {
   CallOrder& operator=(const CallOrder&) = delete;
   void begin(cudaStream_t stream);
   void end(cudaStream_t stream) noexcept;
+  // Blocks the host until the last call has ended (before freeing what it used).
+  void wait() noexcept;
 
  private:
   cudaEvent_t done_ = nullptr;

@@ -87,9 +87,13 @@ DeviceMemory::~DeviceMemory() {
 
 Result run_on_device(const Problem& p, Engine engine, bool backward, const Options& options,
                      cudaStream_t stream) {
+  Rnn rnn(p.model, engine, options);
+  return run_on_device(rnn, p, backward, stream);
+}
+
+Result run_on_device(Rnn& rnn, const Problem& p, bool backward, cudaStream_t stream) {
   const DType dt = p.model.dtype;
   const std::size_t state = StateLayout(p.model, p.batch).size();
-  Rnn rnn(p.model, engine, options);
   const DeviceTensor x(p.x, dt), w(p.weights, dt), init(p.init, dt), dy(p.dy, dt),
       dfinal(p.dfinal, dt);
   DeviceTensor y(std::size_t(p.steps) * p.batch * output_size(p.model), dt), final_state(state, dt);

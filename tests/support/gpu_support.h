@@ -11,6 +11,9 @@ namespace rnnx::test {
 // Like run(), with device buffers, on `stream` (synchronized before returning).
 Result run_on_device(const Problem& problem, Engine engine, bool backward,
                      const Options& options = {}, cudaStream_t stream = nullptr);
+// The same with a plan the caller keeps (its model must be the problem's).
+Result run_on_device(Rnn& plan, const Problem& problem, bool backward,
+                     cudaStream_t stream = nullptr);
 
 // How far an engine's results are from the reference's, field by field.
 struct Errors {
