@@ -11,42 +11,30 @@
 #if RNNX_WITH_CUDA
 #include "gpu/cudnn_engine.h"
 #include "gpu/gpu_engine.h"
+#include "gpu/persistent_engine.h"
 #endif
 
 namespace rnnx {
 
 namespace {
 
-// The issue that brings each engine not yet implemented, for the error message.
-const char* pending_issue(Engine engine) {
-  return engine == Engine::gpu_persistent ? "#6" : "?";
-}
-
-// Why `engine` cannot run here, or an empty message when it can.
+// Why `engine` cannot run here (a GPU engine without CUDA in the build, or without a GPU), or an
+// empty message when it can.
 std::string unavailable(Engine engine, Status* status) {
+  if (!is_gpu(engine)) return "";
   const std::string name = to_string(engine);
-  if (engine == Engine::cpu_reference || engine == Engine::cpu || engine == Engine::automatic) {
-    return "";
+  if (!RNNX_WITH_CUDA) {
+    *status = Status::not_built;
+    return "engine " + name +
+           " is not built: this rnnx was configured with RNNX_CUDA=OFF; rebuild with "
+           "-DRNNX_CUDA=ON, or use cpu";
   }
-  if (is_gpu(engine)) {
-    if (!RNNX_WITH_CUDA) {
-      *status = Status::not_built;
-      return "engine " + name +
-             " is not built: this rnnx was configured with RNNX_CUDA=OFF; rebuild with "
-             "-DRNNX_CUDA=ON, or use cpu";
-    }
-    const GpuReport report = gpus();
-    if (report.devices.empty()) {
-      *status = Status::no_device;
-      return "engine " + name + " finds no GPU: " + report.why_none + "; use cpu";
-    }
-    if (engine == Engine::gpu_dynamic || engine == Engine::gpu_static || engine == Engine::cudnn) {
-      return "";
-    }
+  const GpuReport report = gpus();
+  if (report.devices.empty()) {
+    *status = Status::no_device;
+    return "engine " + name + " finds no GPU: " + report.why_none + "; use cpu";
   }
-  *status = Status::not_implemented;
-  return "engine " + name + " is not implemented yet (issue " + pending_issue(engine) +
-         "); use cpu";
+  return "";
 }
 
 // DESIGN.md's preference for `automatic`: the fastest engine first.
@@ -80,6 +68,8 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
   if (engine == Engine::automatic) {
     std::string reasons;
     for (Engine candidate : kAutomaticOrder) {
+      // gpu_persistent cannot train: only a plan promised to inference may get it.
+      if (candidate == Engine::gpu_persistent && !options.inference_only) continue;
       // A permission such as allow_tf32 must not rule out an engine that cannot use it.
       Options relaxed = options;
       if (!is_gpu(candidate) || model.dtype != DType::f32) relaxed.allow_tf32 = false;
@@ -116,6 +106,7 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
   }
 #if RNNX_WITH_CUDA
   if (engine == Engine::cudnn) return make_cudnn_engine(model, options);
+  if (engine == Engine::gpu_persistent) return make_persistent_engine(model, options);
   return make_gpu_engine(model, engine, options);
 #else
   throw Error(Status::not_built, std::string("engine ") + to_string(engine) + " is not built");

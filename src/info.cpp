@@ -5,6 +5,7 @@
 #if RNNX_WITH_CUDA
 #include "build_config.h"
 #include "gpu/devices.h"
+#include "gpu/persistent_engine.h"
 #endif
 
 namespace rnnx {
@@ -28,6 +29,41 @@ GpuReport gpus() {
   GpuReport report;
   report.why_none = "this rnnx was built without CUDA (RNNX_CUDA=OFF)";
   return report;
+#endif
+}
+
+}  // namespace rnnx
+
+namespace rnnx {
+
+namespace {
+
+bool device_present(int device) {
+  for (const DeviceInfo& d : gpus().devices) {
+    if (d.index == device) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int persistent_max_hidden(Cell cell, GruReset reset, int batch, int device) {
+#if RNNX_WITH_CUDA
+  if (batch < 1 || !device_present(device)) return 0;
+  return persistent_limit_hidden(cell, reset, batch, device);
+#else
+  (void)cell, (void)reset, (void)batch, (void)device, (void)device_present;
+  return 0;
+#endif
+}
+
+int persistent_max_batch(Cell cell, GruReset reset, int hidden, int device) {
+#if RNNX_WITH_CUDA
+  if (hidden < 1 || !device_present(device)) return 0;
+  return persistent_limit_batch(cell, reset, hidden, device);
+#else
+  (void)cell, (void)reset, (void)hidden, (void)device;
+  return 0;
 #endif
 }
 

@@ -45,6 +45,9 @@ struct Options {
   bool allow_tf32 = false;
   // cudnn engine: which of cuDNN's algorithms; the other engines accept only the default.
   CudnnAlgo cudnn_algo = CudnnAlgo::standard;
+  // A promise that the plan will only run forward (no forward_train or backward). Lets `auto`
+  // pick gpu_persistent, which runs inference only; ignored by the other engines.
+  bool inference_only = false;
 };
 
 // Arguments of a forward pass. T = steps, B = batch, I = model.input_size, D = output_size(model).

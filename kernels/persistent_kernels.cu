@@ -1,0 +1,236 @@
+#include "kernels/persistent_kernels.h"
+
+#include <cooperative_groups.h>
+
+#include "kernels/cell_math.h"
+
+namespace rnnx::gpu {
+
+namespace {
+
+namespace cg = cooperative_groups;
+
+// Every block arrives, the last one releases the others. Writes before the barrier (h_t) are
+// visible to every block after it: a device fence before arriving, another after leaving.
+__device__ void flag_barrier(unsigned* words, unsigned blocks) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    volatile unsigned* generation = words + 1;
+    const unsigned seen = *generation;  // before arriving, or the release could be missed
+    __threadfence();
+    if (atomicAdd(words, 1u) == blocks - 1) {
+      atomicExch(words, 0u);
+      __threadfence();
+      atomicAdd(words + 1, 1u);
+    } else {
+      while (*generation == seen) {
+      }
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+template <GridBarrier kBarrier>
+__device__ void grid_sync(unsigned* words) {
+  if constexpr (kBarrier == GridBarrier::cooperative) {
+    cg::this_grid().sync();
+  } else {
+    flag_barrier(words, gridDim.x);
+  }
+}
+
+__device__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// z[r][b] = W[r] . h[b] for local rows [row_begin, row_end): one warp per output, lanes over H.
+// A fixed order of the sum: run-to-run identical.
+__device__ void resident_dots(const float* W, int row_begin, int row_end, int H, int B,
+                              const float* h, float* z) {
+  const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  const int outputs = (row_end - row_begin) * B;
+  for (int o = threadIdx.x / 32; o < outputs; o += warps) {
+    const int r = row_begin + o / B, b = o % B;
+    const float* w = W + std::size_t(r) * H;
+    const float* x = h + std::size_t(b) * H;
+    float acc = 0.0f;
+    for (int k = lane; k < H; k += 32) acc += w[k] * x[k];
+    acc = warp_sum(acc);
+    if (lane == 0) z[r * B + b] = acc;
+  }
+}
+
+__device__ int time_of(const PersistentLayerArgs& a, int s, int b) {
+  const int len = a.len[b];
+  if (s >= len) return -1;
+  return a.dir == Dir::fw ? s : len - 1 - s;
+}
+
+template <PersistentCell kCell, GridBarrier kBarrier>
+__global__ void __launch_bounds__(kPersistentThreads)
+    persistent_layer_kernel(PersistentLayerArgs a) {
+  constexpr int G = kCell == PersistentCell::lstm ? 4 : 3;
+  constexpr bool lstm = kCell == PersistentCell::lstm;
+  constexpr bool before = kCell == PersistentCell::gru_before;
+  const int H = a.H, B = a.B, U = a.units;
+  const int j0 = blockIdx.x * U;
+  const int owned = min(U, H - j0);  // the last block may own fewer units
+
+  // Shared memory: W [G*U][H] | h cache [B][H] | z [G*U][B] | c [U][B] | r [U][B].
+  extern __shared__ float shared[];
+  float* W = shared;
+  float* hc = W + std::size_t(G) * U * H;
+  float* z = hc + std::size_t(B) * H;
+  float* cstate = z + std::size_t(G) * U * B;
+  float* reset = cstate + std::size_t(U) * B;
+
+  // The block's rows of W_h, once: local row g*U + u is global row g*H + j0 + u.
+  for (std::size_t i = threadIdx.x; i < std::size_t(G) * U * H; i += blockDim.x) {
+    const int r = static_cast<int>(i / H), k = static_cast<int>(i % H);
+    const int g = r / U, u = r % U;
+    W[i] = u < owned ? a.Wh[(std::size_t(g) * H + j0 + u) * H + k] : 0.0f;
+  }
+  for (int i = threadIdx.x; i < U * B; i += blockDim.x) {
+    const int u = i / B, b = i % B;
+    cstate[i] = lstm && u < owned ? a.c0[std::size_t(b) * H + j0 + u] : 0.0f;
+  }
+
+  const float* hp = a.h[0];
+  float* hnext = a.h[1];
+  for (int s = 0; s < a.steps; ++s) {
+    for (std::size_t i = threadIdx.x; i < std::size_t(B) * H; i += blockDim.x) {
+      hc[i] = __ldcg(hp + i);  // written by other blocks: past L1
+    }
+    __syncthreads();
+    resident_dots(W, 0, before ? 2 * U : G * U, H, B, hc, z);
+    __syncthreads();
+    if constexpr (before) {
+      // r first, then n's recurrent term from r * h of every unit: a second round across blocks.
+      for (int i = threadIdx.x; i < owned * B; i += blockDim.x) {
+        const int u = i / B, b = i % B, j = j0 + u, t = time_of(a, s, b);
+        float r = 0.0f;
+        if (t >= 0) {
+          const float* p = a.proj + (std::size_t(t) * B + b) * G * H;
+          r = cell::sigmoid(z[u * B + b] + p[j] + a.bias[j]);
+        }
+        reset[u * B + b] = r;
+        a.rh[std::size_t(b) * H + j] = r * hc[std::size_t(b) * H + j];
+      }
+      grid_sync<kBarrier>(a.barrier);
+      for (std::size_t i = threadIdx.x; i < std::size_t(B) * H; i += blockDim.x) {
+        hc[i] = __ldcg(a.rh + i);
+      }
+      __syncthreads();
+      resident_dots(W, 2 * U, 3 * U, H, B, hc, z);
+      __syncthreads();
+    }
+    for (int i = threadIdx.x; i < owned * B; i += blockDim.x) {
+      const int u = i / B, b = i % B, j = j0 + u, t = time_of(a, s, b);
+      const std::size_t at = std::size_t(b) * H + j;
+      // The reset-before round overwrote the h cache with r * h; h_{t-1} is still in hp.
+      const float h_prev = before ? __ldcg(hp + at) : hc[at];
+      if (t < 0) {
+        hnext[at] = h_prev;  // an ended sequence carries its state
+        continue;
+      }
+      const std::size_t row = std::size_t(t) * B + b;
+      const float* p = a.proj + row * G * H;
+      float h;
+      if constexpr (lstm) {
+        const cell::LstmUnit<float> unit =
+            cell::lstm_forward(z[(0 * U + u) * B + b] + p[j] + a.bias[j],
+                               z[(1 * U + u) * B + b] + p[H + j] + a.bias[H + j],
+                               z[(2 * U + u) * B + b] + p[2 * H + j] + a.bias[2 * H + j],
+                               z[(3 * U + u) * B + b] + p[3 * H + j] + a.bias[3 * H + j],
+                               cstate[u * B + b], a.forget_bias);
+        cstate[u * B + b] = unit.c;
+        h = unit.h;
+      } else if constexpr (kCell == PersistentCell::gru_after) {
+        const float r = cell::sigmoid(z[u * B + b] + p[j] + a.bias[j]);
+        const float update = cell::sigmoid(z[(U + u) * B + b] + p[H + j] + a.bias[H + j]);
+        const float hn = z[(2 * U + u) * B + b] + a.bhn[j];
+        const float n = cell::gru_candidate(p[2 * H + j] + a.bias[2 * H + j], hn, r, true);
+        h = cell::gru_output(update, n, h_prev);
+      } else {
+        const float update = cell::sigmoid(z[(U + u) * B + b] + p[H + j] + a.bias[H + j]);
+        const float n = cell::gru_candidate(p[2 * H + j] + a.bias[2 * H + j],
+                                            z[(2 * U + u) * B + b], reset[u * B + b], false);
+        h = cell::gru_output(update, n, h_prev);
+      }
+      hnext[at] = h;
+      a.y[row * a.y_ld + j] = h;
+    }
+    grid_sync<kBarrier>(a.barrier);  // h_t complete before any block reads it
+    const float* done = hnext;
+    hnext = const_cast<float*>(hp);
+    hp = done;
+  }
+  for (int i = threadIdx.x; i < owned * B; i += blockDim.x) {
+    const int u = i / B, b = i % B;
+    const std::size_t at = std::size_t(b) * H + j0 + u;
+    a.hn[at] = __ldcg(hp + at);
+    if constexpr (lstm) a.cn[at] = cstate[u * B + b];
+  }
+}
+
+template <PersistentCell kCell, GridBarrier kBarrier>
+const void* kernel_of() {
+  return reinterpret_cast<const void*>(&persistent_layer_kernel<kCell, kBarrier>);
+}
+
+const void* kernel_for(PersistentCell cell, GridBarrier barrier) {
+  const bool flags = barrier == GridBarrier::flags;
+  switch (cell) {
+    case PersistentCell::lstm:
+      return flags ? kernel_of<PersistentCell::lstm, GridBarrier::flags>()
+                   : kernel_of<PersistentCell::lstm, GridBarrier::cooperative>();
+    case PersistentCell::gru_after:
+      return flags ? kernel_of<PersistentCell::gru_after, GridBarrier::flags>()
+                   : kernel_of<PersistentCell::gru_after, GridBarrier::cooperative>();
+    case PersistentCell::gru_before:
+      break;
+  }
+  return flags ? kernel_of<PersistentCell::gru_before, GridBarrier::flags>()
+               : kernel_of<PersistentCell::gru_before, GridBarrier::cooperative>();
+}
+
+}  // namespace
+
+int persistent_gates(PersistentCell cell) {
+  return cell == PersistentCell::lstm ? 4 : 3;
+}
+
+std::size_t persistent_shared_bytes(PersistentCell cell, int H, int units, int B) {
+  const std::size_t G = persistent_gates(cell), U = units;
+  const std::size_t floats = G * U * H + std::size_t(B) * H + G * U * B + 2 * U * B;
+  return floats * sizeof(float);
+}
+
+cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, std::size_t shared,
+                                     int* blocks) {
+  const void* kernel = kernel_for(cell, barrier);
+  const cudaError_t status = cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
+  if (status != cudaSuccess) return status;
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, kPersistentThreads, shared);
+}
+
+cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier,
+                                    const PersistentLayerArgs& args, cudaStream_t stream) {
+  const void* kernel = kernel_for(cell, barrier);
+  const std::size_t shared = persistent_shared_bytes(cell, args.H, args.units, args.B);
+  cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(shared));
+  if (status != cudaSuccess) return status;
+  const unsigned blocks = static_cast<unsigned>((args.H + args.units - 1) / args.units);
+  PersistentLayerArgs copy = args;
+  void* params[] = {&copy};
+  status = cudaLaunchCooperativeKernel(kernel, dim3(blocks), dim3(kPersistentThreads), params,
+                                       shared, stream);
+  if (status != cudaSuccess) return status;
+  return cudaGetLastError();
+}
+
+}  // namespace rnnx::gpu

@@ -1,0 +1,59 @@
+// gpu_persistent's kernel: one cooperative launch runs every step of one layer and direction.
+// Each block owns `units` hidden units and keeps their rows of W_h (all gates, so the state
+// update stays in the block) in shared memory for the whole sequence; every step it reads the
+// whole batch's h_{t-1}, computes its units' gates against the resident rows, updates their state
+// with the shared cell math (kernels/cell_math.h), writes its slice of h_t and y_t, and meets the
+// grid at a barrier. float32 weights, inputs and state. Launchers return the CUDA status.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+#include "rnnx/model.h"
+
+namespace rnnx::gpu {
+
+enum class PersistentCell { lstm, gru_after, gru_before };
+// The grid barrier: cooperative groups' grid sync, or rnnx's own flag barrier (an arrival
+// counter and a generation word, release/acquire through fences).
+enum class GridBarrier { cooperative, flags };
+
+constexpr int kPersistentThreads = 256;
+
+int persistent_gates(PersistentCell cell);
+
+struct PersistentLayerArgs {
+  int H = 0, B = 0;
+  int steps = 0;             // steps to run: max(len)
+  int units = 0;             // hidden units per block; blocks = ceil(H / units)
+  const int* len = nullptr;  // [B] device
+  Dir dir = Dir::fw;
+  float forget_bias = 0;
+  const float* proj = nullptr;  // [T][B][G*H] = x Wx^T, biases not included
+  const float* bias = nullptr;  // [G*H]: bx + bh (bx alone for the n rows, GRU reset after)
+  const float* bhn = nullptr;   // GRU reset after: [H], inside r * (Whn h + bhn)
+  const float* Wh = nullptr;    // [G*H, H]
+  float* h[2] = {};             // [B][H] each; h[0] holds the initial state
+  const float* c0 = nullptr;    // LSTM: [B][H]
+  float* hn = nullptr;          // [B][H] final
+  float* cn = nullptr;          // LSTM: [B][H] final
+  float* rh = nullptr;          // GRU reset before: [B][H], r * h shared across blocks
+  float* y = nullptr;           // rows (t * B + b) * y_ld, offset to the direction
+  int y_ld = 0;
+  unsigned* barrier = nullptr;  // two words, zero before the launch (flag barrier)
+};
+
+// Shared memory a block needs (bytes).
+std::size_t persistent_shared_bytes(PersistentCell cell, int H, int units, int B);
+
+// How many blocks of this kernel fit on one multiprocessor with `shared` bytes each.
+cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, std::size_t shared,
+                                     int* blocks);
+
+// A cooperative launch: fails (cudaErrorCooperativeLaunchTooLarge) rather than deadlock when the
+// grid cannot be resident at once.
+cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier,
+                                    const PersistentLayerArgs& args, cudaStream_t stream);
+
+}  // namespace rnnx::gpu

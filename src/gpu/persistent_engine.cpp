@@ -1,0 +1,379 @@
+#include "gpu/persistent_engine.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "fused/reserve.h"
+#include "gpu/cublas_gemm.h"
+#include "gpu/cuda_check.h"
+#include "gpu/plan_support.h"
+#include "kernels/fused_kernels.h"
+#include "kernels/persistent_kernels.h"
+#include "rnnx/error.h"
+#include "rnnx/layout.h"
+
+namespace rnnx {
+
+namespace {
+
+using gpu::Carver;
+using gpu::DeviceGuard;
+using gpu::GridBarrier;
+using gpu::PersistentCell;
+
+constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;
+
+PersistentCell persistent_cell(Cell cell, GruReset reset) {
+  if (cell == Cell::lstm) return PersistentCell::lstm;
+  return reset == GruReset::after_matmul ? PersistentCell::gru_after : PersistentCell::gru_before;
+}
+
+const char* cell_name(PersistentCell cell) {
+  return cell == PersistentCell::lstm        ? "LSTM"
+         : cell == PersistentCell::gru_after ? "GRU (reset after)"
+                                             : "GRU (reset before)";
+}
+
+// The grid barrier: cooperative groups by default; RNNX_PERSISTENT_BARRIER=flags picks the flag
+// barrier (for measuring one against the other).
+GridBarrier barrier_choice() {
+  const char* v = std::getenv("RNNX_PERSISTENT_BARRIER");
+  if (v == nullptr || std::string(v) == "cooperative") return GridBarrier::cooperative;
+  if (std::string(v) == "flags") return GridBarrier::flags;
+  throw Error(Status::invalid_argument,
+              std::string("RNNX_PERSISTENT_BARRIER = '") + v + "': must be cooperative or flags");
+}
+
+struct Device {
+  int index = 0, multiprocessors = 0;
+  std::size_t shared_optin = 0;  // bytes of shared memory one block may ask for
+  std::string name;
+};
+
+Device device_properties(int index) {
+  Device d;
+  d.index = index;
+  cudaDeviceProp prop{};
+  RNNX_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
+  d.multiprocessors = prop.multiProcessorCount;
+  d.shared_optin = prop.sharedMemPerBlockOptin;
+  d.name = prop.name;
+  return d;
+}
+
+// How one layer of H units runs for a batch of B: one block per multiprocessor at most, each
+// owning `units` units; or why it cannot.
+struct Fit {
+  int units = 0, blocks = 0;
+  std::size_t shared = 0;
+  std::string why;  // empty when it fits
+};
+
+Fit fit(PersistentCell cell, GridBarrier barrier, int H, int B, const Device& d) {
+  Fit f;
+  f.units = (H + d.multiprocessors - 1) / d.multiprocessors;
+  f.blocks = (H + f.units - 1) / f.units;
+  f.shared = gpu::persistent_shared_bytes(cell, H, f.units, B);
+  if (f.shared > d.shared_optin) {
+    f.why = "a block needs " + std::to_string(f.shared / 1024) + " KB of shared memory for its " +
+            std::to_string(f.units) + " units' W_h rows and the batch's h, the device allows " +
+            std::to_string(d.shared_optin / 1024) + " KB";
+    return f;
+  }
+  int per_sm = 0;
+  RNNX_CUDA_CHECK(gpu::persistent_blocks_per_sm(cell, barrier, f.shared, &per_sm));
+  if (per_sm * d.multiprocessors < f.blocks) {
+    f.why = std::to_string(f.blocks) + " blocks cannot all be resident (" + std::to_string(per_sm) +
+            " per multiprocessor x " + std::to_string(d.multiprocessors) + ")";
+  }
+  return f;
+}
+
+// The largest value in [1, hi] for which fits(v) holds, 0 if none (fits is monotone).
+template <class Fits>
+int largest(int hi, Fits fits) {
+  int lo = 0;
+  while (lo < hi) {
+    const int mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+class PersistentEngine final : public EngineImpl {
+ public:
+  PersistentEngine(const Model& model, const Options& options) : EngineImpl(model) {
+    RNNX_CUDA_CHECK(cudaGetDevice(&device_index_));
+    device_ = device_properties(device_index_);
+    barrier_ = barrier_choice();
+    for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
+      const Layer& layer = model.layers[l];
+      const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
+      const Fit f = fit(cell, barrier_, layer.hidden, 1, device_);
+      if (!f.why.empty()) {
+        throw Error(Status::unsupported,
+                    "engine gpu_persistent: model.layers[" + std::to_string(l) + "].hidden = " +
+                        std::to_string(layer.hidden) + " does not fit on " + device_.name + ": " +
+                        f.why + "; a " + cell_name(cell) + " layer fits hidden <= " +
+                        std::to_string(persistent_limit_hidden(layer.cell, layer.gru_reset, 1,
+                                                               device_index_)) +
+                        " at batch 1 (use gpu_dynamic or cudnn beyond)");
+      }
+    }
+    gpu::check_cublas(cublasCreate(&cublas_), "cublasCreate");
+    const cublasStatus_t math = cublasSetMathMode(
+        cublas_, options.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+    if (math != CUBLAS_STATUS_SUCCESS) {
+      cublasDestroy(cublas_);
+      gpu::check_cublas(math, "cublasSetMathMode");
+    }
+  }
+
+  ~PersistentEngine() override {
+    int previous = device_index_;
+    cudaGetDevice(&previous);
+    cudaSetDevice(device_index_);
+    call_order_.wait();
+    cublasDestroy(cublas_);
+    if (workspace_ != nullptr) cudaFree(workspace_);
+    cudaSetDevice(previous);
+  }
+
+  Engine kind() const noexcept override { return Engine::gpu_persistent; }
+
+  std::size_t reserve_bytes(int, int) const override { return 0; }
+
+  std::size_t workspace_bytes(int steps, int batch) const override {
+    return carve(nullptr, steps, batch);
+  }
+
+  void prepare(int steps, int batch) override {
+    const DeviceGuard guard(device_index_);
+    call_order_.wait();
+    ensure_workspace(steps, batch);
+  }
+
+  PlanStats stats() const override {
+    PlanStats s;
+    s.workspace_bytes = workspace_bytes_;
+    return s;
+  }
+
+  void check_memory(const Forward& args, const Backward* grads,
+                    const void* reserve) const override {
+    gpu::check_call_memory(args, grads, reserve, device_index_, Engine::gpu_persistent);
+  }
+
+  void forward(const Forward& args, Stream stream) override;
+
+  void forward_train(const Forward&, Reserve, Stream) override { refuse_training(); }
+  void backward(const Forward&, const Backward&, Reserve, Stream) override { refuse_training(); }
+
+ private:
+  [[noreturn]] static void refuse_training() {
+    throw Error(Status::unsupported,
+                "engine gpu_persistent runs inference (forward) only; train with gpu_dynamic, "
+                "gpu_static or cudnn");
+  }
+
+  struct Buffers {
+    int* len = nullptr;
+    float *x = nullptr, *proj = nullptr, *out[2] = {}, *y = nullptr;
+    float *h[2] = {}, *rh = nullptr, *zeros = nullptr, *state = nullptr, *bias = nullptr;
+    unsigned* barrier = nullptr;
+    void* cublas = nullptr;
+  };
+
+  std::size_t carve(Buffers* buf, int steps, int batch) const {
+    Carver c(buf == nullptr ? nullptr : static_cast<char*>(workspace_));
+    Buffers b;
+    const std::size_t tb = std::size_t(steps) * batch;
+    std::size_t gh = 0, h = 0, d = 0;
+    for (const Layer& layer : model().layers) {
+      gh = std::max<std::size_t>(gh, std::size_t(gates(layer.cell)) * layer.hidden);
+      h = std::max<std::size_t>(h, layer.hidden);
+      d = std::max<std::size_t>(d, output_size(layer));
+    }
+    b.len = c.take<int>(batch);
+    b.x = c.take<float>(tb * model().input_size);
+    b.proj = c.take<float>(tb * gh);
+    for (float*& o : b.out) o = c.take<float>(tb * d);
+    b.y = c.take<float>(tb * output_size(model()));
+    for (float*& v : b.h) v = c.take<float>(std::size_t(batch) * h);
+    b.rh = c.take<float>(std::size_t(batch) * h);
+    b.zeros = c.take<float>(std::size_t(batch) * h);
+    b.state = c.take<float>(StateLayout(model(), batch).size());
+    b.bias = c.take<float>(gh);
+    b.barrier = c.take<unsigned>(2);
+    b.cublas = c.take<char>(kCublasWorkspace);
+    if (buf != nullptr) *buf = b;
+    return c.used();
+  }
+
+  void ensure_workspace(int steps, int batch) {
+    const std::size_t need = carve(nullptr, steps, batch);
+    if (need > workspace_bytes_) {
+      void* old = workspace_;
+      workspace_ = nullptr;
+      workspace_bytes_ = 0;
+      if (old != nullptr) RNNX_CUDA_CHECK(cudaFree(old));
+      RNNX_CUDA_CHECK(cudaMalloc(&workspace_, need));
+      workspace_bytes_ = need;
+    }
+    carve(&buf_, steps, batch);
+  }
+
+  int device_index_ = 0;
+  Device device_;
+  GridBarrier barrier_ = GridBarrier::cooperative;
+  cublasHandle_t cublas_ = nullptr;
+  void* workspace_ = nullptr;
+  std::size_t workspace_bytes_ = 0;
+  Buffers buf_;
+  gpu::LengthStager lengths_;
+  gpu::CallOrder call_order_;
+};
+
+void PersistentEngine::forward(const Forward& args, Stream stream) {
+  fused::check_gemm_limits(args.steps, args.batch, Engine::gpu_persistent);
+  const Model& m = model();
+  for (int l = 0; l < static_cast<int>(m.layers.size()); ++l) {
+    const Layer& layer = m.layers[l];
+    const Fit f = fit(persistent_cell(layer.cell, layer.gru_reset), barrier_, layer.hidden,
+                      args.batch, device_);
+    if (!f.why.empty()) {
+      throw Error(Status::unsupported,
+                  "engine gpu_persistent: Forward.batch = " + std::to_string(args.batch) +
+                      " does not fit for model.layers[" + std::to_string(l) + "] on " +
+                      device_.name + ": " + f.why + "; the largest batch is " +
+                      std::to_string(persistent_limit_batch(layer.cell, layer.gru_reset,
+                                                            layer.hidden, device_index_)));
+    }
+  }
+  const DeviceGuard guard(device_index_);
+  const cudaStream_t s = stream;
+  const gpu::CallScope scope(call_order_, s);
+  ensure_workspace(args.steps, args.batch);
+  gpu::check_cublas(cublasSetStream(cublas_, s), "cublasSetStream");
+  gpu::check_cublas(cublasSetWorkspace(cublas_, buf_.cublas, kCublasWorkspace),
+                    "cublasSetWorkspace");
+  const int max_len = lengths_.stage(args, buf_.len, s);
+
+  const WeightLayout wl(m);
+  const StateLayout sl(m, args.batch);
+  const int B = args.batch, T = args.steps, L = static_cast<int>(m.layers.size());
+  const std::size_t tb = std::size_t(T) * B;
+  const float* W = static_cast<const float*>(args.weights.data);
+  const float* init = static_cast<const float*>(args.init.data);
+  RNNX_CUDA_CHECK(gpu::to_time_major<float>(s, static_cast<const float*>(args.x.data), T, B,
+                                            m.input_size, m.layout, buf_.len, buf_.x));
+  const float* in = buf_.x;
+  for (int l = 0; l < L; ++l) {
+    const Layer& layer = m.layers[l];
+    const int H = layer.hidden, GH = gates(layer.cell) * H, I = layer_input_size(m, l);
+    const int D = output_size(layer);
+    const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
+    const Fit f = fit(cell, barrier_, H, B, device_);
+    float* out = l + 1 == L ? buf_.y : buf_.out[l % 2];
+    RNNX_CUDA_CHECK(cudaMemsetAsync(out, 0, tb * D * sizeof(float), s));  // zero past lengths
+    for (int d = 0; d < directions(layer); ++d) {
+      const Dir dir = d == 0 ? Dir::fw : Dir::bw;
+      if (max_len > 0) {
+        gpu::gemm(cublas_, false, true, max_len * B, GH, I, 1.0f, in, I,
+                  W + wl.offset(l, dir, Param::Wx), I, 0.0f, buf_.proj, GH);
+      }
+      const float* bx = W + wl.offset(l, dir, Param::bx);
+      const float* bh = W + wl.offset(l, dir, Param::bh);
+      RNNX_CUDA_CHECK(gpu::projection_bias<float>(s, GH, H, cell == PersistentCell::gru_after, bx,
+                                                  bh, buf_.bias));
+      const std::size_t state = std::size_t(B) * H;
+      if (init != nullptr) {
+        RNNX_CUDA_CHECK(cudaMemcpyAsync(buf_.h[0], init + sl.h(l, dir), state * sizeof(float),
+                                        cudaMemcpyDeviceToDevice, s));
+      } else {
+        RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.h[0], 0, state * sizeof(float), s));
+      }
+      RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.zeros, 0, state * sizeof(float), s));
+      RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.barrier, 0, 2 * sizeof(unsigned), s));
+      gpu::PersistentLayerArgs a;
+      a.H = H;
+      a.B = B;
+      a.steps = max_len;
+      a.units = f.units;
+      a.len = buf_.len;
+      a.dir = dir;
+      a.forget_bias = static_cast<float>(layer.forget_bias);
+      a.proj = buf_.proj;
+      a.bias = buf_.bias;
+      a.bhn = bh + 2 * H;
+      a.Wh = W + wl.offset(l, dir, Param::Wh);
+      a.h[0] = buf_.h[0];
+      a.h[1] = buf_.h[1];
+      const bool lstm = layer.cell == Cell::lstm;
+      a.c0 = lstm ? (init != nullptr ? init + sl.c(l, dir) : buf_.zeros) : nullptr;
+      a.hn = buf_.state + sl.h(l, dir);
+      a.cn = lstm ? buf_.state + sl.c(l, dir) : nullptr;
+      a.rh = buf_.rh;
+      a.y = out + std::size_t(d) * H;
+      a.y_ld = D;
+      a.barrier = buf_.barrier;
+      const cudaError_t launched = gpu::launch_persistent_layer(cell, barrier_, a, s);
+      if (launched == cudaErrorCooperativeLaunchTooLarge) {
+        throw Error(Status::unsupported, "engine gpu_persistent: the " + std::to_string(f.blocks) +
+                                             "-block grid of model.layers[" + std::to_string(l) +
+                                             "] cannot be resident at once on " + device_.name +
+                                             " now (another kernel holds multiprocessors?)");
+      }
+      RNNX_CUDA_CHECK(launched);
+    }
+    in = out;
+  }
+  RNNX_CUDA_CHECK(gpu::from_time_major<float>(s, buf_.y, T, B, output_size(m), m.layout,
+                                              static_cast<float*>(args.y.data)));
+  if (!args.final_state.empty()) {
+    RNNX_CUDA_CHECK(cudaMemcpyAsync(args.final_state.data, buf_.state, sl.size() * sizeof(float),
+                                    cudaMemcpyDeviceToDevice, s));
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<EngineImpl> make_persistent_engine(const Model& model, const Options& options) {
+  if (model.dtype != DType::f32) {
+    throw Error(Status::unsupported, "engine gpu_persistent runs float32 models; this one is " +
+                                         std::string(to_string(model.dtype)) +
+                                         ": use gpu_dynamic or cudnn");
+  }
+  if (options.threads != 0) {
+    throw Error(Status::unsupported, "Options.threads = " + std::to_string(options.threads) +
+                                         ": the gpu_persistent engine has no CPU threads to set");
+  }
+  return std::make_unique<PersistentEngine>(model, options);
+}
+
+int persistent_limit_hidden(Cell cell, GruReset reset, int batch, int device) {
+  const Device d = device_properties(device);
+  const DeviceGuard guard(device);
+  const PersistentCell c = persistent_cell(cell, reset);
+  const GridBarrier barrier = barrier_choice();
+  return largest(1 << 16, [&](int H) { return fit(c, barrier, H, batch, d).why.empty(); });
+}
+
+int persistent_limit_batch(Cell cell, GruReset reset, int hidden, int device) {
+  const Device d = device_properties(device);
+  const DeviceGuard guard(device);
+  const PersistentCell c = persistent_cell(cell, reset);
+  const GridBarrier barrier = barrier_choice();
+  return largest(1 << 20, [&](int B) { return fit(c, barrier, hidden, B, d).why.empty(); });
+}
+
+}  // namespace rnnx

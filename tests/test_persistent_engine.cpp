@@ -1,0 +1,171 @@
+// gpu_persistent against cpu_reference (issue #6): float32 inference, every model of the
+// gradient matrix, its limits, both grid barriers. Skips without a GPU; fails instead under
+// RNNX_REQUIRE_GPU=1.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "support/gpu_support.h"
+
+namespace rnnx {
+namespace {
+
+// Forward only: y and final states within `bound` of the float64 reference.
+double expect_forward_close(const test::Problem& p, double bound, cudaStream_t stream = nullptr) {
+  const test::Result ref = test::run(p, Engine::cpu_reference, false);
+  const test::Result got = test::run_on_device(p, Engine::gpu_persistent, false, {}, stream);
+  const double y = test::max_rel_error(got.y, ref.y);
+  const double final_state = test::max_rel_error(got.final_state, ref.final_state);
+  EXPECT_LT(y, bound) << "y";
+  EXPECT_LT(final_state, bound) << "final_state";
+  ::testing::Test::RecordProperty("max_rel_error", test::scientific(std::max(y, final_state)));
+  return std::max(y, final_state);
+}
+
+// Sets RNNX_PERSISTENT_BARRIER for the plans built in its lifetime.
+class BarrierChoice {
+ public:
+  explicit BarrierChoice(const char* value) { setenv("RNNX_PERSISTENT_BARRIER", value, 1); }
+  ~BarrierChoice() { unsetenv("RNNX_PERSISTENT_BARRIER"); }
+};
+
+struct PersistentCase {
+  std::string name;
+  test::MatrixCase matrix;
+  const char* barrier;
+};
+
+void PrintTo(const PersistentCase& c, std::ostream* out) {
+  *out << c.name;
+}
+
+std::vector<PersistentCase> persistent_cases() {
+  std::vector<PersistentCase> out;
+  for (const char* barrier : {"cooperative", "flags"}) {
+    for (test::MatrixCase c : test::gradient_matrix(DType::f32)) {
+      out.push_back({std::string(barrier) + "/" + c.name, c, barrier});
+    }
+  }
+  return out;
+}
+
+class GpuPersistentMatrix : public ::testing::TestWithParam<PersistentCase> {};
+
+TEST_P(GpuPersistentMatrix, ForwardMatchesReference) {
+  RNNX_GPU_TEST_OR_SKIP();
+  const BarrierChoice barrier(GetParam().barrier);
+  const test::MatrixCase& c = GetParam().matrix;
+  expect_forward_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 121), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Matrix, GpuPersistentMatrix, ::testing::ValuesIn(persistent_cases()),
+                         test::ParamName());
+
+Model one_layer(Cell cell, GruReset reset, int input, int hidden) {
+  Model m;
+  m.input_size = input;
+  Layer layer;
+  layer.cell = cell;
+  layer.gru_reset = reset;
+  layer.hidden = hidden;
+  layer.forget_bias = 1.0;
+  m.layers.push_back(layer);
+  return m;
+}
+
+// At the computed limit the plan runs; one past it is refused naming the limit.
+TEST(GpuPersistent, HiddenLimit) {
+  RNNX_GPU_TEST_OR_SKIP();
+  for (Cell cell : {Cell::lstm, Cell::gru}) {
+    const int limit = persistent_max_hidden(cell, GruReset::after_matmul, 1);
+    ASSERT_GT(limit, 0);
+    std::printf("gpu_persistent: %s fits hidden <= %d at batch 1\n", to_string(cell), limit);
+    const Model at = one_layer(cell, GruReset::after_matmul, 4, limit);
+    expect_forward_close(test::random_problem(at, 3, 1, {}, 122), 1e-5);
+    try {
+      Rnn rnn(one_layer(cell, GruReset::after_matmul, 4, limit + 1), Engine::gpu_persistent);
+      ADD_FAILURE() << "hidden " << limit + 1 << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), Status::unsupported);
+      EXPECT_NE(std::string(e.what()).find("fits hidden <= " + std::to_string(limit)),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+TEST(GpuPersistent, BatchOneAndLargestBatch) {
+  RNNX_GPU_TEST_OR_SKIP();
+  const Model m = one_layer(Cell::lstm, GruReset::after_matmul, 3, 96);
+  expect_forward_close(test::random_problem(m, 6, 1, {}, 123), 1e-5);
+  const int largest = persistent_max_batch(Cell::lstm, GruReset::after_matmul, 96);
+  ASSERT_GT(largest, 1);
+  std::printf("gpu_persistent: LSTM hidden 96 fits batch <= %d\n", largest);
+  expect_forward_close(test::random_problem(m, 2, largest, {}, 124), 1e-5);
+  Rnn rnn(m, Engine::gpu_persistent);
+  const test::Problem over = test::random_problem(m, 2, largest + 1, {}, 125);
+  try {
+    test::run_on_device(rnn, over, false);
+    ADD_FAILURE() << "batch " << largest + 1 << " accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::unsupported);
+    EXPECT_NE(std::string(e.what()).find("the largest batch is " + std::to_string(largest)),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(GpuPersistent, OneStepLongSequencesAndEmptyOnes) {
+  RNNX_GPU_TEST_OR_SKIP();
+  for (GruReset reset : {GruReset::after_matmul, GruReset::before_matmul}) {
+    const Model gru = one_layer(Cell::gru, reset, 5, 40);
+    expect_forward_close(test::random_problem(gru, 1, 3, {}, 126), 1e-5);         // T=1
+    expect_forward_close(test::random_problem(gru, 4, 3, {0, 0, 0}, 127), 1e-5);  // all 0
+  }
+  const Model lstm = one_layer(Cell::lstm, GruReset::after_matmul, 5, 40);
+  const double e =
+      expect_forward_close(test::random_problem(lstm, 5000, 2, {5000, 1234}, 128), 1e-4);
+  std::printf("gpu_persistent: float32, T=5000: max relative error %.3e\n", e);
+}
+
+TEST(GpuPersistent, RunToRunIdentical) {
+  RNNX_GPU_TEST_OR_SKIP();
+  const test::MatrixCase c = test::gradient_matrix(DType::f32)[21];
+  const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 129);
+  Rnn rnn(p.model, Engine::gpu_persistent);
+  const test::Result a = test::run_on_device(rnn, p, false);
+  const test::Result b = test::run_on_device(rnn, p, false);
+  EXPECT_EQ(a.y, b.y);
+  EXPECT_EQ(a.final_state, b.final_state);
+}
+
+TEST(GpuPersistent, RefusesTrainingAndFloat64) {
+  RNNX_GPU_TEST_OR_SKIP();
+  const test::MatrixCase c = test::gradient_matrix(DType::f32)[0];
+  const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 130);
+  try {
+    test::run_on_device(p, Engine::gpu_persistent, true);
+    ADD_FAILURE() << "training accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::unsupported);
+    EXPECT_NE(std::string(e.what()).find("inference (forward) only"), std::string::npos);
+  }
+  EXPECT_THROW(Rnn(seed_model("lstm", 28, 64, DType::f64), Engine::gpu_persistent), Error);
+}
+
+TEST(GpuPersistent, AutoPicksItOnlyForInference) {
+  RNNX_GPU_TEST_OR_SKIP();
+  Options o;
+  o.inference_only = true;
+  EXPECT_EQ(Rnn(seed_model("lstm"), Engine::automatic, o).engine(), Engine::gpu_persistent);
+  EXPECT_NE(Rnn(seed_model("lstm"), Engine::automatic).engine(), Engine::gpu_persistent);
+  // Over the limit, auto falls back to another engine.
+  const int limit = persistent_max_hidden(Cell::lstm, GruReset::after_matmul, 1);
+  EXPECT_NE(Rnn(one_layer(Cell::lstm, GruReset::after_matmul, 4, limit + 1), Engine::automatic, o)
+                .engine(),
+            Engine::gpu_persistent);
+}
+
+}  // namespace
+}  // namespace rnnx
