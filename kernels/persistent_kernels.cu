@@ -78,13 +78,14 @@ __global__ void __launch_bounds__(kPersistentThreads)
   const int j0 = blockIdx.x * U;
   const int owned = min(U, H - j0);  // the last block may own fewer units
 
-  // Shared memory: W [G*U][H] | h cache [B][H] | z [G*U][B] | c [U][B] | r [U][B].
+  // Shared memory: W [G*U][H] | h cache [B][H] | z [G*U][B] | the LSTM's c or the reset-before
+  // GRU's r [U][B] (persistent_shared_bytes).
   extern __shared__ float shared[];
   float* W = shared;
   float* hc = W + std::size_t(G) * U * H;
   float* z = hc + std::size_t(B) * H;
-  float* cstate = z + std::size_t(G) * U * B;
-  float* reset = cstate + std::size_t(U) * B;
+  float* cstate = z + std::size_t(G) * U * B;  // LSTM only
+  float* reset = cstate;                       // GRU reset before only
 
   // The block's rows of W_h, once: local row g*U + u is global row g*H + j0 + u.
   for (std::size_t i = threadIdx.x; i < std::size_t(G) * U * H; i += blockDim.x) {
@@ -92,9 +93,11 @@ __global__ void __launch_bounds__(kPersistentThreads)
     const int g = r / U, u = r % U;
     W[i] = u < owned ? a.Wh[(std::size_t(g) * H + j0 + u) * H + k] : 0.0f;
   }
-  for (int i = threadIdx.x; i < U * B; i += blockDim.x) {
-    const int u = i / B, b = i % B;
-    cstate[i] = lstm && u < owned ? a.c0[std::size_t(b) * H + j0 + u] : 0.0f;
+  if constexpr (lstm) {
+    for (int i = threadIdx.x; i < U * B; i += blockDim.x) {
+      const int u = i / B, b = i % B;
+      cstate[i] = u < owned ? a.c0[std::size_t(b) * H + j0 + u] : 0.0f;
+    }
   }
 
   const float* hp = a.h[0];
@@ -175,6 +178,14 @@ __global__ void __launch_bounds__(kPersistentThreads)
   }
 }
 
+template <GridBarrier kBarrier>
+__global__ void __launch_bounds__(kPersistentThreads)
+    barrier_only_kernel(int steps, unsigned* words) {
+  for (int s = 0; s < steps; ++s) grid_sync<kBarrier>(words);
+}
+
+__global__ void empty_kernel() {}
+
 template <PersistentCell kCell, GridBarrier kBarrier>
 const void* kernel_of() {
   return reinterpret_cast<const void*>(&persistent_layer_kernel<kCell, kBarrier>);
@@ -204,32 +215,76 @@ int persistent_gates(PersistentCell cell) {
 
 std::size_t persistent_shared_bytes(PersistentCell cell, int H, int units, int B) {
   const std::size_t G = persistent_gates(cell), U = units;
-  const std::size_t floats = G * U * H + std::size_t(B) * H + G * U * B + 2 * U * B;
+  // W, the h cache and z; the LSTM's c or the reset-before GRU's r (the kernel lays out both
+  // slots, the second empty, so the layout is one formula).
+  const std::size_t state = cell == PersistentCell::gru_after ? 0 : U * B;
+  const std::size_t floats = G * U * H + std::size_t(B) * H + G * U * B + state;
   return floats * sizeof(float);
 }
+
+namespace {
+
+// Lets the kernel ask for up to `limit` bytes of shared memory, once per kernel and device: a
+// fixed ceiling (not each call's size) so that plans on several threads cannot race over it.
+cudaError_t allow_shared(const void* kernel, std::size_t limit) {
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(limit));
+}
+
+cudaError_t allow_optin_shared(const void* kernel) {
+  int device = 0, optin = 0;
+  cudaError_t status = cudaGetDevice(&device);
+  if (status == cudaSuccess) {
+    status = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  }
+  if (status == cudaSuccess) status = allow_shared(kernel, static_cast<std::size_t>(optin));
+  return status;
+}
+
+// A launch that failed leaves its error as the thread's last error; clear it, so that the next
+// launch's check does not report it again.
+cudaError_t forget(cudaError_t status) {
+  if (status != cudaSuccess) (void)cudaGetLastError();
+  return status;
+}
+
+}  // namespace
 
 cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, std::size_t shared,
                                      int* blocks) {
   const void* kernel = kernel_for(cell, barrier);
-  const cudaError_t status = cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
-  if (status != cudaSuccess) return status;
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, kPersistentThreads, shared);
+  const cudaError_t status = allow_optin_shared(kernel);
+  if (status != cudaSuccess) return forget(status);
+  return forget(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, kPersistentThreads, shared));
 }
 
 cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier,
                                     const PersistentLayerArgs& args, cudaStream_t stream) {
   const void* kernel = kernel_for(cell, barrier);
   const std::size_t shared = persistent_shared_bytes(cell, args.H, args.units, args.B);
-  cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(shared));
-  if (status != cudaSuccess) return status;
+  cudaError_t status = allow_optin_shared(kernel);
+  if (status != cudaSuccess) return forget(status);
   const unsigned blocks = static_cast<unsigned>((args.H + args.units - 1) / args.units);
   PersistentLayerArgs copy = args;
   void* params[] = {&copy};
-  status = cudaLaunchCooperativeKernel(kernel, dim3(blocks), dim3(kPersistentThreads), params,
-                                       shared, stream);
-  if (status != cudaSuccess) return status;
+  return forget(cudaLaunchCooperativeKernel(kernel, dim3(blocks), dim3(kPersistentThreads), params,
+                                            shared, stream));
+}
+
+cudaError_t launch_barrier_only(GridBarrier barrier, int blocks, int steps, unsigned* words,
+                                cudaStream_t stream) {
+  const void* kernel =
+      barrier == GridBarrier::flags
+          ? reinterpret_cast<const void*>(&barrier_only_kernel<GridBarrier::flags>)
+          : reinterpret_cast<const void*>(&barrier_only_kernel<GridBarrier::cooperative>);
+  void* params[] = {&steps, &words};
+  return forget(cudaLaunchCooperativeKernel(kernel, dim3(blocks), dim3(kPersistentThreads), params,
+                                            0, stream));
+}
+
+cudaError_t launch_empty(cudaStream_t stream) {
+  empty_kernel<<<1, 32, 0, stream>>>();
   return cudaGetLastError();
 }
 

@@ -56,4 +56,11 @@ cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, s
 cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier,
                                     const PersistentLayerArgs& args, cudaStream_t stream);
 
+// The floors the persistent engine is measured against (bench's `floor` suite): a grid of
+// `blocks` x kPersistentThreads that only meets the same grid barrier `steps` times, launched
+// cooperatively (`words`: two zeroed words for the flag barrier); and an empty kernel.
+cudaError_t launch_barrier_only(GridBarrier barrier, int blocks, int steps, unsigned* words,
+                                cudaStream_t stream);
+cudaError_t launch_empty(cudaStream_t stream);
+
 }  // namespace rnnx::gpu

@@ -135,15 +135,26 @@ fi
 if ! want benchmarks; then
   result[benchmarks]="not asked for"
 elif stage "benchmarks" && [ -x "$build/bench/rnnx_bench" ]; then
-  # cpu_reference takes seconds a pass; the GPU machine's benchmarks are about the other engines.
-  filter=${RNNX_BENCH_FILTER:--/cpu_reference/}
-  if timeout 540 "$build/bench/rnnx_bench" --benchmark_filter="$filter" \
+  # RNNX_BENCH_SET picks what fits one 10-minute call: quick (default), or one suite (seed,
+  # latency, deepbench, unroll, floor, cpu); RNNX_BENCH_FILTER overrides it with a regex.
+  case "${RNNX_BENCH_SET:-quick}" in
+    quick) preset='^(floor/|latency/[^/]+/lstm/H:(256|1024)/B:(1|16)/|unroll/[^/]+/lstm/H:128/B:1/|seed/(gpu_dynamic|gpu_static|cudnn)/lstm/)' ;;
+    cpu) preset='^cpu/(cpu|onednn|sgemm)/' ;;
+    *) preset="^${RNNX_BENCH_SET}/" ;;
+  esac
+  filter=${RNNX_BENCH_FILTER:-$preset}
+  if timeout 480 "$build/bench/rnnx_bench" --benchmark_filter="$filter" \
        --benchmark_out="$out/bench.json" --benchmark_out_format=json >"$out/bench.txt" 2>&1; then
-    result[benchmarks]="ok (bench.json)"
+    result[benchmarks]="ok (bench.json, set ${RNNX_BENCH_SET:-quick})"
   else
     result[benchmarks]="FAILED or timed out (bench.txt)"
   fi
-  tail -20 "$out/bench.txt"
+  # PyTorch's LSTM/GRU on the same GPU, in the same units (bench/torch_peer.py).
+  if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+    timeout 100 python3 "$root/bench/torch_peer.py" --out "$out/torch.json" >>"$out/bench.txt" 2>&1 ||
+      echo "torch_peer.py failed (bench.txt)"
+  fi
+  tail -25 "$out/bench.txt"
 else
   result[benchmarks]="not run (no benchmark build: scripts/gpu-carry.sh brings Google Benchmark)"
 fi

@@ -23,11 +23,23 @@ double expect_forward_close(const test::Problem& p, double bound, cudaStream_t s
   return std::max(y, final_state);
 }
 
-// Sets RNNX_PERSISTENT_BARRIER for the plans built in its lifetime.
+// Sets RNNX_PERSISTENT_BARRIER for the plans built in its lifetime, then restores it.
 class BarrierChoice {
  public:
-  explicit BarrierChoice(const char* value) { setenv("RNNX_PERSISTENT_BARRIER", value, 1); }
-  ~BarrierChoice() { unsetenv("RNNX_PERSISTENT_BARRIER"); }
+  explicit BarrierChoice(const char* value) {
+    if (const char* old = std::getenv("RNNX_PERSISTENT_BARRIER")) previous_ = old;
+    setenv("RNNX_PERSISTENT_BARRIER", value, 1);
+  }
+  ~BarrierChoice() {
+    if (previous_.empty()) {
+      unsetenv("RNNX_PERSISTENT_BARRIER");
+    } else {
+      setenv("RNNX_PERSISTENT_BARRIER", previous_.c_str(), 1);
+    }
+  }
+
+ private:
+  std::string previous_;
 };
 
 struct PersistentCase {
@@ -74,9 +86,35 @@ Model one_layer(Cell cell, GruReset reset, int input, int hidden) {
   return m;
 }
 
+// Several units per block (H = 269 over 132 multiprocessors: 3 units a block, the last block
+// owning 2), a batch above 1, mixed lengths, both directions, two layers, with and without
+// initial states: every index of the kernel's shared memory is exercised.
+TEST(GpuPersistent, SeveralUnitsPerBlock) {
+  RNNX_GPU_TEST_OR_SKIP();
+  for (const char* barrier : {"cooperative", "flags"}) {
+    const BarrierChoice choice(barrier);
+    for (Cell cell : {Cell::lstm, Cell::gru}) {
+      for (GruReset reset : {GruReset::after_matmul, GruReset::before_matmul}) {
+        if (cell == Cell::lstm && reset == GruReset::before_matmul) continue;
+        Model m = one_layer(cell, reset, 6, 269);
+        m.layers[0].bidirectional = true;
+        m.layers.push_back(m.layers[0]);
+        m.layers[1].hidden = 131;
+        for (bool init : {true, false}) {
+          SCOPED_TRACE(std::string(barrier) + " " + to_string(cell) + " " + to_string(reset) +
+                       (init ? " with init" : " without init"));
+          expect_forward_close(test::random_problem(m, 7, 5, {7, 3, 0, 1, 7}, 131, init, init),
+                               1e-5);
+        }
+      }
+    }
+  }
+}
+
 // At the computed limit the plan runs; one past it is refused naming the limit.
 TEST(GpuPersistent, HiddenLimit) {
   RNNX_GPU_TEST_OR_SKIP();
+  const BarrierChoice choice("flags");  // the limits are the same for both barriers
   for (Cell cell : {Cell::lstm, Cell::gru}) {
     const int limit = persistent_max_hidden(cell, GruReset::after_matmul, 1);
     ASSERT_GT(limit, 0);

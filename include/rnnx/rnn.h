@@ -46,7 +46,9 @@ struct Options {
   // cudnn engine: which of cuDNN's algorithms; the other engines accept only the default.
   CudnnAlgo cudnn_algo = CudnnAlgo::standard;
   // A promise that the plan will only run forward (no forward_train or backward). Lets `auto`
-  // pick gpu_persistent, which runs inference only; ignored by the other engines.
+  // pick gpu_persistent, which runs inference only; ignored by the other engines. `auto` checks
+  // gpu_persistent's on-chip limits at batch 1: a call whose batch does not fit is refused then
+  // (persistent_max_batch in info.h says which do).
   bool inference_only = false;
 };
 

@@ -232,8 +232,24 @@ class PersistentEngine final : public EngineImpl {
     carve(&buf_, steps, batch);
   }
 
+  // How each layer runs at a batch size, computed once per batch size.
+  const std::vector<Fit>& fits_for(int batch) {
+    if (batch != fits_batch_) {
+      fits_.clear();
+      fits_batch_ = 0;
+      for (const Layer& layer : model().layers) {
+        fits_.push_back(fit(persistent_cell(layer.cell, layer.gru_reset), barrier_, layer.hidden,
+                            batch, device_));
+      }
+      fits_batch_ = batch;
+    }
+    return fits_;
+  }
+
   int device_index_ = 0;
   Device device_;
+  std::vector<Fit> fits_;
+  int fits_batch_ = 0;
   GridBarrier barrier_ = GridBarrier::cooperative;
   cublasHandle_t cublas_ = nullptr;
   void* workspace_ = nullptr;
@@ -245,21 +261,20 @@ class PersistentEngine final : public EngineImpl {
 
 void PersistentEngine::forward(const Forward& args, Stream stream) {
   fused::check_gemm_limits(args.steps, args.batch, Engine::gpu_persistent);
+  const DeviceGuard guard(device_index_);  // the fits below ask the plan's device
   const Model& m = model();
+  const std::vector<Fit>& fits = fits_for(args.batch);
   for (int l = 0; l < static_cast<int>(m.layers.size()); ++l) {
     const Layer& layer = m.layers[l];
-    const Fit f = fit(persistent_cell(layer.cell, layer.gru_reset), barrier_, layer.hidden,
-                      args.batch, device_);
-    if (!f.why.empty()) {
+    if (!fits[l].why.empty()) {
       throw Error(Status::unsupported,
                   "engine gpu_persistent: Forward.batch = " + std::to_string(args.batch) +
                       " does not fit for model.layers[" + std::to_string(l) + "] on " +
-                      device_.name + ": " + f.why + "; the largest batch is " +
+                      device_.name + ": " + fits[l].why + "; the largest batch is " +
                       std::to_string(persistent_limit_batch(layer.cell, layer.gru_reset,
                                                             layer.hidden, device_index_)));
     }
   }
-  const DeviceGuard guard(device_index_);
   const cudaStream_t s = stream;
   const gpu::CallScope scope(call_order_, s);
   ensure_workspace(args.steps, args.batch);
@@ -282,7 +297,7 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
     const int H = layer.hidden, GH = gates(layer.cell) * H, I = layer_input_size(m, l);
     const int D = output_size(layer);
     const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
-    const Fit f = fit(cell, barrier_, H, B, device_);
+    const Fit& f = fits[l];
     float* out = l + 1 == L ? buf_.y : buf_.out[l % 2];
     RNNX_CUDA_CHECK(cudaMemsetAsync(out, 0, tb * D * sizeof(float), s));  // zero past lengths
     for (int d = 0; d < directions(layer); ++d) {
@@ -361,19 +376,27 @@ std::unique_ptr<EngineImpl> make_persistent_engine(const Model& model, const Opt
 }
 
 int persistent_limit_hidden(Cell cell, GruReset reset, int batch, int device) {
-  const Device d = device_properties(device);
-  const DeviceGuard guard(device);
-  const PersistentCell c = persistent_cell(cell, reset);
-  const GridBarrier barrier = barrier_choice();
-  return largest(1 << 16, [&](int H) { return fit(c, barrier, H, batch, d).why.empty(); });
+  try {
+    const Device d = device_properties(device);
+    const DeviceGuard guard(device);
+    const PersistentCell c = persistent_cell(cell, reset);
+    const GridBarrier barrier = barrier_choice();
+    return largest(1 << 16, [&](int H) { return fit(c, barrier, H, batch, d).why.empty(); });
+  } catch (const Error&) {
+    return 0;  // documented: 0 when nothing can be said
+  }
 }
 
 int persistent_limit_batch(Cell cell, GruReset reset, int hidden, int device) {
-  const Device d = device_properties(device);
-  const DeviceGuard guard(device);
-  const PersistentCell c = persistent_cell(cell, reset);
-  const GridBarrier barrier = barrier_choice();
-  return largest(1 << 20, [&](int B) { return fit(c, barrier, hidden, B, d).why.empty(); });
+  try {
+    const Device d = device_properties(device);
+    const DeviceGuard guard(device);
+    const PersistentCell c = persistent_cell(cell, reset);
+    const GridBarrier barrier = barrier_choice();
+    return largest(1 << 20, [&](int B) { return fit(c, barrier, hidden, B, d).why.empty(); });
+  } catch (const Error&) {
+    return 0;
+  }
 }
 
 }  // namespace rnnx

@@ -1,0 +1,145 @@
+// The CPU suites: `seed` for the CPU engines, and `cpu`: cpu vs cpu_reference vs oneDNN's RNN
+// primitives (the CPU peer) vs the GEMMs alone (dnnl_sgemm), at the seed's size and at
+// input = hidden = 512, B = 64, T = 100. They run without a GPU.
+#include <oneapi/dnnl/dnnl.h>
+
+#include <cmath>
+
+#include "bench_common.h"
+#include "onednn_peer.h"
+
+namespace rnnx::bench {
+
+namespace {
+
+// A float32 model run by a CPU engine on host memory.
+void run_host(benchmark::State& state, const Model& model, Engine engine, int steps, int batch,
+              Mode mode) {
+  Rnn rnn(model, engine);
+  const bool train = mode != Mode::fwd;
+  const std::size_t state_size = StateLayout(model, batch).size();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(model.layers[0].hidden));
+  const std::vector<float> x = random_floats(std::size_t(steps) * batch * model.input_size, 1, 1);
+  const std::vector<float> w = random_floats(WeightLayout(model).size(), 2, scale);
+  const std::vector<float> dy =
+      random_floats(std::size_t(steps) * batch * output_size(model), 3, 1);
+  std::vector<float> y(dy.size()), final_state(state_size), dx(x.size()), dw(w.size());
+  std::vector<unsigned char> reserve(train ? rnn.reserve_bytes(steps, batch) : 0);
+  Forward f;
+  f.steps = steps;
+  f.batch = batch;
+  f.x = x;
+  f.weights = w;
+  f.y = y;
+  f.final_state = final_state;
+  Backward b;
+  b.dy = dy;
+  b.dx = dx;
+  b.dweights = dw;
+  for (auto _ : state) {
+    if (train) {
+      rnn.forward_train(f, {reserve.data(), reserve.size()});
+      if (mode == Mode::train) rnn.backward(f, b, {reserve.data(), reserve.size()});
+    } else {
+      rnn.forward(f);
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, mode_flops(mode, forward_flops(model, steps, batch)), steps);
+}
+
+void run_onednn(benchmark::State& state, PeerCell cell, const Model& model, int steps, int batch,
+                bool training) {
+  OnednnRnn rnn(cell, model.input_size, model.layers[0].hidden, batch, steps, training);
+  for (auto _ : state) rnn.forward();
+  set_counters(state, forward_flops(model, steps, batch), steps);
+}
+
+// The GEMMs of a one-layer forward alone (the projection and T recurrent products): the rate
+// the fused algorithm could reach if its pointwise work were free.
+void run_gemms(benchmark::State& state, const Model& model, int steps, int batch) {
+  const Layer& layer = model.layers[0];
+  const int H = layer.hidden, GH = gates(layer.cell) * H, I = model.input_size;
+  const std::vector<float> x = random_floats(std::size_t(steps) * batch * I, 4, 1);
+  const std::vector<float> wx = random_floats(std::size_t(GH) * I, 5, 0.1f);
+  const std::vector<float> wh = random_floats(std::size_t(GH) * H, 6, 0.1f);
+  const std::vector<float> h = random_floats(std::size_t(batch) * H, 7, 1);
+  std::vector<float> proj(std::size_t(steps) * batch * GH), rec(std::size_t(batch) * GH);
+  for (auto _ : state) {
+    dnnl_sgemm('N', 'T', steps * batch, GH, I, 1.0f, x.data(), I, wx.data(), I, 0.0f, proj.data(),
+               GH);
+    for (int t = 0; t < steps; ++t) {
+      dnnl_sgemm('N', 'T', batch, GH, H, 1.0f, h.data(), H, wh.data(), H, 0.0f, rec.data(), GH);
+    }
+    benchmark::DoNotOptimize(rec.data());
+  }
+  set_counters(state, forward_flops(model, steps, batch), steps);
+}
+
+bool onednn_peer(const Model& model, PeerCell* cell) {
+  if (model.layers.size() != 1 || model.layers[0].bidirectional) return false;
+  const Layer& layer = model.layers[0];
+  *cell = layer.cell == Cell::lstm                     ? PeerCell::lstm
+          : layer.gru_reset == GruReset::before_matmul ? PeerCell::gru_before
+                                                       : PeerCell::gru_after;
+  return true;
+}
+
+void register_host(const std::string& suite, Engine engine, const std::string& cell, const Model& m,
+                   int steps, int batch, Mode mode) {
+  const int H = m.layers[0].hidden;
+  configure(benchmark::RegisterBenchmark(
+                case_name(suite, to_string(engine), cell, H, batch, steps, to_string(mode)).c_str(),
+                [=](benchmark::State& s) { run_host(s, m, engine, steps, batch, mode); }),
+            false);
+}
+
+// The `cpu` suite on one model: every CPU engine, oneDNN's primitive, the GEMMs alone.
+void register_cpu_case(const std::string& cell, const Model& m, int steps, int batch,
+                       bool with_reference) {
+  const int H = m.layers[0].hidden;
+  for (Mode mode : {Mode::fwd, Mode::train_fwd, Mode::train}) {
+    for (Engine engine : {Engine::cpu_reference, Engine::cpu}) {
+      if (engine == Engine::cpu_reference && !with_reference) continue;
+      register_host("cpu", engine, cell, m, steps, batch, mode);
+    }
+    PeerCell peer;
+    if (mode != Mode::train && onednn_peer(m, &peer)) {
+      const bool training = mode == Mode::train_fwd;
+      configure(benchmark::RegisterBenchmark(
+                    case_name("cpu", "onednn", cell, H, batch, steps, to_string(mode)).c_str(),
+                    [=](benchmark::State& s) { run_onednn(s, peer, m, steps, batch, training); }),
+                false);
+    }
+  }
+  configure(
+      benchmark::RegisterBenchmark(case_name("cpu", "sgemm", cell, H, batch, steps, "fwd").c_str(),
+                                   [=](benchmark::State& s) { run_gemms(s, m, steps, batch); }),
+      false);
+}
+
+}  // namespace
+
+void register_cpu_suites() {
+  // seed: the notebook's networks at its sizes on the CPU engines.
+  for (const SeedModel& seed : seed_models()) {
+    if (seed.static_unroll) continue;  // the same rnnx model as its dynamic twin
+    for (Mode mode : {Mode::fwd, Mode::train}) {
+      for (Engine engine : {Engine::cpu_reference, Engine::cpu}) {
+        register_host("seed", engine, seed.name, seed.model, 28, 128, mode);
+      }
+    }
+  }
+  // cpu: the seed's LSTM and GRUs (both reset modes), and the larger LSTM.
+  Model gru_after = seed_model("gru");
+  gru_after.layers[0].gru_reset = GruReset::after_matmul;
+  register_cpu_case("lstm", seed_model("lstm"), 28, 128, true);
+  register_cpu_case("gru", seed_model("gru"), 28, 128, true);
+  register_cpu_case("gru_after", gru_after, 28, 128, true);
+  Model large = seed_model("lstm", 512, 512);
+  large.layers[0].forget_bias = 0.0;
+  register_cpu_case("lstm", large, 100, 64, false);  // cpu_reference: ~10 s a pass here
+}
+
+}  // namespace rnnx::bench
