@@ -6,7 +6,7 @@ RNNX_BUILD_DIR=${RNNX_BUILD_DIR:-$RNNX_ROOT/build}
 
 # Debian packages the build and tests need; installed with apt-get when missing.
 RNNX_PACKAGES=(build-essential cmake ninja-build libgtest-dev googletest libbenchmark-dev
-               libdnnl-dev libopenblas-dev clang-format)
+               libdnnl-dev libopenblas-dev zlib1g-dev dataset-fashion-mnist clang-format)
 
 log() { printf '\n== %s\n' "$*"; }
 

@@ -4,7 +4,8 @@
 #   GoogleTest's sources (built there with RNNX_GTEST_SOURCE_DIR), Google Benchmark's headers,
 #   library and CMake config (found there with benchmark_DIR), and oneDNN and OpenBLAS with the
 #   libraries they load, xz-compressed (about 7 MB; 60 MB unpacked would not fit the 64 MiB that
-#   travels), for scripts/gpu-check.sh to unpack there.
+#   travels), with zlib's headers and static library, for scripts/gpu-check.sh to unpack there;
+#   and Fashion-MNIST (30 MB, already gzip) for the seed classifier.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 carry="$root/.gpu-carry"
@@ -25,6 +26,8 @@ files=(usr/include/oneapi/dnnl $(cd / && ls usr/include/dnnl*.h)
        $lib/openblas-pthread/libopenblas.so $lib/openblas-pthread/libopenblas.so.0
        $lib/openblas-pthread/libopenblasp-r0.3.21.so
        $lib/libgfortran.so.5 $lib/libgfortran.so.5.0.0 $lib/libquadmath.so.0
-       $lib/libquadmath.so.0.0.0 $lib/libOpenCL.so.1 $lib/libOpenCL.so.1.0.0)
+       $lib/libquadmath.so.0.0.0 $lib/libOpenCL.so.1 $lib/libOpenCL.so.1.0.0
+       usr/include/zlib.h usr/include/zconf.h $lib/libz.a)
 (cd / && tar -cJf "$carry/cpu-libs.tar.xz" "${files[@]}")
+cp -r /usr/share/datasets/fashion-mnist "$carry/fashion-mnist"
 du -sh "$carry" "$carry/cpu-libs.tar.xz"

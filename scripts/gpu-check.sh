@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command to run on a GPU machine (DESIGN.md, "Testing without and with a GPU").
 #   scripts/gpu-check.sh OUT_DIR [STAGES]
-# STAGES: a comma-separated subset of build,tests,sanitizer,benchmarks (default: all), so that
+# STAGES: a comma-separated subset of build,tests,sanitizer,benchmarks,classifier (default: all), so that
 # a 10-minute command limit can take them one call each on a machine kept warm in between.
 # Stages, each well under 10 minutes on a 16-core H100/H200 machine:
 #   1. environment: the GPU, driver, nvcc, cuDNN and cuBLAS found there;
@@ -10,10 +10,12 @@
 #   3. every test with RNNX_REQUIRE_GPU=1 (a GPU test that cannot find the GPU fails);
 #   4. compute-sanitizer memcheck and racecheck over the GPU tests (suites named Gpu*);
 #   5. the benchmarks, as JSON;
+#   6. the seed classifier (examples/) for one epoch of Fashion-MNIST on each GPU engine that
+#      trains, appended to bench.txt (samples/s and test accuracy);
 # then a summary table (device, date, commit, each stage's result). Logs go to OUT_DIR; at most
 # 8 files, as the device tool returns.
 set -uo pipefail
-out=${1:?usage: scripts/gpu-check.sh OUT_DIR [build,tests,sanitizer,benchmarks]}
+out=${1:?usage: scripts/gpu-check.sh OUT_DIR [build,tests,sanitizer,benchmarks,classifier]}
 wanted=${2:-all}
 mkdir -p "$out"
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +23,7 @@ carry="$root/.gpu-carry"
 build=${RNNX_GPU_BUILD_DIR:-$root/build-gpu}
 jobs=$(nproc)
 declare -A result
-stages=(environment build tests sanitizer benchmarks)
+stages=(environment build tests sanitizer benchmarks classifier)
 
 stage() { printf '\n== %s\n' "$*"; }
 want() { [ "$wanted" = all ] || [[ ",$wanted," == *",$1,"* ]]; }
@@ -65,7 +67,12 @@ if [ -f "$carry/cpu-libs.tar.xz" ]; then
   mkdir -p "$deps" && tar -xJf "$carry/cpu-libs.tar.xz" -C "$deps"
   export DNNL_ROOT="$deps/usr" OPENBLAS_ROOT="$deps/usr"
   export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$deps/usr/lib/x86_64-linux-gnu:$deps/usr/lib/x86_64-linux-gnu/openblas-pthread"
-  echo "cpu libraries: unpacked into $deps (DNNL_ROOT, OPENBLAS_ROOT)" | tee -a "$out/env.txt"
+  export ZLIB_ROOT="$deps/usr"
+  echo "cpu libraries and zlib: unpacked into $deps (DNNL_ROOT, OPENBLAS_ROOT, ZLIB_ROOT)" | tee -a "$out/env.txt"
+fi
+# Fashion-MNIST for the classifier's tests and stage 6.
+if [ -d "$carry/fashion-mnist" ]; then
+  export RNNX_SEED_DATA="$carry/fashion-mnist"
 fi
 
 # --- 2. build --------------------------------------------------------------------------------
@@ -159,6 +166,23 @@ else
   result[benchmarks]="not run (no benchmark build: scripts/gpu-carry.sh brings Google Benchmark)"
 fi
 
+# --- 6. the seed classifier ------------------------------------------------------------------
+if ! want classifier; then
+  result[classifier]="not asked for"
+elif stage "seed classifier, 1 epoch of Fashion-MNIST per engine" && [ -x "$build/examples/seed_classifier" ]; then
+  classifier_ok=1
+  for engine in cudnn gpu_dynamic gpu_static cpu; do
+    echo "--- seed_classifier --engine $engine" >>"$out/bench.txt"
+    timeout 150 "$build/examples/seed_classifier" --model lstm --epochs 1 --progress 0 \
+      --engine "$engine" --data "${RNNX_SEED_DATA:-/usr/share/datasets/fashion-mnist}" \
+      >>"$out/bench.txt" 2>&1 || classifier_ok=0
+  done
+  result[classifier]=$([ $classifier_ok -eq 1 ] && echo "ok (bench.txt)" || echo "FAILED (bench.txt)")
+  grep -E '^(---|done)' "$out/bench.txt" | tail -8
+else
+  result[classifier]="not run (no build)"
+fi
+
 # --- summary ---------------------------------------------------------------------------------
 {
   echo
@@ -168,7 +192,7 @@ fi
   for s in "${stages[@]}"; do printf '%-12s %s\n' "$s" "${result[$s]}"; done
 } | tee "$out/summary.txt"
 
-for s in build tests sanitizer; do
+for s in build tests sanitizer classifier; do
   case "${result[$s]}" in ok* | "not asked for") ;; *) exit 1 ;; esac
 done
 exit 0

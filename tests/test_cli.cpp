@@ -2,8 +2,6 @@
 // library, and every kind of bad file (exit code 2, a one-line message naming the file, nothing
 // written).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -23,24 +21,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code;
-  std::string out, err;
-};
+using Outcome = test::ProgramOutcome;
 
 std::string slurp(const fs::path& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
 
 Outcome rnnx_cli(const std::string& arguments, const fs::path& scratch) {
-  const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
-  const std::string command =
-      std::string(RNNX_CLI_PATH) + " " + arguments + " > " + out.string() + " 2> " + err.string();
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  return test::run_program(std::string(RNNX_CLI_PATH) + " " + arguments, scratch);
 }
 
 void write_f64(const fs::path& path, std::vector<std::size_t> shape, const std::vector<double>& v) {

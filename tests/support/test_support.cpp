@@ -1,12 +1,16 @@
 #include "support/test_support.h"
 
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <random>
+#include <sstream>
 
 namespace rnnx::test {
 
@@ -205,6 +209,19 @@ ScratchDir::ScratchDir(const std::string& prefix) {
 ScratchDir::~ScratchDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+}
+
+ProgramOutcome run_program(const std::string& command_line, const std::filesystem::path& scratch) {
+  const std::filesystem::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  const std::string command = command_line + " > " + out.string() + " 2> " + err.string();
+  const int status = std::system(command.c_str());
+  auto slurp = [](const std::filesystem::path& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
 
 std::string scientific(double value) {

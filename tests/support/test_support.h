@@ -88,6 +88,14 @@ class ScratchDir {
   std::filesystem::path path_;
 };
 
+// A program run through the shell: its exit code (-1 if it did not exit normally) and what it
+// printed, captured in files under `scratch`.
+struct ProgramOutcome {
+  int code;
+  std::string out, err;
+};
+ProgramOutcome run_program(const std::string& command_line, const std::filesystem::path& scratch);
+
 // "1.234e-07": errors for RecordProperty and messages.
 std::string scientific(double value);
 
