@@ -4,6 +4,7 @@
 #include "rnnx/buffer.h"
 #include "rnnx/error.h"
 #include "rnnx/info.h"
+#include "rnnx/interop.h"
 #include "rnnx/layout.h"
 #include "rnnx/model.h"
 #include "rnnx/rnn.h"

@@ -1,0 +1,56 @@
+// Weights in other frameworks' layouts: TensorFlow 1.x cells, PyTorch's nn.LSTM/nn.GRU
+// state_dict, and the ONNX LSTM/GRU operators. Conversions are exact (elements are moved, never
+// computed) except where a format has one tensor for two of rnnx's: see export_weights.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rnnx/model.h"
+
+namespace rnnx {
+
+enum class WeightFormat {
+  rnnx,   // L{l}.{fw|bw}.{Wx,Wh,bx,bh}: the canonical layout, one tensor each (layout.h)
+  tf,     // LSTM: L{l}.{d}.kernel [I+H, 4H] (gates i, j, f, o) and L{l}.{d}.bias [4H];
+          // GRU (reset before only): L{l}.{d}.gates_kernel [I+H, 2H] (r, u), gates_bias [2H],
+          // candidate_kernel [I+H, H], candidate_bias [H]. forget_bias stays in the Model.
+  torch,  // weight_ih_l{l}[_reverse] [G*H, I], weight_hh [G*H, H], bias_ih, bias_hh [G*H];
+          // gates i, f, g, o and r, z, n; GRU reset after only; forget_bias must be 0
+  onnx,   // L{l}.W [dirs, G*H, I], L{l}.R [dirs, G*H, H], L{l}.B [dirs, 2*G*H] (Wb then Rb);
+          // gates i, o, f, c and z, r, h; linear_before_reset 1 = reset after, 0 = before;
+          // forget_bias must be 0
+};
+
+const char* to_string(WeightFormat format) noexcept;      // "rnnx", "tf", "torch", "onnx"
+WeightFormat parse_weight_format(std::string_view name);  // throws Error(invalid_argument)
+
+// One framework tensor, row-major, values in float64 (float32 values convert exactly).
+struct NamedTensor {
+  std::string name;
+  std::vector<std::size_t> shape;
+  std::vector<double> values;
+};
+
+// Throws Error(unsupported) naming the layer when the format cannot hold the model: a forget_bias
+// other than 0 in torch or onnx (they have none; folding it into a bias would not round-trip
+// exactly), a GRU reset mode the format lacks (tf: before only; torch: after only).
+void check_weight_format(const Model& model, WeightFormat format);
+
+// The model's weights (WeightLayout(model).size() values) as the format's tensors. tf's single
+// LSTM/GRU biases are bx + bh.
+std::vector<NamedTensor> export_weights(const Model& model, WeightFormat format,
+                                        const std::vector<double>& weights);
+// Gradients with respect to the format's tensors, from rnnx's dweights: the adjoint of
+// import_weights, so tf's bias gradients are d(bx) (which equals d(bh) for the cells tf has).
+std::vector<NamedTensor> export_gradients(const Model& model, WeightFormat format,
+                                          const std::vector<double>& dweights);
+// The canonical weights from the format's tensors: every expected name exactly once, with its
+// shape; anything else is refused by name (Error(invalid_argument)). tf's biases go to bx, and bh
+// is zero. framework -> rnnx -> framework is the identity.
+std::vector<double> import_weights(const Model& model, WeightFormat format,
+                                   const std::vector<NamedTensor>& tensors);
+
+}  // namespace rnnx

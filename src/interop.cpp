@@ -1,0 +1,274 @@
+#include "rnnx/interop.h"
+
+#include <map>
+
+#include "rnnx/error.h"
+#include "rnnx/layout.h"
+
+namespace rnnx {
+
+namespace {
+
+constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+// Where each element of a framework tensor lives in the canonical buffer: `from`, plus `also`
+// for tf's single biases, which stand for bx + bh.
+struct Source {
+  std::size_t from = kNone, also = kNone;
+};
+
+struct TensorMap {
+  std::string name;
+  std::vector<std::size_t> shape;
+  std::vector<Source> sources;  // one per element, row-major
+};
+
+// The canonical gate of each of a format's gates, in the format's order.
+const std::vector<int>& gate_order(WeightFormat format, Cell cell, int part = 0) {
+  static const std::vector<int> identity_lstm = {0, 1, 2, 3}, identity_gru = {0, 1, 2};
+  static const std::vector<int> tf_lstm = {lstm_i, lstm_g, lstm_f, lstm_o};  // i, j, f, o
+  static const std::vector<int> tf_gru_gates = {gru_r, gru_z}, tf_gru_candidate = {gru_n};
+  static const std::vector<int> onnx_lstm = {lstm_i, lstm_o, lstm_f, lstm_g};  // i, o, f, c
+  static const std::vector<int> onnx_gru = {gru_z, gru_r, gru_n};              // z, r, h
+  switch (format) {
+    case WeightFormat::tf:
+      return cell == Cell::lstm ? tf_lstm : part == 0 ? tf_gru_gates : tf_gru_candidate;
+    case WeightFormat::onnx:
+      return cell == Cell::lstm ? onnx_lstm : onnx_gru;
+    default:
+      return cell == Cell::lstm ? identity_lstm : identity_gru;
+  }
+}
+
+std::string layer_dir(int l, Dir d) {
+  return "L" + std::to_string(l) + "." + to_string(d) + ".";
+}
+
+// A [G*H, cols] tensor whose row blocks follow `gates`: row k*H+u is canonical row
+// gates[k]*H+u of `param`.
+void add_rows(TensorMap& t, const WeightLayout& wl, int l, Dir d, Param param,
+              const std::vector<int>& gates, int H, std::size_t cols, Param also = Param::Wx,
+              bool with_also = false) {
+  for (std::size_t k = 0; k < gates.size(); ++k) {
+    for (int u = 0; u < H; ++u) {
+      for (std::size_t c = 0; c < cols; ++c) {
+        Source s;
+        s.from = wl.offset(l, d, param, gates[k]) + std::size_t(u) * cols + c;
+        if (with_also) s.also = wl.offset(l, d, also, gates[k]) + std::size_t(u) * cols + c;
+        t.sources.push_back(s);
+      }
+    }
+  }
+}
+
+// tf's kernel [I+H, n*H]: element (row, k*H+u) is Wx (row < I) or Wh of canonical gate gates[k].
+TensorMap tf_kernel(const WeightLayout& wl, int l, Dir d, const std::string& name,
+                    const std::vector<int>& gates, int I, int H) {
+  TensorMap t{layer_dir(l, d) + name, {std::size_t(I + H), gates.size() * H}, {}};
+  for (int row = 0; row < I + H; ++row) {
+    for (std::size_t k = 0; k < gates.size(); ++k) {
+      for (int u = 0; u < H; ++u) {
+        const bool input = row < I;
+        const std::size_t cols = input ? std::size_t(I) : std::size_t(H);
+        Source s;
+        s.from = wl.offset(l, d, input ? Param::Wx : Param::Wh, gates[k]) + std::size_t(u) * cols +
+                 std::size_t(input ? row : row - I);
+        t.sources.push_back(s);
+      }
+    }
+  }
+  return t;
+}
+
+TensorMap tf_bias(const WeightLayout& wl, int l, Dir d, const std::string& name,
+                  const std::vector<int>& gates, int H) {
+  TensorMap t{layer_dir(l, d) + name, {gates.size() * H}, {}};
+  add_rows(t, wl, l, d, Param::bx, gates, H, 1, Param::bh, true);
+  return t;
+}
+
+std::vector<TensorMap> tensor_maps(const Model& model, WeightFormat format) {
+  check_weight_format(model, format);
+  const WeightLayout wl(model);
+  std::vector<TensorMap> maps;
+  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
+    const Layer& layer = model.layers[l];
+    const int H = layer.hidden, I = layer_input_size(model, l), G = gates(layer.cell);
+    const int dirs = directions(layer);
+    const std::vector<int>& order = gate_order(format, layer.cell);
+    const std::size_t GH = std::size_t(G) * H;
+    if (format == WeightFormat::onnx) {
+      const std::string p = "L" + std::to_string(l) + ".";
+      TensorMap W{p + "W", {std::size_t(dirs), GH, std::size_t(I)}, {}};
+      TensorMap R{p + "R", {std::size_t(dirs), GH, std::size_t(H)}, {}};
+      TensorMap B{p + "B", {std::size_t(dirs), 2 * GH}, {}};
+      for (int di = 0; di < dirs; ++di) {
+        const Dir d = di == 0 ? Dir::fw : Dir::bw;
+        add_rows(W, wl, l, d, Param::Wx, order, H, std::size_t(I));
+        add_rows(R, wl, l, d, Param::Wh, order, H, std::size_t(H));
+        add_rows(B, wl, l, d, Param::bx, order, H, 1);
+        add_rows(B, wl, l, d, Param::bh, order, H, 1);
+      }
+      maps.push_back(std::move(W));
+      maps.push_back(std::move(R));
+      maps.push_back(std::move(B));
+      continue;
+    }
+    for (int di = 0; di < dirs; ++di) {
+      const Dir d = di == 0 ? Dir::fw : Dir::bw;
+      if (format == WeightFormat::rnnx || format == WeightFormat::torch) {
+        const std::string sfx = d == Dir::bw ? "_reverse" : "";
+        const bool torch = format == WeightFormat::torch;
+        auto name = [&](const char* torch_name, Param p) {
+          return torch ? std::string(torch_name) + "_l" + std::to_string(l) + sfx
+                       : layer_dir(l, d) + to_string(p);
+        };
+        TensorMap Wx{name("weight_ih", Param::Wx), {GH, std::size_t(I)}, {}};
+        TensorMap Wh{name("weight_hh", Param::Wh), {GH, std::size_t(H)}, {}};
+        TensorMap bx{name("bias_ih", Param::bx), {GH}, {}};
+        TensorMap bh{name("bias_hh", Param::bh), {GH}, {}};
+        add_rows(Wx, wl, l, d, Param::Wx, order, H, std::size_t(I));
+        add_rows(Wh, wl, l, d, Param::Wh, order, H, std::size_t(H));
+        add_rows(bx, wl, l, d, Param::bx, order, H, 1);
+        add_rows(bh, wl, l, d, Param::bh, order, H, 1);
+        for (TensorMap* t : {&Wx, &Wh, &bx, &bh}) maps.push_back(std::move(*t));
+      } else if (layer.cell == Cell::lstm) {  // tf
+        maps.push_back(tf_kernel(wl, l, d, "kernel", order, I, H));
+        maps.push_back(tf_bias(wl, l, d, "bias", order, H));
+      } else {
+        const std::vector<int>& candidate = gate_order(format, layer.cell, 1);
+        maps.push_back(tf_kernel(wl, l, d, "gates_kernel", order, I, H));
+        maps.push_back(tf_bias(wl, l, d, "gates_bias", order, H));
+        maps.push_back(tf_kernel(wl, l, d, "candidate_kernel", candidate, I, H));
+        maps.push_back(tf_bias(wl, l, d, "candidate_bias", candidate, H));
+      }
+    }
+  }
+  return maps;
+}
+
+void check_size(const Model& model, const std::vector<double>& weights, const char* what) {
+  const std::size_t expected = WeightLayout(model).size();
+  if (weights.size() != expected) {
+    throw Error(Status::invalid_argument,
+                std::string(what) + " has " + std::to_string(weights.size()) +
+                    " values; the model's WeightLayout needs " + std::to_string(expected));
+  }
+}
+
+std::vector<NamedTensor> gather(const Model& model, WeightFormat format,
+                                const std::vector<double>& canonical, bool add_also,
+                                const char* what) {
+  check_size(model, canonical, what);
+  std::vector<NamedTensor> out;
+  for (TensorMap& m : tensor_maps(model, format)) {
+    NamedTensor t{std::move(m.name), std::move(m.shape), {}};
+    t.values.reserve(m.sources.size());
+    for (const Source& s : m.sources) {
+      t.values.push_back(canonical[s.from] + (add_also && s.also != kNone ? canonical[s.also] : 0));
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::string shape_text(const std::vector<std::size_t>& shape) {
+  std::string s = "[";
+  for (std::size_t k = 0; k < shape.size(); ++k) s += (k ? ", " : "") + std::to_string(shape[k]);
+  return s + "]";
+}
+
+}  // namespace
+
+const char* to_string(WeightFormat format) noexcept {
+  switch (format) {
+    case WeightFormat::rnnx:
+      return "rnnx";
+    case WeightFormat::tf:
+      return "tf";
+    case WeightFormat::torch:
+      return "torch";
+    case WeightFormat::onnx:
+      return "onnx";
+  }
+  return "?";
+}
+
+WeightFormat parse_weight_format(std::string_view name) {
+  for (WeightFormat f :
+       {WeightFormat::rnnx, WeightFormat::tf, WeightFormat::torch, WeightFormat::onnx}) {
+    if (name == to_string(f)) return f;
+  }
+  throw Error(Status::invalid_argument,
+              "weight format '" + std::string(name) + "' is unknown: use rnnx, tf, torch or onnx");
+}
+
+void check_weight_format(const Model& model, WeightFormat format) {
+  validate(model);
+  for (std::size_t l = 0; l < model.layers.size(); ++l) {
+    const Layer& layer = model.layers[l];
+    const std::string where = "layer " + std::to_string(l) + ": ";
+    if ((format == WeightFormat::torch || format == WeightFormat::onnx) &&
+        layer.cell == Cell::lstm && layer.forget_bias != 0.0) {
+      throw Error(Status::unsupported,
+                  where + "forget_bias = " + std::to_string(layer.forget_bias) + ", but " +
+                      to_string(format) +
+                      " has no forget bias (allowed: 0; add it to the forget gate's bias instead)");
+    }
+    if (layer.cell == Cell::gru && format == WeightFormat::tf &&
+        layer.gru_reset != GruReset::before_matmul) {
+      throw Error(Status::unsupported,
+                  where + "tf's GRUCell resets before the matmul; this GRU resets after it");
+    }
+    if (layer.cell == Cell::gru && format == WeightFormat::torch &&
+        layer.gru_reset != GruReset::after_matmul) {
+      throw Error(Status::unsupported,
+                  where + "PyTorch's nn.GRU resets after the matmul; this GRU resets before it");
+    }
+  }
+}
+
+std::vector<NamedTensor> export_weights(const Model& model, WeightFormat format,
+                                        const std::vector<double>& weights) {
+  return gather(model, format, weights, true, "weights");
+}
+
+std::vector<NamedTensor> export_gradients(const Model& model, WeightFormat format,
+                                          const std::vector<double>& dweights) {
+  return gather(model, format, dweights, false, "dweights");
+}
+
+std::vector<double> import_weights(const Model& model, WeightFormat format,
+                                   const std::vector<NamedTensor>& tensors) {
+  const std::vector<TensorMap> maps = tensor_maps(model, format);
+  std::map<std::string, const NamedTensor*> given;
+  for (const NamedTensor& t : tensors) {
+    if (!given.emplace(t.name, &t).second) {
+      throw Error(Status::invalid_argument, "tensor '" + t.name + "' is given twice");
+    }
+  }
+  std::vector<double> weights(WeightLayout(model).size(), 0.0);
+  for (const TensorMap& m : maps) {
+    const auto it = given.find(m.name);
+    if (it == given.end()) {
+      throw Error(Status::invalid_argument, std::string(to_string(format)) + " tensor '" + m.name +
+                                                "' " + shape_text(m.shape) + " is missing");
+    }
+    const NamedTensor& t = *it->second;
+    if (t.shape != m.shape || t.values.size() != m.sources.size()) {
+      throw Error(Status::invalid_argument, "tensor '" + m.name + "' has shape " +
+                                                shape_text(t.shape) + " (" +
+                                                std::to_string(t.values.size()) +
+                                                " values); the model needs " + shape_text(m.shape));
+    }
+    for (std::size_t k = 0; k < m.sources.size(); ++k) weights[m.sources[k].from] = t.values[k];
+    given.erase(it);
+  }
+  if (!given.empty()) {
+    throw Error(Status::invalid_argument, "tensor '" + given.begin()->first + "' is not a " +
+                                              to_string(format) + " tensor of this model");
+  }
+  return weights;
+}
+
+}  // namespace rnnx

@@ -1,0 +1,230 @@
+// Weight formats of other frameworks (interop.h): exact round trips, hand-made tensors landing
+// where DESIGN.md's gate orders say, and refusals by name.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "rnnx/rnnx.h"
+#include "support/test_support.h"
+
+namespace rnnx {
+namespace {
+
+Layer lstm(int H, bool bi = false, double forget_bias = 0.0) {
+  Layer l;
+  l.cell = Cell::lstm;
+  l.hidden = H;
+  l.bidirectional = bi;
+  l.forget_bias = forget_bias;
+  return l;
+}
+
+Layer gru(int H, GruReset reset, bool bi = false) {
+  Layer l;
+  l.cell = Cell::gru;
+  l.hidden = H;
+  l.bidirectional = bi;
+  l.gru_reset = reset;
+  return l;
+}
+
+Model model_of(int I, std::vector<Layer> layers) {
+  Model m;
+  m.input_size = I;
+  m.layers = std::move(layers);
+  m.dtype = DType::f64;
+  return m;
+}
+
+// Models each format can hold: stacked, bidirectional, mixed sizes.
+std::vector<Model> models_for(WeightFormat format) {
+  const GruReset reset =
+      format == WeightFormat::tf ? GruReset::before_matmul : GruReset::after_matmul;
+  const double fb = format == WeightFormat::tf || format == WeightFormat::rnnx ? 1.0 : 0.0;
+  std::vector<Model> models = {
+      model_of(3, {lstm(4, false, fb)}),
+      model_of(3, {gru(5, reset)}),
+      model_of(2, {lstm(3, true, fb), lstm(4, true, fb)}),
+      model_of(3, {lstm(4, false, fb), gru(6, reset, true), gru(2, reset)}),
+  };
+  if (format == WeightFormat::onnx || format == WeightFormat::rnnx) {
+    models.push_back(model_of(3, {gru(4, GruReset::before_matmul, true)}));
+  }
+  return models;
+}
+
+class Formats : public ::testing::TestWithParam<WeightFormat> {};
+
+TEST_P(Formats, FrameworkToRnnxAndBackIsTheIdentity) {
+  for (const Model& model : models_for(GetParam())) {
+    SCOPED_TRACE(describe(model));
+    // Framework tensors with distinct random values, in the shapes the format expects.
+    std::vector<NamedTensor> tensors =
+        export_weights(model, GetParam(), std::vector<double>(WeightLayout(model).size(), 0.0));
+    std::uint64_t seed = 5;
+    for (NamedTensor& t : tensors) t.values = test::random_values(t.values.size(), seed++);
+    const std::vector<double> w = import_weights(model, GetParam(), tensors);
+    const std::vector<NamedTensor> back = export_weights(model, GetParam(), w);
+    ASSERT_EQ(back.size(), tensors.size());
+    for (std::size_t k = 0; k < back.size(); ++k) {
+      EXPECT_EQ(back[k].name, tensors[k].name);
+      EXPECT_EQ(back[k].shape, tensors[k].shape) << back[k].name;
+      EXPECT_EQ(back[k].values, tensors[k].values) << back[k].name;  // exact
+    }
+  }
+}
+
+// Formats with a tensor for each of rnnx's (not tf, which has one bias where rnnx has bx and bh).
+class ExactFormats : public Formats {};
+
+TEST_P(ExactFormats, EveryCanonicalWeightHasOnePlace) {
+  // rnnx -> framework -> rnnx is the identity too, and the tensors hold every weight once.
+  for (const Model& model : models_for(GetParam())) {
+    SCOPED_TRACE(describe(model));
+    const std::vector<double> w = test::random_values(WeightLayout(model).size(), 17);
+    const std::vector<NamedTensor> tensors = export_weights(model, GetParam(), w);
+    std::size_t total = 0;
+    for (const NamedTensor& t : tensors) total += t.values.size();
+    EXPECT_EQ(total, w.size());
+    EXPECT_EQ(import_weights(model, GetParam(), tensors), w);
+  }
+}
+
+std::string format_name(const ::testing::TestParamInfo<WeightFormat>& format_info) {
+  return to_string(format_info.param);
+}
+
+INSTANTIATE_TEST_SUITE_P(Interop, Formats,
+                         ::testing::Values(WeightFormat::rnnx, WeightFormat::tf,
+                                           WeightFormat::torch, WeightFormat::onnx),
+                         format_name);
+INSTANTIATE_TEST_SUITE_P(Interop, ExactFormats,
+                         ::testing::Values(WeightFormat::rnnx, WeightFormat::torch,
+                                           WeightFormat::onnx),
+                         format_name);
+
+// One unit, one input: each gate's value says where it came from.
+TEST(Interop, TfLstmKernelLandsInCanonicalGateOrder) {
+  const Model model = model_of(1, {lstm(1, false, 1.0)});
+  const std::vector<NamedTensor> tf = {
+      {"L0.fw.kernel", {2, 4}, {10, 11, 12, 13, 20, 21, 22, 23}},  // rows x, h; columns i, j, f, o
+      {"L0.fw.bias", {4}, {30, 31, 32, 33}},
+  };
+  const std::vector<double> w = import_weights(model, WeightFormat::tf, tf);
+  const WeightLayout wl(model);
+  auto at = [&](Param p, int gate) { return w[wl.offset(0, Dir::fw, p, gate)]; };
+  // Canonical order i, f, g, o: tf's j is g.
+  EXPECT_EQ((std::vector<double>{at(Param::Wx, lstm_i), at(Param::Wx, lstm_f),
+                                 at(Param::Wx, lstm_g), at(Param::Wx, lstm_o)}),
+            (std::vector<double>{10, 12, 11, 13}));
+  EXPECT_EQ((std::vector<double>{at(Param::Wh, lstm_i), at(Param::Wh, lstm_f),
+                                 at(Param::Wh, lstm_g), at(Param::Wh, lstm_o)}),
+            (std::vector<double>{20, 22, 21, 23}));
+  EXPECT_EQ((std::vector<double>{at(Param::bx, lstm_i), at(Param::bx, lstm_f),
+                                 at(Param::bx, lstm_g), at(Param::bx, lstm_o)}),
+            (std::vector<double>{30, 32, 31, 33}));
+  for (int g = 0; g < 4; ++g) EXPECT_EQ(at(Param::bh, g), 0.0);
+}
+
+TEST(Interop, TfGruKernelsSplitIntoGatesAndCandidate) {
+  // I = 1, H = 2: gates_kernel [3, 4] columns r0 r1 u0 u1; candidate_kernel [3, 2].
+  const Model model = model_of(1, {gru(2, GruReset::before_matmul)});
+  const std::vector<NamedTensor> tf = {
+      {"L0.fw.gates_kernel", {3, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
+      {"L0.fw.gates_bias", {4}, {13, 14, 15, 16}},
+      {"L0.fw.candidate_kernel", {3, 2}, {17, 18, 19, 20, 21, 22}},
+      {"L0.fw.candidate_bias", {2}, {23, 24}},
+  };
+  const std::vector<double> w = import_weights(model, WeightFormat::tf, tf);
+  const WeightLayout wl(model);
+  const std::size_t Wx = wl.offset(0, Dir::fw, Param::Wx), Wh = wl.offset(0, Dir::fw, Param::Wh);
+  const std::size_t bx = wl.offset(0, Dir::fw, Param::bx);
+  // Wx rows r0 r1 z0 z1 n0 n1 (one column): the kernel's input row.
+  EXPECT_EQ(std::vector<double>(w.begin() + Wx, w.begin() + Wx + 6),
+            (std::vector<double>{1, 2, 3, 4, 17, 18}));
+  // Wh [6, 2]: row gate*H + u holds the kernel's hidden rows 1 and 2 at column gate*H + u.
+  EXPECT_EQ(std::vector<double>(w.begin() + Wh, w.begin() + Wh + 12),
+            (std::vector<double>{5, 9, 6, 10, 7, 11, 8, 12, 19, 21, 20, 22}));
+  EXPECT_EQ(std::vector<double>(w.begin() + bx, w.begin() + bx + 6),
+            (std::vector<double>{13, 14, 15, 16, 23, 24}));
+}
+
+TEST(Interop, OnnxGateOrdersAndDirections) {
+  // LSTM, I = H = 1, bidirectional: W [2, 4, 1] rows i, o, f, c per direction.
+  const Model model = model_of(1, {lstm(1, true)});
+  std::vector<NamedTensor> onnx =
+      export_weights(model, WeightFormat::onnx, std::vector<double>(WeightLayout(model).size()));
+  ASSERT_EQ(onnx[0].name, "L0.W");
+  ASSERT_EQ(onnx[0].shape, (std::vector<std::size_t>{2, 4, 1}));
+  onnx[0].values = {1, 2, 3, 4, 5, 6, 7, 8};
+  const std::vector<double> w = import_weights(model, WeightFormat::onnx, onnx);
+  const WeightLayout wl(model);
+  const std::size_t fw = wl.offset(0, Dir::fw, Param::Wx), bw = wl.offset(0, Dir::bw, Param::Wx);
+  EXPECT_EQ(std::vector<double>(w.begin() + fw, w.begin() + fw + 4),
+            (std::vector<double>{1, 3, 4, 2}));
+  EXPECT_EQ(std::vector<double>(w.begin() + bw, w.begin() + bw + 4),
+            (std::vector<double>{5, 7, 8, 6}));
+}
+
+TEST(Interop, TfBiasGradientIsTheInputBiasGradient) {
+  const Model model = model_of(2, {lstm(3, false, 1.0)});
+  const WeightLayout wl(model);
+  std::vector<double> w = test::random_values(wl.size(), 3), dw = test::random_values(wl.size(), 4);
+  const std::size_t bx = wl.offset(0, Dir::fw, Param::bx), bh = wl.offset(0, Dir::fw, Param::bh);
+  const NamedTensor weights_bias = export_weights(model, WeightFormat::tf, w)[1];
+  const NamedTensor grad_bias = export_gradients(model, WeightFormat::tf, dw)[1];
+  ASSERT_EQ(weights_bias.name, "L0.fw.bias");
+  // Gate j (tf's second block) is canonical g (the third).
+  EXPECT_EQ(weights_bias.values[3], w[bx + 2 * 3] + w[bh + 2 * 3]);
+  EXPECT_EQ(grad_bias.values[3], dw[bx + 2 * 3]);
+}
+
+std::string refusal(const Model& model, WeightFormat format,
+                    const std::vector<NamedTensor>& tensors = {}) {
+  try {
+    import_weights(model, format, tensors);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Interop, RefusalsNameTheProblem) {
+  EXPECT_NE(refusal(model_of(2, {lstm(3, false, 1.0)}), WeightFormat::torch)
+                .find("layer 0: forget_bias = 1.000000, but torch has no forget bias"),
+            std::string::npos);
+  EXPECT_NE(refusal(model_of(2, {gru(3, GruReset::after_matmul)}), WeightFormat::tf)
+                .find("tf's GRUCell resets before the matmul"),
+            std::string::npos);
+  EXPECT_NE(refusal(model_of(2, {gru(3, GruReset::before_matmul)}), WeightFormat::torch)
+                .find("nn.GRU resets after the matmul"),
+            std::string::npos);
+
+  const Model model = model_of(2, {lstm(3)});
+  std::vector<NamedTensor> torch =
+      export_weights(model, WeightFormat::torch, std::vector<double>(WeightLayout(model).size()));
+  EXPECT_NE(refusal(model, WeightFormat::torch, {torch[0], torch[1], torch[2]})
+                .find("torch tensor 'bias_hh_l0' [12] is missing"),
+            std::string::npos);
+  std::vector<NamedTensor> bad = torch;
+  bad[1].shape = {3, 12};
+  EXPECT_NE(
+      refusal(model, WeightFormat::torch, bad)
+          .find("tensor 'weight_hh_l0' has shape [3, 12] (36 values); the model needs [12, 3]"),
+      std::string::npos);
+  bad = torch;
+  bad.push_back({"weight_ih_l1", {1}, {0}});
+  EXPECT_NE(refusal(model, WeightFormat::torch, bad)
+                .find("tensor 'weight_ih_l1' is not a torch tensor of this model"),
+            std::string::npos);
+  bad = torch;
+  bad.push_back(torch[0]);
+  EXPECT_NE(refusal(model, WeightFormat::torch, bad).find("tensor 'weight_ih_l0' is given twice"),
+            std::string::npos);
+  EXPECT_THROW(parse_weight_format("keras"), Error);
+  EXPECT_EQ(parse_weight_format("onnx"), WeightFormat::onnx);
+}
+
+}  // namespace
+}  // namespace rnnx
