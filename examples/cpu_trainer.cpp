@@ -66,16 +66,10 @@ class CpuTrainer final : public Trainer {
     gather(data_.train_images, data_.train_labels, order_.data() + first, n);
     rnnx::Forward f = forward_args(n);
     rnn_.forward_train(f, {reserve_.data(), reserve_.size()});
-    const int ld = T_ * D_;  // the last step's output of sample b: y[b][T-1][:]
+    tally_.add(head(n));
+    const int ld = T_ * D_;
     const float* feat = y_.data() + std::size_t(T_ - 1) * D_;
     const float* W = dense_.data();
-    const float* bias = W + kClasses * D_;
-    dense_forward(feat, ld, n, D_, W, bias, logits_.data());
-    int correct = 0;
-    tally_.loss +=
-        softmax_cross_entropy(logits_.data(), labels_.data(), n, dlogits_.data(), &correct);
-    tally_.correct += correct;
-    tally_.count += n;
     std::fill(dy_.begin(), dy_.begin() + std::size_t(n) * T_ * D_, 0.0f);
     dense_backward(feat, ld, dlogits_.data(), n, D_, W, ddense_.data(),
                    ddense_.data() + kClasses * D_, dy_.data() + std::size_t(T_ - 1) * D_, ld);
@@ -104,13 +98,7 @@ class CpuTrainer final : public Trainer {
       const int n = std::min(hyper_.batch, images.count - first);
       gather(images, data_.test_labels, all.data() + first, n);
       rnn_.forward(forward_args(n));
-      const float* W = dense_.data();
-      dense_forward(y_.data() + std::size_t(T_ - 1) * D_, T_ * D_, n, D_, W, W + kClasses * D_,
-                    logits_.data());
-      int correct = 0;
-      t.loss += softmax_cross_entropy(logits_.data(), labels_.data(), n, dlogits_.data(), &correct);
-      t.correct += correct;
-      t.count += n;
+      t.add(head(n));
     }
     return t;
   }
@@ -123,6 +111,20 @@ class CpuTrainer final : public Trainer {
       std::copy_n(images.pixels.data() + per * indices[b], per, x_.data() + per * b);
       labels_[b] = labels[indices[b]];
     }
+  }
+
+  // The dense layer on the last step's outputs (sample b's is y[b][T-1][:], rows T*D apart),
+  // then softmax cross-entropy: logits and dlogits written, the batch's loss and hits returned.
+  Tally head(int n) {
+    const float* W = dense_.data();
+    dense_forward(y_.data() + std::size_t(T_ - 1) * D_, T_ * D_, n, D_, W, W + kClasses * D_,
+                  logits_.data());
+    Tally t;
+    int correct = 0;
+    t.loss = softmax_cross_entropy(logits_.data(), labels_.data(), n, dlogits_.data(), &correct);
+    t.correct = correct;
+    t.count = n;
+    return t;
   }
 
   rnnx::Forward forward_args(int n) {

@@ -193,9 +193,7 @@ int run(const Options& o) {
       trainer->train_batch(first, std::min(batch, n - first));
       if (o.progress > 0 && (step + 1) % o.progress == 0 && step + 1 < steps) {
         const seed::Tally recent = trainer->take_training_tally();
-        epoch_tally.loss += recent.loss;
-        epoch_tally.correct += recent.correct;
-        epoch_tally.count += recent.count;
+        epoch_tally.add(recent);
         std::printf(
             "  epoch %d step %d/%d: loss %.4f, accuracy %.4f (last %d steps), %.0f samples/s\n",
             epoch, step + 1, steps, recent.mean_loss(), recent.accuracy(), o.progress,
@@ -203,10 +201,7 @@ int run(const Options& o) {
         std::fflush(stdout);
       }
     }
-    const seed::Tally rest = trainer->take_training_tally();  // waits for the device
-    epoch_tally.loss += rest.loss;
-    epoch_tally.correct += rest.correct;
-    epoch_tally.count += rest.count;
+    epoch_tally.add(trainer->take_training_tally());  // waits for the device
     const double seconds = since(t0);
     total_seconds += seconds;
     const Clock::time_point t1 = Clock::now();

@@ -21,6 +21,11 @@ struct Hyper {
 struct Tally {
   double loss = 0;  // sum over samples
   long correct = 0, count = 0;
+  void add(const Tally& t) {
+    loss += t.loss;
+    correct += t.correct;
+    count += t.count;
+  }
   double mean_loss() const { return count ? loss / double(count) : 0; }
   double accuracy() const { return count ? double(correct) / double(count) : 0; }
 };
