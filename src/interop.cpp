@@ -20,6 +20,7 @@ struct Source {
 struct TensorMap {
   std::string name;
   std::vector<std::size_t> shape;
+  int layer = 0;
   std::vector<Source> sources;  // one per element, row-major
 };
 
@@ -64,7 +65,7 @@ void add_rows(TensorMap& t, const WeightLayout& wl, int l, Dir d, Param param,
 // tf's kernel [I+H, n*H]: element (row, k*H+u) is Wx (row < I) or Wh of canonical gate gates[k].
 TensorMap tf_kernel(const WeightLayout& wl, int l, Dir d, const std::string& name,
                     const std::vector<int>& gates, int I, int H) {
-  TensorMap t{layer_dir(l, d) + name, {std::size_t(I + H), gates.size() * H}, {}};
+  TensorMap t{layer_dir(l, d) + name, {std::size_t(I + H), gates.size() * H}, l, {}};
   for (int row = 0; row < I + H; ++row) {
     for (std::size_t k = 0; k < gates.size(); ++k) {
       for (int u = 0; u < H; ++u) {
@@ -82,7 +83,7 @@ TensorMap tf_kernel(const WeightLayout& wl, int l, Dir d, const std::string& nam
 
 TensorMap tf_bias(const WeightLayout& wl, int l, Dir d, const std::string& name,
                   const std::vector<int>& gates, int H) {
-  TensorMap t{layer_dir(l, d) + name, {gates.size() * H}, {}};
+  TensorMap t{layer_dir(l, d) + name, {gates.size() * H}, l, {}};
   add_rows(t, wl, l, d, Param::bx, gates, H, 1, Param::bh, true);
   return t;
 }
@@ -99,9 +100,9 @@ std::vector<TensorMap> tensor_maps(const Model& model, WeightFormat format) {
     const std::size_t GH = std::size_t(G) * H;
     if (format == WeightFormat::onnx) {
       const std::string p = "L" + std::to_string(l) + ".";
-      TensorMap W{p + "W", {std::size_t(dirs), GH, std::size_t(I)}, {}};
-      TensorMap R{p + "R", {std::size_t(dirs), GH, std::size_t(H)}, {}};
-      TensorMap B{p + "B", {std::size_t(dirs), 2 * GH}, {}};
+      TensorMap W{p + "W", {std::size_t(dirs), GH, std::size_t(I)}, l, {}};
+      TensorMap R{p + "R", {std::size_t(dirs), GH, std::size_t(H)}, l, {}};
+      TensorMap B{p + "B", {std::size_t(dirs), 2 * GH}, l, {}};
       for (int di = 0; di < dirs; ++di) {
         const Dir d = di == 0 ? Dir::fw : Dir::bw;
         add_rows(W, wl, l, d, Param::Wx, order, H, std::size_t(I));
@@ -123,10 +124,10 @@ std::vector<TensorMap> tensor_maps(const Model& model, WeightFormat format) {
           return torch ? std::string(torch_name) + "_l" + std::to_string(l) + sfx
                        : layer_dir(l, d) + to_string(p);
         };
-        TensorMap Wx{name("weight_ih", Param::Wx), {GH, std::size_t(I)}, {}};
-        TensorMap Wh{name("weight_hh", Param::Wh), {GH, std::size_t(H)}, {}};
-        TensorMap bx{name("bias_ih", Param::bx), {GH}, {}};
-        TensorMap bh{name("bias_hh", Param::bh), {GH}, {}};
+        TensorMap Wx{name("weight_ih", Param::Wx), {GH, std::size_t(I)}, l, {}};
+        TensorMap Wh{name("weight_hh", Param::Wh), {GH, std::size_t(H)}, l, {}};
+        TensorMap bx{name("bias_ih", Param::bx), {GH}, l, {}};
+        TensorMap bh{name("bias_hh", Param::bh), {GH}, l, {}};
         add_rows(Wx, wl, l, d, Param::Wx, order, H, std::size_t(I));
         add_rows(Wh, wl, l, d, Param::Wh, order, H, std::size_t(H));
         add_rows(bx, wl, l, d, Param::bx, order, H, 1);
@@ -228,6 +229,47 @@ void check_weight_format(const Model& model, WeightFormat format) {
   }
 }
 
+std::vector<TensorSpec> weight_tensors(const Model& model, WeightFormat format) {
+  std::vector<TensorSpec> specs;
+  for (TensorMap& m : tensor_maps(model, format)) {
+    specs.push_back({std::move(m.name), std::move(m.shape), m.layer});
+  }
+  return specs;
+}
+
+std::vector<RefusedTensor> refused_tensors(const Model& model, WeightFormat format) {
+  validate(model);
+  std::vector<RefusedTensor> refused;
+  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
+    const Layer& layer = model.layers[l];
+    const std::string where = "layer " + std::to_string(l) + ": ";
+    if (format == WeightFormat::onnx) {
+      refused.push_back({"L" + std::to_string(l) + ".P",
+                         where + "ONNX peephole weights (input P) are not supported by rnnx"});
+      continue;
+    }
+    if (layer.cell != Cell::lstm) continue;
+    for (Dir d : {Dir::fw, Dir::bw}) {
+      if (d == Dir::bw && !layer.bidirectional) continue;
+      if (format == WeightFormat::torch) {
+        refused.push_back(
+            {std::string("weight_hr_l") + std::to_string(l) + (d == Dir::bw ? "_reverse" : ""),
+             where + "PyTorch's LSTM projection (proj_size > 0) is not supported by "
+                     "rnnx (allowed: proj_size = 0)"});
+      } else if (format == WeightFormat::tf) {
+        for (const char* diag : {"w_i_diag", "w_f_diag", "w_o_diag"}) {
+          refused.push_back(
+              {layer_dir(l, d) + diag, where + "TF LSTMCell peepholes (use_peepholes=True) are not "
+                                               "supported by rnnx"});
+        }
+        refused.push_back({layer_dir(l, d) + "projection_kernel",
+                           where + "TF LSTMCell projection (num_proj) is not supported by rnnx"});
+      }
+    }
+  }
+  return refused;
+}
+
 std::vector<NamedTensor> export_weights(const Model& model, WeightFormat format,
                                         const std::vector<double>& weights) {
   return gather(model, format, weights, true, "weights");
@@ -265,6 +307,11 @@ std::vector<double> import_weights(const Model& model, WeightFormat format,
     given.erase(it);
   }
   if (!given.empty()) {
+    for (const RefusedTensor& r : refused_tensors(model, format)) {
+      if (given.count(r.name) != 0) {
+        throw Error(Status::unsupported, "tensor '" + r.name + "': " + r.reason);
+      }
+    }
     throw Error(Status::invalid_argument, "tensor '" + given.begin()->first + "' is not a " +
                                               to_string(format) + " tensor of this model");
   }

@@ -226,5 +226,53 @@ TEST(Interop, RefusalsNameTheProblem) {
   EXPECT_EQ(parse_weight_format("onnx"), WeightFormat::onnx);
 }
 
+TEST(Interop, UnsupportedFrameworkTensorsAreRefusedAsUnsupported) {
+  const Model model = model_of(2, {lstm(3, true)});
+  struct Extra {
+    WeightFormat format;
+    const char *name, *why;
+  };
+  for (const Extra& e : {Extra{WeightFormat::onnx, "L0.P", "peephole weights (input P)"},
+                         Extra{WeightFormat::torch, "weight_hr_l0_reverse", "projection"},
+                         Extra{WeightFormat::tf, "L0.bw.w_f_diag", "peepholes"},
+                         Extra{WeightFormat::tf, "L0.fw.projection_kernel", "num_proj"}}) {
+    SCOPED_TRACE(e.name);
+    std::vector<NamedTensor> tensors =
+        export_weights(model, e.format, std::vector<double>(WeightLayout(model).size(), 0.5));
+    tensors.push_back({e.name, {3}, {0.1, 0.2, 0.3}});
+    try {
+      import_weights(model, e.format, tensors);
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.status(), Status::unsupported);
+      EXPECT_NE(std::string(error.what()).find(e.name), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find(e.why), std::string::npos) << error.what();
+    }
+  }
+  // A GRU has no peepholes or projection to refuse in torch or tf.
+  EXPECT_TRUE(
+      refused_tensors(model_of(2, {gru(3, GruReset::after_matmul)}), WeightFormat::torch).empty());
+}
+
+TEST_P(Formats, WeightTensorsListWhatExportWrites) {
+  for (const Model& model : models_for(GetParam())) {
+    SCOPED_TRACE(describe(model));
+    const std::vector<TensorSpec> specs = weight_tensors(model, GetParam());
+    const std::vector<NamedTensor> tensors =
+        export_weights(model, GetParam(), std::vector<double>(WeightLayout(model).size(), 0.0));
+    ASSERT_EQ(specs.size(), tensors.size());
+    for (std::size_t k = 0; k < specs.size(); ++k) {
+      EXPECT_EQ(specs[k].name, tensors[k].name);
+      EXPECT_EQ(specs[k].shape, tensors[k].shape) << specs[k].name;
+      // Each tensor belongs to the layer its name says: "L1.", "_l1" or "_l1_reverse".
+      const std::string l = std::to_string(specs[k].layer);
+      const std::string& n = specs[k].name;
+      EXPECT_TRUE(n.rfind("L" + l + ".", 0) == 0 || n.find("_l" + l) + 3 == n.size() ||
+                  n.find("_l" + l + "_reverse") != std::string::npos)
+          << n << " in layer " << l;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rnnx

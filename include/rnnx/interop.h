@@ -34,6 +34,25 @@ struct NamedTensor {
   std::vector<double> values;
 };
 
+// The tensors a format holds for a model, in a fixed order (layer by layer): the names
+// import_weights expects and export_weights returns, with their shapes.
+struct TensorSpec {
+  std::string name;
+  std::vector<std::size_t> shape;
+  int layer = 0;
+};
+std::vector<TensorSpec> weight_tensors(const Model& model, WeightFormat format);
+
+// Tensors a framework can carry for this model's layers that rnnx cannot run, with the reason:
+// ONNX peephole weights L{l}.P; PyTorch's LSTM projection weight_hr_l{l}[_reverse]; TF
+// LSTMCell's peephole diagonals L{l}.{d}.w_i_diag, w_f_diag, w_o_diag and projection kernel
+// L{l}.{d}.projection_kernel. import_weights refuses them with Error(unsupported).
+struct RefusedTensor {
+  std::string name;
+  std::string reason;
+};
+std::vector<RefusedTensor> refused_tensors(const Model& model, WeightFormat format);
+
 // Throws Error(unsupported) naming the layer when the format cannot hold the model: a forget_bias
 // other than 0 in torch or onnx (they have none; folding it into a bias would not round-trip
 // exactly), a GRU reset mode the format lacks (tf: before only; torch: after only).
@@ -48,7 +67,8 @@ std::vector<NamedTensor> export_weights(const Model& model, WeightFormat format,
 std::vector<NamedTensor> export_gradients(const Model& model, WeightFormat format,
                                           const std::vector<double>& dweights);
 // The canonical weights from the format's tensors: every expected name exactly once, with its
-// shape; anything else is refused by name (Error(invalid_argument)). tf's biases go to bx, and bh
+// shape; anything else is refused by name (Error(invalid_argument), or Error(unsupported) for a
+// refused_tensors name). tf's biases go to bx, and bh
 // is zero. framework -> rnnx -> framework is the identity.
 std::vector<double> import_weights(const Model& model, WeightFormat format,
                                    const std::vector<NamedTensor>& tensors);

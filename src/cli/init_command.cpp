@@ -1,4 +1,5 @@
 // rnnx init: random inputs and weights for `rnnx run`, so a model can be tried without NumPy.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -22,19 +23,27 @@ class Writer {
   Writer(fs::path dir, DType dtype, std::uint64_t seed)
       : dir_(std::move(dir)), dtype_(dtype), rng_(seed) {}
 
-  // Uniform in [-scale, scale): never all zeros, so a test of it cannot pass by accident.
+  // n values uniform in [-scale, scale), rounded to the dtype: never all zeros, so a test of
+  // them cannot pass by accident.
+  std::vector<double> draw(std::size_t n, double scale) {
+    std::uniform_real_distribution<double> u(-scale, scale);
+    std::vector<double> v(n);
+    for (double& e : v) e = dtype_ == DType::f64 ? u(rng_) : static_cast<float>(u(rng_));
+    return v;
+  }
+
   void random(const std::string& name, const Shape& shape, double scale) {
     std::size_t n = 1;
     for (std::size_t d : shape) n *= d;
-    std::uniform_real_distribution<double> u(-scale, scale);
+    write_values(name, shape, draw(n, scale));
+  }
+
+  void write_values(const std::string& name, const Shape& shape, const std::vector<double>& v) {
     if (dtype_ == DType::f64) {
-      std::vector<double> v(n);
-      for (double& e : v) e = u(rng_);
       write(name, io::make_npy(io::NpyType::f64, shape, v.data()));
     } else {
-      std::vector<float> v(n);
-      for (float& e : v) e = static_cast<float>(u(rng_));
-      write(name, io::make_npy(io::NpyType::f32, shape, v.data()));
+      const std::vector<float> f(v.begin(), v.end());
+      write(name, io::make_npy(io::NpyType::f32, shape, f.data()));
     }
   }
 
@@ -56,8 +65,10 @@ class Writer {
 }  // namespace
 
 int init_command(const std::vector<std::string>& argv) {
-  const Args args(
-      argv, {"model", "seed-model", "dir", "steps", "batch", "seed", "dtype", "lengths"}, {"grad"});
+  const Args args(argv,
+                  {"model", "seed-model", "dir", "steps", "batch", "seed", "dtype", "lengths",
+                   "weights-format"},
+                  {"grad"});
   if (args.has("model") == args.has("seed-model")) {
     throw BadInput("give exactly one of --model M.json and --seed-model NAME");
   }
@@ -90,6 +101,14 @@ int init_command(const std::vector<std::string>& argv) {
     model.dtype = d == "float64" ? DType::f64 : DType::f32;
   }
 
+  WeightFormat format = WeightFormat::rnnx;
+  try {
+    format = parse_weight_format(args.get_or("weights-format", "rnnx"));
+    check_weight_format(model, format);
+  } catch (const Error& e) {
+    throw BadInput(std::string("option --weights-format: ") + e.what());
+  }
+
   fs::create_directories(dir);
   Writer w(dir, model.dtype, static_cast<std::uint64_t>(seed));
   const bool write_model = args.has("seed-model") || args.has("dtype");
@@ -112,17 +131,23 @@ int init_command(const std::vector<std::string>& argv) {
     for (int k = 0; k < B; ++k) lengths[k] = k == 0 ? T : len(w.rng());
     w.write("lengths.npy", io::make_npy(io::NpyType::i32, Shape{b}, lengths.data()));
   }
+  // The canonical weights are drawn tensor by tensor, then written in the chosen format, so the
+  // same seed gives the same model in every format.
   const WeightLayout wl(model);
+  std::vector<double> weights(wl.size());
   for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
     const Layer& layer = model.layers[l];
     const double scale = 1.0 / std::sqrt(static_cast<double>(layer.hidden));  // as frameworks do
     for (int d = 0; d < directions(layer); ++d) {
       const Dir dir_d = d == 0 ? Dir::fw : Dir::bw;
-      w.random(tensor_file(l, dir_d, "Wx"), {wl.rows(l, Param::Wx), wl.cols(l, Param::Wx)}, scale);
-      w.random(tensor_file(l, dir_d, "Wh"), {wl.rows(l, Param::Wh), wl.cols(l, Param::Wh)}, scale);
-      w.random(tensor_file(l, dir_d, "bx"), {wl.rows(l, Param::bx)}, scale);
-      w.random(tensor_file(l, dir_d, "bh"), {wl.rows(l, Param::bh)}, scale);
+      for (Param p : {Param::Wx, Param::Wh, Param::bx, Param::bh}) {
+        const std::vector<double> v = w.draw(wl.rows(l, p) * wl.cols(l, p), scale);
+        std::copy(v.begin(), v.end(), weights.begin() + wl.offset(l, dir_d, p));
+      }
     }
+  }
+  for (const NamedTensor& tensor : export_weights(model, format, weights)) {
+    w.write_values(tensor.name + ".npy", tensor.shape, tensor.values);
   }
   if (args.has("grad")) w.random("dy.npy", tm ? Shape{t, b, D} : Shape{b, t, D}, 1.0);
 

@@ -13,10 +13,11 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  info                     version, build options, GPUs found, engines available here\n"
-    "  run  --model M.json --dir DIR --engine E [--grad]\n"
+    "  run  --model M.json --dir DIR --engine E [--grad] [--weights-format rnnx|tf|torch|onnx]\n"
     "                           read NPY inputs from DIR, run the model, write NPY outputs there\n"
     "  init (--model M.json | --seed-model NAME) --dir DIR [--steps T] [--batch B]\n"
     "       [--seed S] [--dtype float32|float64] [--lengths full|mixed] [--grad]\n"
+    "       [--weights-format rnnx|tf|torch|onnx]\n"
     "                           write random inputs and weights for `run` into DIR\n"
     "\n"
     "exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 engine unavailable for this model\n";

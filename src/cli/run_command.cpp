@@ -35,6 +35,30 @@ struct HostTensor {
 
   HostTensor() = default;
   HostTensor(DType t, std::size_t n) : dtype(t), count(n), bytes(n * dtype_size(t), 0) {}
+  // float64 values in dtype t (exact for values that came from a tensor of dtype t).
+  HostTensor(DType t, const std::vector<double>& values) : HostTensor(t, values.size()) {
+    for (std::size_t k = 0; k < count; ++k) {
+      if (dtype == DType::f64) {
+        std::memcpy(at(k), &values[k], sizeof(double));
+      } else {
+        const auto v = static_cast<float>(values[k]);
+        std::memcpy(at(k), &v, sizeof(float));
+      }
+    }
+  }
+  std::vector<double> values() const {
+    std::vector<double> v(count);
+    for (std::size_t k = 0; k < count; ++k) {
+      if (dtype == DType::f64) {
+        std::memcpy(&v[k], at(k), sizeof(double));
+      } else {
+        float f;
+        std::memcpy(&f, at(k), sizeof(float));
+        v[k] = f;
+      }
+    }
+    return v;
+  }
   ConstBuffer in() const { return ConstBuffer(bytes.data(), count, dtype); }
   Buffer out() { return Buffer(bytes.data(), count, dtype); }
   unsigned char* at(std::size_t element) { return bytes.data() + element * dtype_size(dtype); }
@@ -179,24 +203,26 @@ std::string layer_text(const Model& model, int l) {
          ", I=" + std::to_string(layer_input_size(model, l)) + ")";
 }
 
-// Weights: L{l}.{d}.{Wx,Wh,bx,bh}.npy into the canonical flat buffer.
-HostTensor read_weights(const InputDir& in, const Model& model) {
-  const WeightLayout wl(model);
-  HostTensor w(model.dtype, wl.size());
-  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
-    for (Dir d : dirs_of(model.layers[l])) {
-      for (Param p : {Param::Wx, Param::Wh, Param::bx, Param::bh}) {
-        const Shape shape = p == Param::Wx || p == Param::Wh ? Shape{wl.rows(l, p), wl.cols(l, p)}
-                                                             : Shape{wl.rows(l, p)};
-        const std::string meaning = std::string(p == Param::Wx   ? "[G*H, I]"
-                                                : p == Param::Wh ? "[G*H, H]"
-                                                                 : "[G*H]") +
-                                    " for " + layer_text(model, l);
-        in.tensor_into(tensor_file(l, d, to_string(p)), shape, meaning, w, wl.offset(l, d, p));
-      }
-    }
+// The files that hold the weights in `format` that rnnx cannot run are refused, not ignored.
+void refuse_unsupported_tensors(const InputDir& in, const Model& model, WeightFormat format) {
+  for (const RefusedTensor& r : refused_tensors(model, format)) {
+    const std::string file = r.name + ".npy";
+    if (in.exists(file)) throw Error(Status::unsupported, in.path(file) + ": " + r.reason);
   }
-  return w;
+}
+
+// Weights: one NPY per tensor of `format` (README.md, "Weights from other frameworks"),
+// converted into the canonical flat buffer.
+HostTensor read_weights(const InputDir& in, const Model& model, WeightFormat format) {
+  refuse_unsupported_tensors(in, model, format);
+  std::vector<NamedTensor> tensors;
+  for (const TensorSpec& spec : weight_tensors(model, format)) {
+    const HostTensor t =
+        in.tensor(spec.name + ".npy", spec.shape,
+                  std::string(to_string(format)) + " weights of " + layer_text(model, spec.layer));
+    tensors.push_back({spec.name, spec.shape, t.values()});
+  }
+  return HostTensor(model.dtype, import_weights(model, format, tensors));
 }
 
 // Optional per-layer state files (h0/c0 or dhn/dcn) into a StateLayout buffer; empty when none
@@ -241,16 +267,17 @@ void add_states(OutputSet& out, const Model& model, int batch, const HostTensor&
   }
 }
 
-void add_weights(OutputSet& out, const Model& model, const HostTensor& w) {
-  const WeightLayout wl(model);
-  for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
-    for (Dir d : dirs_of(model.layers[l])) {
-      for (Param p : {Param::Wx, Param::Wh, Param::bx, Param::bh}) {
-        const Shape shape = p == Param::Wx || p == Param::Wh ? Shape{wl.rows(l, p), wl.cols(l, p)}
-                                                             : Shape{wl.rows(l, p)};
-        out.add(tensor_file(l, d, std::string("d") + to_string(p)), shape, w, wl.offset(l, d, p));
-      }
-    }
+// "L0.fw.kernel" -> "L0.fw.dkernel.npy", "weight_ih_l0" -> "dweight_ih_l0.npy".
+std::string gradient_file(const std::string& tensor) {
+  const std::size_t dot = tensor.rfind('.');
+  const std::size_t at = dot == std::string::npos ? 0 : dot + 1;
+  return tensor.substr(0, at) + "d" + tensor.substr(at) + ".npy";
+}
+
+void add_weight_gradients(OutputSet& out, const Model& model, WeightFormat format,
+                          const HostTensor& dweights) {
+  for (const NamedTensor& t : export_gradients(model, format, dweights.values())) {
+    out.add(gradient_file(t.name), t.shape, HostTensor(model.dtype, t.values), 0);
   }
 }
 
@@ -261,11 +288,17 @@ ConstBuffer optional(const HostTensor& t) {
 }  // namespace
 
 int run_command(const std::vector<std::string>& argv) {
-  const Args args(argv, {"model", "dir", "engine"}, {"grad"});
+  const Args args(argv, {"model", "dir", "engine", "weights-format"}, {"grad"});
   const std::string model_path = args.get("model");
   const fs::path dir = args.get("dir");
   const Engine engine = parse_engine(args.get_or("engine", "auto"));
   const bool grad = args.has("grad");
+  WeightFormat format = WeightFormat::rnnx;
+  try {
+    format = parse_weight_format(args.get_or("weights-format", "rnnx"));
+  } catch (const Error& e) {
+    throw BadInput(std::string("option --weights-format: ") + e.what());
+  }
 
   if (!fs::is_directory(dir)) throw BadInput(dir.string() + ": not a directory");
   io::Json json;
@@ -275,6 +308,12 @@ int run_command(const std::vector<std::string>& argv) {
     throw BadInput(e.what());
   }
   const Model model = model_from_json(json, model_path);
+  try {
+    check_weight_format(model, format);
+  } catch (const Error& e) {
+    throw Error(e.status(),
+                model_path + ": --weights-format " + to_string(format) + ": " + e.what());
+  }
   Rnn rnn(model, engine);
 
   // Read and check every input before computing or writing anything.
@@ -290,7 +329,7 @@ int run_command(const std::vector<std::string>& argv) {
   const HostTensor x = in.tensor("x.npy", x_shape, seq + "I]");
   const std::vector<std::int32_t> lengths =
       in.exists("lengths.npy") ? read_lengths(in, s) : std::vector<std::int32_t>();
-  const HostTensor weights = read_weights(in, model);
+  const HostTensor weights = read_weights(in, model, format);
   const HostTensor init = read_states(in, model, s.B, "h0", "c0");
   HostTensor dy, dfinal;
   if (grad) {
@@ -326,7 +365,7 @@ int run_command(const std::vector<std::string>& argv) {
     rnn.backward(f, b, Reserve{reserve.data(), reserve.size()});
     out.add("dx.npy", x_shape, dx, 0);
     add_states(out, model, s.B, dinit, "dh0", "dc0");
-    add_weights(out, model, dweights);
+    add_weight_gradients(out, model, format, dweights);
   } else {
     rnn.forward(f);
   }

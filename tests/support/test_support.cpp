@@ -7,10 +7,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <random>
 #include <sstream>
+
+#include "io/npy.h"
 
 namespace rnnx::test {
 
@@ -222,6 +225,21 @@ ProgramOutcome run_program(const std::string& command_line, const std::filesyste
     return text.str();
   };
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+std::vector<double> read_npy_values(const std::filesystem::path& path) {
+  const io::NpyArray a = io::read_npy(path.string());
+  std::vector<double> v(a.count());
+  if (a.type == io::NpyType::f64) {
+    std::memcpy(v.data(), a.data.data(), a.data.size());
+  } else if (a.type == io::NpyType::f32) {
+    std::vector<float> f(a.count());
+    std::memcpy(f.data(), a.data.data(), a.data.size());
+    std::copy(f.begin(), f.end(), v.begin());
+  } else {
+    ADD_FAILURE() << path << ": not a float32 or float64 array";
+  }
+  return v;
 }
 
 std::string scientific(double value) {

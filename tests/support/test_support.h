@@ -96,6 +96,9 @@ struct ProgramOutcome {
 };
 ProgramOutcome run_program(const std::string& command_line, const std::filesystem::path& scratch);
 
+// The values of a float32 or float64 NPY file as float64 (exact); fails the test otherwise.
+std::vector<double> read_npy_values(const std::filesystem::path& path);
+
 // "1.234e-07": errors for RecordProperty and messages.
 std::string scientific(double value);
 

@@ -1,0 +1,369 @@
+// `rnnx run --weights-format`: one model written in every framework's files gives one result; TF's
+// cell formulas recomputed by hand from its own tensors; PyTorch's goldens (tests/data/torch,
+// written by tests/interop/torch_goldens.py); and the files rnnx refuses.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+#include "io/npy.h"
+#include "support/test_support.h"
+
+namespace rnnx {
+namespace {
+
+namespace fs = std::filesystem;
+using Outcome = test::ProgramOutcome;
+
+Outcome rnnx_cli(const std::string& arguments, const fs::path& scratch) {
+  return test::run_program(std::string(RNNX_CLI_PATH) + " " + arguments, scratch);
+}
+
+Model read_model(const fs::path& path) {
+  return cli::model_from_json(io::read_json_file(path.string()), path.string());
+}
+
+// "L0.fw.kernel" -> "L0.fw.dkernel.npy": the CLI's names for gradient files (README.md).
+std::string gradient_file(const std::string& tensor) {
+  const std::size_t dot = tensor.rfind('.');
+  const std::size_t at = dot == std::string::npos ? 0 : dot + 1;
+  return tensor.substr(0, at) + "d" + tensor.substr(at) + ".npy";
+}
+
+// A model each format can hold: torch and onnx have no forget bias, tf's GRUCell resets before
+// the matmul and PyTorch's after; onnx has both.
+std::string model_json_for(WeightFormat format) {
+  switch (format) {
+    case WeightFormat::tf:
+      return R"({"input_size": 3, "layers": [
+        {"cell": "lstm", "hidden": 4, "bidirectional": true, "forget_bias": 1.0},
+        {"cell": "gru", "hidden": 5, "gru_reset": "before"}]})";
+    case WeightFormat::torch:
+      return R"({"input_size": 3, "layers": [
+        {"cell": "lstm", "hidden": 4, "bidirectional": true},
+        {"cell": "gru", "hidden": 5, "bidirectional": true}]})";
+    default:
+      return R"({"input_size": 3, "layers": [
+        {"cell": "lstm", "hidden": 4, "bidirectional": true},
+        {"cell": "gru", "hidden": 5, "gru_reset": "before"},
+        {"cell": "gru", "hidden": 3, "bidirectional": true, "gru_reset": "after"}]})";
+  }
+}
+
+struct FormatParam {
+  WeightFormat format;
+  const char* dtype;
+};
+
+class WeightFormatRun : public ::testing::TestWithParam<FormatParam> {
+ protected:
+  test::ScratchDir folder{"rnnx_test_cli_interop"};
+  fs::path scratch = folder.path() / "scratch";
+
+  // `rnnx init` then `rnnx run --grad` of the same seed in `format`, in folder/<format>.
+  fs::path init_and_run(WeightFormat format) {
+    const fs::path dir = folder.path() / to_string(format);
+    fs::create_directories(dir);
+    fs::create_directories(scratch);
+    std::ofstream(folder.path() / "model.json") << model_json_for(GetParam().format);
+    const std::string f = std::string(" --weights-format ") + to_string(format);
+    const Outcome init = rnnx_cli("init --model " + (folder.path() / "model.json").string() +
+                                      " --dir " + dir.string() + " --dtype " + GetParam().dtype +
+                                      " --steps 5 --batch 4 --seed 7 --grad" + f,
+                                  scratch);
+    EXPECT_EQ(init.code, 0) << init.err;
+    const Outcome run = rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " +
+                                     dir.string() + " --engine cpu_reference --grad" + f,
+                                 scratch);
+    EXPECT_EQ(run.code, 0) << run.err;
+    return dir;
+  }
+};
+
+TEST_P(WeightFormatRun, GivesTheResultsOfTheCanonicalFiles) {
+  const WeightFormat format = GetParam().format;
+  const fs::path canonical = init_and_run(WeightFormat::rnnx), other = init_and_run(format);
+  const Model model = read_model(canonical / "model.json");
+  // tf's one bias holds bx + bh, rounded once: everything else moves values without arithmetic.
+  const bool f64 = model.dtype == DType::f64;
+  const double bound = format != WeightFormat::tf ? 0.0 : f64 ? 1e-13 : 1e-5;
+  double worst = 0;
+  auto compare = [&](const std::vector<double>& got, const std::vector<double>& ref,
+                     const std::string& what) {
+    const double e = test::max_rel_error(got, ref);
+    worst = std::max(worst, e);
+    EXPECT_LE(e, bound) << what;
+  };
+  for (const char* file : {"y.npy", "dx.npy", "L0.fw.hn.npy", "L0.bw.cn.npy", "L0.bw.dh0.npy",
+                           "L1.fw.hn.npy", "L1.fw.dh0.npy"}) {
+    compare(test::read_npy_values(other / file), test::read_npy_values(canonical / file), file);
+  }
+  // The format's gradient files are rnnx's gradients converted by export_gradients.
+  std::vector<NamedTensor> dcanonical;
+  for (const TensorSpec& spec : weight_tensors(model, WeightFormat::rnnx)) {
+    dcanonical.push_back(
+        {spec.name, spec.shape, test::read_npy_values(canonical / gradient_file(spec.name))});
+  }
+  const std::vector<double> dweights = import_weights(model, WeightFormat::rnnx, dcanonical);
+  for (const NamedTensor& t : export_gradients(model, format, dweights)) {
+    const fs::path file = other / gradient_file(t.name);
+    ASSERT_TRUE(fs::exists(file)) << file;
+    compare(test::read_npy_values(file), t.values, file.filename().string());
+  }
+  RecordProperty("max_rel_error", test::scientific(worst));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cli, WeightFormatRun,
+                         ::testing::Values(FormatParam{WeightFormat::tf, "float64"},
+                                           FormatParam{WeightFormat::tf, "float32"},
+                                           FormatParam{WeightFormat::torch, "float64"},
+                                           FormatParam{WeightFormat::torch, "float32"},
+                                           FormatParam{WeightFormat::onnx, "float64"},
+                                           FormatParam{WeightFormat::onnx, "float32"}),
+                         [](const ::testing::TestParamInfo<FormatParam>& p) {
+                           return std::string(to_string(p.param.format)) + "_" + p.param.dtype;
+                         });
+
+double sig(double v) {
+  return 1.0 / (1.0 + std::exp(-v));
+}
+
+// out[n] = sum_k in[k] * kernel[k, n] + bias[n], kernel [in.size(), N] row-major.
+std::vector<double> affine(const std::vector<double>& in, const std::vector<double>& kernel,
+                           const std::vector<double>& bias) {
+  const std::size_t N = bias.size();
+  std::vector<double> out = bias;
+  for (std::size_t k = 0; k < in.size(); ++k) {
+    for (std::size_t n = 0; n < N; ++n) out[n] += in[k] * kernel[k * N + n];
+  }
+  return out;
+}
+
+// TF 1.x's cells written out from their documented formulas on TF's own tensors (kernels
+// [I+H, n*H] applied to concat(x, h); LSTM gates i, j, f, o; GRU gates r, u and the candidate on
+// concat(x, r*h)), one sequence after the other; rnnx must give the same outputs from the same
+// files. This checks the meaning of the tf format, not only that it round-trips.
+class TfCells : public ::testing::Test {
+ protected:
+  static constexpr int I = 2, H = 3, T = 3, B = 2;
+  test::ScratchDir folder{"rnnx_test_tf_cells"};
+
+  std::vector<double> write(const std::string& name, std::vector<std::size_t> shape,
+                            std::uint64_t seed) {
+    std::size_t n = 1;
+    for (std::size_t d : shape) n *= d;
+    std::vector<double> v = test::random_values(n, seed);
+    io::write_npy((folder.path() / name).string(),
+                  io::make_npy(io::NpyType::f64, std::move(shape), v.data()));
+    return v;
+  }
+
+  // x [T, B, I]; returns y [T, B, H] as rnnx computed it.
+  std::vector<double> run_rnnx(const std::string& model_json) {
+    std::ofstream(folder.path() / "model.json") << model_json;
+    const fs::path scratch = folder.path() / "scratch";
+    fs::create_directories(scratch);
+    const Outcome o =
+        rnnx_cli("run --model " + (folder.path() / "model.json").string() + " --dir " +
+                     folder.path().string() + " --engine cpu --weights-format tf",
+                 scratch);
+    EXPECT_EQ(o.code, 0) << o.err;
+    return test::read_npy_values(folder.path() / "y.npy");
+  }
+
+  static std::vector<double> concat(const double* x, const std::vector<double>& h) {
+    std::vector<double> v(x, x + I);
+    v.insert(v.end(), h.begin(), h.end());
+    return v;
+  }
+};
+
+TEST_F(TfCells, BasicLstmCell) {
+  const double forget_bias = 1.0;
+  const std::vector<double> x = write("x.npy", {T, B, I}, 1);
+  const std::vector<double> kernel = write("L0.fw.kernel.npy", {I + H, 4 * H}, 2);
+  const std::vector<double> bias = write("L0.fw.bias.npy", {4 * H}, 3);
+  const std::vector<double> y = run_rnnx(R"({"input_size": 2, "dtype": "float64",
+      "layers": [{"cell": "lstm", "hidden": 3, "forget_bias": 1.0}]})");
+  ASSERT_EQ(y.size(), std::size_t(T * B * H));
+  double worst = 0;
+  for (int b = 0; b < B; ++b) {
+    std::vector<double> h(H, 0.0), c(H, 0.0);
+    for (int t = 0; t < T; ++t) {
+      const std::vector<double> z = affine(concat(&x[(t * B + b) * I], h), kernel, bias);
+      for (int u = 0; u < H; ++u) {
+        const double i = z[u], j = z[H + u], f = z[2 * H + u], o = z[3 * H + u];
+        c[u] = c[u] * sig(f + forget_bias) + sig(i) * std::tanh(j);
+        h[u] = std::tanh(c[u]) * sig(o);
+        worst = std::max(worst, std::abs(y[(t * B + b) * H + u] - h[u]));
+      }
+    }
+  }
+  EXPECT_LT(worst, 1e-14);
+}
+
+TEST_F(TfCells, GruCell) {
+  const std::vector<double> x = write("x.npy", {T, B, I}, 4);
+  const std::vector<double> gk = write("L0.fw.gates_kernel.npy", {I + H, 2 * H}, 5);
+  const std::vector<double> gb = write("L0.fw.gates_bias.npy", {2 * H}, 6);
+  const std::vector<double> ck = write("L0.fw.candidate_kernel.npy", {I + H, H}, 7);
+  const std::vector<double> cb = write("L0.fw.candidate_bias.npy", {H}, 8);
+  const std::vector<double> y = run_rnnx(R"({"input_size": 2, "dtype": "float64",
+      "layers": [{"cell": "gru", "hidden": 3, "gru_reset": "before"}]})");
+  ASSERT_EQ(y.size(), std::size_t(T * B * H));
+  double worst = 0;
+  for (int b = 0; b < B; ++b) {
+    std::vector<double> h(H, 0.0);
+    for (int t = 0; t < T; ++t) {
+      const double* xt = &x[(t * B + b) * I];
+      std::vector<double> gates = affine(concat(xt, h), gk, gb);
+      for (double& g : gates) g = sig(g);  // r = gates[0:H], u = gates[H:2H]
+      std::vector<double> rh(H);
+      for (int u = 0; u < H; ++u) rh[u] = gates[u] * h[u];
+      const std::vector<double> cand = affine(concat(xt, rh), ck, cb);
+      for (int u = 0; u < H; ++u) {
+        const double update = gates[H + u];
+        h[u] = update * h[u] + (1 - update) * std::tanh(cand[u]);
+        worst = std::max(worst, std::abs(y[(t * B + b) * H + u] - h[u]));
+      }
+    }
+  }
+  EXPECT_LT(worst, 1e-14);
+}
+
+// PyTorch's float64 forward outputs and autograd gradients, committed under tests/data/torch:
+// every file under <case>/expected must be what `rnnx run --weights-format torch --grad` writes.
+struct GoldenParam {
+  std::string golden;
+  Engine engine;
+};
+
+class TorchGolden : public ::testing::TestWithParam<GoldenParam> {};
+
+TEST_P(TorchGolden, MatchesPyTorch) {
+  const fs::path source = fs::path(RNNX_TORCH_GOLDENS_DIR) / GetParam().golden;
+  test::ScratchDir folder("rnnx_test_torch_golden");
+  const fs::path dir = folder.path() / "case", scratch = folder.path() / "scratch";
+  fs::create_directories(scratch);
+  fs::copy(source, dir, fs::copy_options::recursive);
+  const Outcome o =
+      rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " + dir.string() +
+                   " --grad --weights-format torch --engine " + to_string(GetParam().engine),
+               scratch);
+  ASSERT_EQ(o.code, 0) << o.err;
+  double worst = 0;
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(source / "expected")) {
+    const std::string name = entry.path().filename().string();
+    const double e =
+        test::max_rel_error(test::read_npy_values(dir / name), test::read_npy_values(entry.path()));
+    EXPECT_LT(e, 1e-12) << name;
+    worst = std::max(worst, e);
+    ++files;
+  }
+  EXPECT_GE(files, 8);  // y, final states, dx and at least four weight gradients
+  RecordProperty("max_rel_error", test::scientific(worst));
+}
+
+std::vector<GoldenParam> torch_goldens() {
+  std::vector<GoldenParam> params;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(RNNX_TORCH_GOLDENS_DIR)) {
+    if (entry.is_directory()) names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    for (Engine e : {Engine::cpu_reference, Engine::cpu}) params.push_back({name, e});
+  }
+  return params;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cli, TorchGolden, ::testing::ValuesIn(torch_goldens()),
+                         [](const ::testing::TestParamInfo<GoldenParam>& p) {
+                           return test::test_name(p.param.golden + "_" + to_string(p.param.engine));
+                         });
+
+TEST(CliWeightFormats, GoldensAreThere) {
+  // A goldens folder lost in a move must fail, not leave TorchGolden with nothing to run.
+  EXPECT_GE(torch_goldens().size(), 10u);
+}
+
+// Files rnnx cannot use are refused before anything is computed: exit 3 for what rnnx lacks
+// (peepholes, projections, a forget bias the format cannot hold), 2 for a missing or misshapen
+// file or an unknown format, with one line naming the file; no output is written.
+class WeightFormatRefusal : public ::testing::Test {
+ protected:
+  test::ScratchDir folder{"rnnx_test_cli_refusal"};
+  fs::path dir = folder.path() / "in", scratch = folder.path() / "scratch";
+
+  void init(const std::string& model_json, const std::string& format) {
+    fs::create_directories(dir);
+    fs::create_directories(scratch);
+    std::ofstream(dir / "model.json") << model_json;
+    const Outcome o = rnnx_cli("init --model " + (dir / "model.json").string() + " --dir " +
+                                   dir.string() + " --steps 3 --batch 2 --weights-format " + format,
+                               scratch);
+    ASSERT_EQ(o.code, 0) << o.err;
+  }
+
+  void expect_refused(const std::string& format, int code, const std::string& what1,
+                      const std::string& what2) {
+    const Outcome o = rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " +
+                                   dir.string() + " --engine cpu --weights-format " + format,
+                               scratch);
+    EXPECT_EQ(o.code, code) << o.err;
+    EXPECT_NE(o.err.find(what1), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find(what2), std::string::npos) << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    EXPECT_FALSE(fs::exists(dir / "y.npy"));
+  }
+
+  static void write_zeros(const fs::path& path, std::vector<std::size_t> shape) {
+    std::size_t n = 1;
+    for (std::size_t d : shape) n *= d;
+    const std::vector<float> v(n, 0.0f);
+    io::write_npy(path.string(), io::make_npy(io::NpyType::f32, std::move(shape), v.data()));
+  }
+};
+
+const char* kLstm = R"({"input_size": 2, "layers": [{"cell": "lstm", "hidden": 3}]})";
+
+TEST_F(WeightFormatRefusal, OnnxPeepholes) {
+  init(kLstm, "onnx");
+  write_zeros(dir / "L0.P.npy", {1, 9});
+  expect_refused("onnx", 3, "L0.P.npy", "peephole");
+}
+
+TEST_F(WeightFormatRefusal, TorchProjection) {
+  init(kLstm, "torch");
+  write_zeros(dir / "weight_hr_l0.npy", {2, 3});
+  expect_refused("torch", 3, "weight_hr_l0.npy", "proj_size");
+}
+
+TEST_F(WeightFormatRefusal, TfPeepholes) {
+  init(kLstm, "tf");
+  write_zeros(dir / "L0.fw.w_i_diag.npy", {3});
+  expect_refused("tf", 3, "L0.fw.w_i_diag.npy", "use_peepholes");
+}
+
+TEST_F(WeightFormatRefusal, ForgetBiasInTorch) {
+  init(R"({"input_size": 2, "layers": [{"cell": "lstm", "hidden": 3, "forget_bias": 1.0}]})", "tf");
+  expect_refused("torch", 3, "--weights-format torch", "forget_bias = 1.000000");
+}
+
+TEST_F(WeightFormatRefusal, MissingAndMisshapenFiles) {
+  init(kLstm, "tf");
+  fs::remove(dir / "L0.fw.bias.npy");
+  expect_refused("tf", 2, "L0.fw.bias.npy", "No such file");
+  write_zeros(dir / "L0.fw.bias.npy", {3, 4});
+  expect_refused("tf", 2, "L0.fw.bias.npy", "expected (12,) = tf weights of layer 0");
+  expect_refused("keras", 2, "--weights-format", "'keras' is unknown");
+}
+
+}  // namespace
+}  // namespace rnnx
