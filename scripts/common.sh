@@ -10,9 +10,11 @@ RNNX_PACKAGES=(build-essential cmake ninja-build libgtest-dev googletest libbenc
 
 log() { printf '\n== %s\n' "$*"; }
 
+# install_missing_packages [package...]: RNNX_PACKAGES when none are named.
 install_missing_packages() {
-  local missing=()
-  for pkg in "${RNNX_PACKAGES[@]}"; do
+  local wanted=("$@") missing=()
+  [ ${#wanted[@]} -gt 0 ] || wanted=("${RNNX_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then
@@ -26,6 +28,32 @@ install_missing_packages() {
   fi
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The Python packages of the peer checks (tests/interop/onnx_runtime_peer.py), pinned to the
+# versions the checks were written against.
+RNNX_PEER_PIP=(numpy==2.4.6 onnx==1.23.2 onnxruntime==1.32.0)
+
+# setup_peer_python: a virtual environment in $RNNX_BUILD_DIR/peer-venv with RNNX_PEER_PIP, made
+# once and reused; prints its python. Falls back to Debian's python3-venv when python3 has no venv.
+setup_peer_python() {
+  local venv="$RNNX_BUILD_DIR/peer-venv"
+  local stamp="$venv/.rnnx-peer-packages"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${RNNX_PEER_PIP[*]}" ]; then
+    echo "$venv/bin/python"
+    return 0
+  fi
+  log "installing the peer checks' Python packages: ${RNNX_PEER_PIP[*]}" >&2
+  rm -rf "$venv"
+  mkdir -p "$RNNX_BUILD_DIR"
+  if ! python3 -m venv "$venv" >&2 2>/dev/null; then
+    install_missing_packages python3 python3-venv python3-pip >&2
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv" >&2
+  fi
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${RNNX_PEER_PIP[@]}" >&2
+  echo "${RNNX_PEER_PIP[*]}" >"$stamp"
+  echo "$venv/bin/python"
 }
 
 # configure_and_build [extra cmake args...]

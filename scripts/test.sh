@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # rnnx's tests: install what is missing, build (CUDA code for sm_90 only, as in CI), run every
-# test with ctest. GPU tests skip without a GPU; RNNX_REQUIRE_GPU=1 makes them fail instead.
+# test with ctest, including the ONNX Runtime cross-check (its Python packages go into a virtual
+# environment in the build folder). GPU tests skip without a GPU; RNNX_REQUIRE_GPU=1 makes them
+# fail instead.
 # Usage: scripts/test.sh [extra ctest args...]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 export RNNX_CUDA_ARCHITECTURES=${RNNX_CUDA_ARCHITECTURES:-90}
 install_missing_packages
-configure_and_build -DRNNX_WERROR=ON
+# The ONNX Runtime cross-check must run here, not skip: its packages are installed first.
+export RNNX_REQUIRE_PEERS=1
+peer_python=$(setup_peer_python)
+configure_and_build -DRNNX_WERROR=ON "-DRNNX_PEER_PYTHON=$peer_python"
 
 log "checking the format (clang-format, .clang-format at the root)"
 cd "$RNNX_ROOT"
