@@ -32,13 +32,15 @@ try:
     import numpy as np
     import onnx
     import onnxruntime as ort
-    from onnx import TensorProto, helper
+    from onnx import TensorProto, helper, numpy_helper
 except ImportError as missing:
     print(f"onnx_runtime_peer: {missing}; install onnx, onnxruntime and numpy "
           "(scripts/test.sh does)", file=sys.stderr)
     sys.exit(1 if os.environ.get("RNNX_REQUIRE_PEERS") == "1" else 77)
 
 BOUND = 1e-5
+TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
+                    "onnx_to_rnnx.py")
 GATES = {"LSTM": 4, "GRU": 3}
 DIRS = ("fw", "bw")
 
@@ -90,15 +92,17 @@ def rel_error(got, ref):
     return float(np.max(np.abs(got - ref) / np.maximum(1.0, np.abs(ref))))
 
 
-def build_graph(case, rng):
-    """The ONNX model and its feeds: layer l's W/R/B/initial states are inputs named L{l}.*."""
+def build_graph(case, rng, extra_attributes=None, peepholes=False):
+    """The ONNX model and its feeds. Layer l's W, R, B are initializers named L{l}.W/R/B (also
+    returned in feeds, which rnnx needs); its initial states are inputs named L{l}.h0 / c0.
+    `extra_attributes` adds to every node's; `peepholes` gives the first node a P input."""
     T, B = case.steps, case.batch
     feeds = {"X": rng.uniform(-1, 1, (T, B, case.input_size)).astype(np.float32)}
     inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, B, case.input_size])]
     if case.lengths is not None:
         feeds["seq_lens"] = np.array(case.lengths, np.int32)
         inputs.append(helper.make_tensor_value_info("seq_lens", TensorProto.INT32, [B]))
-    nodes, outputs = [], []
+    nodes, outputs, initializers = [], [], []
     x_name, x_size = "X", case.input_size
     for l, layer in enumerate(case.layers):
         G, H, D = GATES[layer.op], layer.hidden, layer.dirs
@@ -116,8 +120,7 @@ def build_graph(case, rng):
         for key in ("W", "R", "B"):
             name = f"L{l}.{key}"
             feeds[name] = tensors[key].astype(np.float32)
-            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
-                                                        list(tensors[key].shape)))
+            initializers.append(numpy_helper.from_array(feeds[name], name))
             node_inputs.append(name)
         node_inputs.append("seq_lens" if case.lengths is not None else "")
         for key in ("h0", "c0") if layer.op == "LSTM" else ("h0",):
@@ -128,12 +131,16 @@ def build_graph(case, rng):
                 node_inputs.append(name)
             else:
                 node_inputs.append("")
+        if peepholes and l == 0:
+            initializers.append(numpy_helper.from_array(np.zeros((D, 3 * H), np.float32), "P"))
+            node_inputs.append("P")
         while node_inputs and node_inputs[-1] == "":
             node_inputs.pop()
         node_outputs = [f"L{l}.Y", f"L{l}.Y_h"] + ([f"L{l}.Y_c"] if layer.op == "LSTM" else [])
         attributes = {"hidden_size": H, "direction": layer.direction}
         if layer.op == "GRU":
             attributes["linear_before_reset"] = layer.linear_before_reset
+        attributes.update(extra_attributes or {})
         nodes.append(helper.make_node(layer.op, node_inputs, node_outputs, **attributes))
         outputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT,
                                                   [T, D, B, H] if n.endswith(".Y") else [D, B, H])
@@ -147,14 +154,29 @@ def build_graph(case, rng):
             inputs.append(helper.make_tensor_value_info(shape_name, TensorProto.INT64, [3]))
             nodes.append(helper.make_node("Reshape", [f"L{l}.Yt", shape_name], [f"L{l}.out"]))
             x_name, x_size = f"L{l}.out", D * H
-    graph = helper.make_graph(nodes, case.name, inputs, outputs)
+    graph = helper.make_graph(nodes, case.name, inputs, outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     onnx.checker.check_model(model)
     return model, feeds
 
 
-def write_rnnx_files(case, feeds, folder):
-    """The files `rnnx run --weights-format onnx` reads; a reverse node becomes the bw half."""
+def onnx_to_rnnx(model_path, folder):
+    """tools/onnx_to_rnnx.py on the model: (exit code, stderr)."""
+    done = subprocess.run([sys.executable, TOOL, model_path, folder], capture_output=True,
+                          text=True)
+    return done.returncode, done.stderr.strip()
+
+
+def write_rnnx_files(case, model_path, feeds, folder):
+    """The files `rnnx run --weights-format onnx` reads: the weights and model.json from
+    tools/onnx_to_rnnx.py, the data (x, lengths, initial states) from the feeds. rnnx has no
+    reverse-only layer (the tool refuses one), so such a node is written by hand as the backward
+    half of a bidirectional layer with a zero forward half."""
+    reverse = any(layer.direction == "reverse" for layer in case.layers)
+    if not reverse:
+        code, err = onnx_to_rnnx(model_path, folder)
+        if code != 0:
+            raise RuntimeError(f"onnx_to_rnnx exited {code}: {err}")
     layers = []
     for l, layer in enumerate(case.layers):
         entry = {"cell": layer.op.lower(), "hidden": layer.hidden,
@@ -164,7 +186,7 @@ def write_rnnx_files(case, feeds, folder):
         layers.append(entry)
         for key in ("W", "R", "B", "h0", "c0"):
             value = feeds.get(f"L{l}.{key}")
-            if value is None:
+            if value is None or (key in ("W", "R", "B") and not reverse):
                 continue
             if layer.direction == "reverse":  # a zero forward half in front of the node's tensors
                 value = np.concatenate([np.zeros_like(value), value])
@@ -173,8 +195,9 @@ def write_rnnx_files(case, feeds, folder):
             else:
                 for d in range(value.shape[0]):
                     np.save(os.path.join(folder, f"L{l}.{DIRS[d]}.{key}.npy"), value[d])
-    with open(os.path.join(folder, "model.json"), "w") as f:
-        json.dump({"input_size": case.input_size, "dtype": "float32", "layers": layers}, f)
+    if reverse:
+        with open(os.path.join(folder, "model.json"), "w") as f:
+            json.dump({"input_size": case.input_size, "dtype": "float32", "layers": layers}, f)
     np.save(os.path.join(folder, "x.npy"), feeds["X"])
     if case.lengths is not None:
         np.save(os.path.join(folder, "lengths.npy"), feeds["seq_lens"])
@@ -230,8 +253,9 @@ def compare(case, ort_out, folder, engine):
 def run_case(case, rnnx, work):
     rng = np.random.default_rng(1000 + case.seed)
     model, feeds = build_graph(case, rng)
-    session = ort.InferenceSession(model.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
+    model_path = os.path.join(work, case.name + ".onnx")
+    onnx.save(model, model_path)
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     wanted = {i.name for i in session.get_inputs()}
     values = session.run(None, {k: v for k, v in feeds.items() if k in wanted})
     ort_out = {"__outputs__": session.get_outputs(), "__values__": values, "__feeds__": feeds}
@@ -239,7 +263,7 @@ def run_case(case, rnnx, work):
     for engine in ("cpu_reference", "cpu"):
         folder = os.path.join(work, f"{case.name}.{engine}")
         os.makedirs(folder)
-        write_rnnx_files(case, feeds, folder)
+        write_rnnx_files(case, model_path, feeds, folder)
         cmd = [rnnx, "run", "--model", os.path.join(folder, "model.json"), "--dir", folder,
                "--engine", engine, "--weights-format", "onnx"]
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -249,6 +273,32 @@ def run_case(case, rnnx, work):
         results[engine], more = compare(case, ort_out, folder, engine)
         problems += more
     return results, problems
+
+
+# Graphs rnnx cannot run: tools/onnx_to_rnnx.py must refuse each (exit 3) naming the feature.
+REFUSALS = [
+    ("clip", Case("lstm_clip", 3, [Layer("LSTM", 4)], 3, None), {"clip": 3.0}, False),
+    ("peephole weights P", Case("lstm_peepholes", 3, [Layer("LSTM", 4)], 3, None), {}, True),
+    ("activations", Case("gru_relu", 3, [Layer("GRU", 4)], 3, None),
+     {"activations": ["Sigmoid", "Relu"]}, False),
+    ("input_forget=1", Case("lstm_coupled", 3, [Layer("LSTM", 4)], 3, None),
+     {"input_forget": 1}, False),
+    ("reverse-only", Case("gru_reverse", 3, [Layer("GRU", 4, "reverse")], 3, None), {}, False),
+]
+
+
+def check_refusals(work):
+    problems = []
+    for what, case, attributes, peepholes in REFUSALS:
+        model, _ = build_graph(case, np.random.default_rng(0), attributes, peepholes)
+        path = os.path.join(work, case.name + ".onnx")
+        onnx.save(model, path)
+        folder = os.path.join(work, case.name)
+        code, err = onnx_to_rnnx(path, folder)
+        if code != 3 or what not in err or os.path.exists(folder):
+            problems.append(f"{case.name}: expected exit 3 naming '{what}' and nothing written, "
+                            f"got {code}: {err}")
+    return problems
 
 
 def main():
@@ -268,7 +318,13 @@ def main():
             for p in problems:
                 print(f"     {p}")
             failed += bool(problems)
-    print(f"{len(CASES) - failed} passed, {failed} failed")
+        problems = check_refusals(work)
+        print(f"{'FAIL' if problems else 'ok  '} tools/onnx_to_rnnx.py refuses "
+              f"{', '.join(r[0] for r in REFUSALS)}")
+        for p in problems:
+            print(f"     {p}")
+        failed += bool(problems)
+    print(f"{len(CASES) + 1 - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 

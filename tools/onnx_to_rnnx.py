@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Extracts the LSTM / GRU layers of an ONNX model into the files `rnnx run --weights-format onnx`
+reads: model.json and L{l}.W.npy, L{l}.R.npy, L{l}.B.npy, one layer per LSTM/GRU node in graph
+order.
+
+The nodes' W, R and (optional) B must be initializers. What rnnx cannot run is refused, naming
+the node and the attribute or input, with exit code 3: clip, activations other than the
+default ones, activation_alpha/beta, input_forget=1, layout=1 (batch-first), peephole weights P,
+direction="reverse" (rnnx has no reverse-only layer), and nodes that are not chained as rnnx
+stacks layers (the next node must read Y through Transpose(perm=[0, 2, 1, 3]) and Reshape to
+[T, B, dirs*H], i.e. the concat of the directions). Inputs (X, sequence_lens, initial_h,
+initial_c) are data: give them to rnnx as x.npy, lengths.npy and L{l}.{fw|bw}.h0.npy / c0.npy.
+
+Usage: onnx_to_rnnx.py MODEL.onnx OUT_DIR
+Exit codes: 0 written, 2 unreadable model or missing weights, 3 a feature rnnx does not support.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+
+
+class Refused(Exception):
+    """A feature rnnx does not support (exit code 3)."""
+
+
+class BadModel(Exception):
+    """A model this tool cannot read (exit code 2)."""
+
+
+def attributes_of(node):
+    return {a.name: helper_value(a) for a in node.attribute}
+
+
+def helper_value(attribute):
+    value = onnx.helper.get_attribute_value(attribute)
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list):
+        return [v.decode() if isinstance(v, bytes) else v for v in value]
+    return value
+
+
+def check_attributes(node, where):
+    attrs = attributes_of(node)
+    direction = attrs.get("direction", "forward")
+    if direction not in ("forward", "bidirectional"):
+        raise Refused(f"{where}: direction={direction!r}: rnnx has no reverse-only layer "
+                      "(allowed: forward, bidirectional)")
+    if "clip" in attrs:
+        raise Refused(f"{where}: clip={attrs['clip']}: rnnx does not clip cell inputs "
+                      "(allowed: no clip attribute)")
+    dirs = 2 if direction == "bidirectional" else 1
+    default = DEFAULT_ACTIVATIONS[node.op_type] * dirs
+    if "activations" in attrs and [a.lower() for a in attrs["activations"]] != [
+            a.lower() for a in default]:
+        raise Refused(f"{where}: activations={attrs['activations']}: rnnx computes "
+                      f"{default} only")
+    for name in ("activation_alpha", "activation_beta"):
+        if name in attrs:
+            raise Refused(f"{where}: {name} is set: rnnx's activations take no parameters")
+    if attrs.get("input_forget", 0) != 0:
+        raise Refused(f"{where}: input_forget=1 (coupled input and forget gates) is not "
+                      "supported by rnnx (allowed: 0)")
+    if attrs.get("layout", 0) != 0:
+        raise Refused(f"{where}: layout=1 (batch-first Y and states) is not supported "
+                      "(allowed: 0)")
+    if "hidden_size" not in attrs:
+        raise BadModel(f"{where}: no hidden_size attribute")
+    return attrs["hidden_size"], dirs, attrs.get("linear_before_reset", 0)
+
+
+def producers(graph):
+    return {out: node for node in graph.node for out in node.output}
+
+
+def check_chain(previous, node, graph, where):
+    """node's X must be Reshape(Transpose(previous.Y, perm=[0, 2, 1, 3]))."""
+    made_by = producers(graph)
+    reshape = made_by.get(node.input[0])
+    transpose = made_by.get(reshape.input[0]) if reshape is not None else None
+    if (reshape is None or reshape.op_type != "Reshape" or transpose is None
+            or transpose.op_type != "Transpose"
+            or attributes_of(transpose).get("perm") != [0, 2, 1, 3]
+            or transpose.input[0] != previous.output[0]):
+        raise Refused(f"{where}: its input X is not the previous {previous.op_type} node's Y "
+                      "through Transpose(perm=[0, 2, 1, 3]) and Reshape, so it is not a layer "
+                      "of an rnnx stack")
+
+
+def convert(model_path, out_dir):
+    try:
+        model = onnx.load(model_path)
+    except Exception as e:  # onnx raises several types for unreadable files
+        raise BadModel(f"{model_path}: cannot read the ONNX model: {e}")
+    graph = model.graph
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    nodes = [n for n in graph.node if n.op_type in ("LSTM", "GRU")]
+    if not nodes:
+        raise BadModel(f"{model_path}: no LSTM or GRU node")
+    layers, files, dtype, input_size = [], {}, None, None
+    for l, node in enumerate(nodes):
+        where = f"{model_path}: node {node.name or node.op_type} (layer {l})"
+        H, dirs, linear_before_reset = check_attributes(node, where)
+        inputs = list(node.input) + [""] * (8 - len(node.input))
+        if inputs[7]:
+            raise Refused(f"{where}: peephole weights P ({inputs[7]}) are not supported by rnnx")
+        if l > 0:
+            check_chain(nodes[l - 1], node, graph, where)
+        tensors = {}
+        for key, name in (("W", inputs[1]), ("R", inputs[2]), ("B", inputs[3])):
+            if name and name not in weights:
+                raise BadModel(f"{where}: {key} ({name}) is not an initializer")
+            tensors[key] = weights.get(name) if name else None
+        if tensors["W"] is None or tensors["R"] is None:
+            raise BadModel(f"{where}: W and R are required")
+        G = 4 if node.op_type == "LSTM" else 3
+        if tensors["B"] is None:
+            tensors["B"] = np.zeros((dirs, 2 * G * H), tensors["W"].dtype)
+        if l == 0:
+            input_size = int(tensors["W"].shape[2])
+        if dtype is None:
+            dtype = tensors["W"].dtype
+        for key, t in tensors.items():
+            if t.dtype not in (np.float32, np.float64) or t.dtype != dtype:
+                raise BadModel(f"{where}: {key} is {t.dtype}; rnnx needs one of float32 or "
+                               f"float64 for all weights (the first is {dtype})")
+            files[f"L{l}.{key}.npy"] = np.ascontiguousarray(t)
+        layer = {"cell": node.op_type.lower(), "hidden": H, "bidirectional": dirs == 2}
+        if node.op_type == "GRU":
+            layer["gru_reset"] = "after" if linear_before_reset else "before"
+        layers.append(layer)
+    model_json = {"input_size": input_size, "dtype": str(np.dtype(dtype)), "layers": layers}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "model.json"), "w") as f:
+        json.dump(model_json, f, indent=1)
+        f.write("\n")
+    for name, array in files.items():
+        np.save(os.path.join(out_dir, name), array)  # shapes are checked by rnnx run
+    return model_json
+
+
+def main(argv):
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        model_json = convert(argv[1], argv[2])
+    except Refused as e:
+        print(f"onnx_to_rnnx: {e}", file=sys.stderr)
+        return 3
+    except BadModel as e:
+        print(f"onnx_to_rnnx: {e}", file=sys.stderr)
+        return 2
+    print(f"onnx_to_rnnx: {len(model_json['layers'])} layers into {argv[2]}: model.json, "
+          "L{l}.W.npy, L{l}.R.npy, L{l}.B.npy")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
