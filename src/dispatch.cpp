@@ -70,6 +70,8 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
     for (Engine candidate : kAutomaticOrder) {
       // gpu_persistent cannot train: only a plan promised to inference may get it.
       if (candidate == Engine::gpu_persistent && !options.inference_only) continue;
+      // The reference is the oracle, not a fallback: it runs bf16/f16 models only when named.
+      if (candidate == Engine::cpu_reference && is_half(model.dtype)) continue;
       // A permission such as allow_tf32 must not rule out an engine that cannot use it.
       Options relaxed = options;
       if (!is_gpu(candidate) || model.dtype != DType::f32) relaxed.allow_tf32 = false;
@@ -81,6 +83,11 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
         if (!skippable(e.status())) throw;
         reasons += std::string("\n  ") + e.what();
       }
+    }
+    if (is_half(model.dtype)) {
+      reasons += std::string("\n  ") + to_string(model.dtype) +
+                 " models run on gpu_persistent (with Options::inference_only) or, by name, on "
+                 "cpu_reference";
     }
     throw Error(Status::unsupported,
                 "engine auto: no engine here accepts the model " + describe(model) + ":" + reasons);

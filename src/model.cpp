@@ -27,8 +27,8 @@ void validate(const Model& model) {
   require(model.layers.size() <= static_cast<std::size_t>(max_layers),
           "model.layers has " + std::to_string(model.layers.size()) + " layers: at most " +
               std::to_string(max_layers));
-  require(model.dtype == DType::f32 || model.dtype == DType::f64,
-          "model.dtype: must be DType::f32 or DType::f64");
+  require(model.dtype == DType::f32 || model.dtype == DType::f64 || is_half(model.dtype),
+          "model.dtype: must be DType::f32, f64, bf16 or f16");
   require(model.layout == Layout::time_major || model.layout == Layout::batch_major,
           "model.layout: must be Layout::time_major or Layout::batch_major");
   for (std::size_t l = 0; l < model.layers.size(); ++l) {
@@ -69,7 +69,15 @@ int output_size(const Model& model) {
 }
 
 std::size_t dtype_size(DType dtype) noexcept {
-  return dtype == DType::f64 ? 8 : 4;
+  return dtype == DType::f64 ? 8 : is_half(dtype) ? 2 : 4;
+}
+
+bool is_half(DType dtype) noexcept {
+  return dtype == DType::bf16 || dtype == DType::f16;
+}
+
+DType state_dtype(DType dtype) noexcept {
+  return is_half(dtype) ? DType::f32 : dtype;
 }
 
 const char* to_string(Cell cell) noexcept {
@@ -79,7 +87,17 @@ const char* to_string(GruReset reset) noexcept {
   return reset == GruReset::after_matmul ? "after" : "before";
 }
 const char* to_string(DType dtype) noexcept {
-  return dtype == DType::f64 ? "float64" : "float32";
+  switch (dtype) {
+    case DType::f32:
+      return "float32";
+    case DType::f64:
+      return "float64";
+    case DType::bf16:
+      return "bfloat16";
+    case DType::f16:
+      return "float16";
+  }
+  return "unknown";
 }
 const char* to_string(Layout layout) noexcept {
   return layout == Layout::time_major ? "time_major" : "batch_major";

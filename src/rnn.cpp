@@ -120,6 +120,7 @@ void Rnn::forward(const Forward& args, Stream stream) {
 void Rnn::forward_train(const Forward& args, Reserve reserve, Stream stream) {
   check_stream(engine(), stream);
   impl_->check_memory(args, nullptr, reserve.data);
+  check_trainable(model());
   check_forward(model(), args);
   check_reserve(reserve, impl_->reserve_bytes(args.steps, args.batch));
   impl_->forward_train(args, reserve, stream);
@@ -128,6 +129,7 @@ void Rnn::forward_train(const Forward& args, Reserve reserve, Stream stream) {
 void Rnn::backward(const Forward& args, const Backward& grads, Reserve reserve, Stream stream) {
   check_stream(engine(), stream);
   impl_->check_memory(args, &grads, reserve.data);
+  check_trainable(model());
   check_backward(model(), args, grads);
   check_reserve(reserve, impl_->reserve_bytes(args.steps, args.batch));
   impl_->backward(args, grads, reserve, stream);

@@ -36,8 +36,10 @@ void check_buffer(const char* name, const void* data, std::size_t size, DType dt
          "; pass a valid pointer, or an empty buffer where the argument is optional");
   }
   if (dtype != model_dtype) {
+    // State buffers (shaped by StateLayout) follow state_dtype: float32 for a bf16/f16 model.
+    const bool state = std::string(shape).rfind("StateLayout", 0) == 0;
     fail(std::string(name) + ": dtype " + to_string(dtype) + " does not match the model's " +
-         to_string(model_dtype));
+         (state ? "state dtype (rnnx::state_dtype) " : "") + to_string(model_dtype));
   }
   if (size != expected) {
     fail(std::string(name) + ": " + std::to_string(size) + " elements, expected " + shape + " = " +
@@ -79,11 +81,12 @@ CallSizes check_forward(const Model& model, const Forward& args) {
   check_in("Forward.x", args.x, sizes.x, model.dtype, true, sequence_shape(model, i.c_str(), args));
   check_in("Forward.weights", args.weights, sizes.weights, model.dtype, true,
            "WeightLayout(model).size()");
-  check_in("Forward.init", args.init, sizes.state, model.dtype, false,
+  const DType state = state_dtype(model.dtype);
+  check_in("Forward.init", args.init, sizes.state, state, false,
            "StateLayout(model, batch).size()");
   check_out("Forward.y", args.y, sizes.y, model.dtype, true,
             sequence_shape(model, d.c_str(), args));
-  check_out("Forward.final_state", args.final_state, sizes.state, model.dtype, false,
+  check_out("Forward.final_state", args.final_state, sizes.state, state, false,
             "StateLayout(model, batch).size()");
   if (args.lengths != nullptr) {
     for (int b = 0; b < args.batch; ++b) {
@@ -97,17 +100,35 @@ CallSizes check_forward(const Model& model, const Forward& args) {
   return sizes;
 }
 
+void check_not_half(const Model& model, Engine engine) {
+  if (is_half(model.dtype)) {
+    throw Error(Status::unsupported, std::string("engine ") + to_string(engine) +
+                                         " runs float32 and float64 models; this one is " +
+                                         to_string(model.dtype) +
+                                         ": use gpu_persistent (inference) or cpu_reference");
+  }
+}
+
+void check_trainable(const Model& model) {
+  if (is_half(model.dtype)) {
+    throw Error(Status::unsupported, std::string("model.dtype = ") + to_string(model.dtype) +
+                                         ": rnnx runs " + to_string(model.dtype) +
+                                         " models for inference (forward) only; train in "
+                                         "float32 or float64");
+  }
+}
+
 void check_backward(const Model& model, const Forward& args, const Backward& grads) {
   const CallSizes sizes = check_forward(model, args);
   const std::string i = "I=" + std::to_string(model.input_size);
   const std::string d = "D=" + std::to_string(output_size(model));
   check_in("Backward.dy", grads.dy, sizes.y, model.dtype, true,
            sequence_shape(model, d.c_str(), args));
-  check_in("Backward.dfinal", grads.dfinal, sizes.state, model.dtype, false,
+  check_in("Backward.dfinal", grads.dfinal, sizes.state, state_dtype(model.dtype), false,
            "StateLayout(model, batch).size()");
   check_out("Backward.dx", grads.dx, sizes.x, model.dtype, false,
             sequence_shape(model, i.c_str(), args));
-  check_out("Backward.dinit", grads.dinit, sizes.state, model.dtype, false,
+  check_out("Backward.dinit", grads.dinit, sizes.state, state_dtype(model.dtype), false,
             "StateLayout(model, batch).size()");
   check_out("Backward.dweights", grads.dweights, sizes.weights, model.dtype, true,
             "WeightLayout(model).size()");

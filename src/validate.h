@@ -14,6 +14,13 @@ struct CallSizes {
 };
 
 CallSizes check_forward(const Model& model, const Forward& args);
+// Engines without bf16/f16 refuse such a model with Error(unsupported) naming the ones that run
+// it (gpu_persistent, cpu_reference).
+void check_not_half(const Model& model, Engine engine);
+
+// Training (forward_train, backward) needs float32 or float64: Error(unsupported) otherwise.
+void check_trainable(const Model& model);
+
 void check_backward(const Model& model, const Forward& args, const Backward& grads);
 void check_reserve(Reserve reserve, std::size_t needed);
 // CPU engines run on the calling thread; a CUDA stream means the caller expected a GPU engine.

@@ -15,7 +15,10 @@ enum class Cell { lstm, gru };
 //   before_matmul: n = tanh(Wxn x + bxn + Whn (r * h) + bhn)   (TF GRUCell, ONNX default)
 enum class GruReset { after_matmul, before_matmul };
 
-enum class DType { f32, f64 };
+// Element types. bf16 and f16 (IEEE half) models take x, weights and y in that type and keep
+// their states (init, final_state) in float32; they compute in float32 and run inference only
+// (forward), on gpu_persistent and cpu_reference (include/rnnx/half.h converts values).
+enum class DType { f32, f64, bf16, f16 };
 
 // time_major: x is [T, B, I] and y is [T, B, D]; batch_major: [B, T, I] and [B, T, D].
 enum class Layout { time_major, batch_major };
@@ -57,10 +60,12 @@ int output_size(const Layer& layer) noexcept;         // H * directions
 int layer_input_size(const Model& model, int layer);  // I for layer 0, else previous output
 int output_size(const Model& model);                  // of the last layer
 std::size_t dtype_size(DType dtype) noexcept;         // bytes per element
+bool is_half(DType dtype) noexcept;                   // bf16 or f16
+DType state_dtype(DType dtype) noexcept;              // f32 for bf16/f16, else dtype
 
 const char* to_string(Cell cell) noexcept;       // "lstm", "gru"
 const char* to_string(GruReset reset) noexcept;  // "after", "before"
-const char* to_string(DType dtype) noexcept;     // "float32", "float64"
+const char* to_string(DType dtype) noexcept;     // "float32", "float64", "bfloat16", "float16"
 const char* to_string(Layout layout) noexcept;   // "time_major", "batch_major"
 const char* to_string(Dir dir) noexcept;         // "fw", "bw"
 const char* to_string(Param param) noexcept;     // "Wx", "Wh", "bx", "bh"

@@ -3,6 +3,7 @@
 
 #include "rnnx/buffer.h"
 #include "rnnx/error.h"
+#include "rnnx/half.h"
 #include "rnnx/info.h"
 #include "rnnx/interop.h"
 #include "rnnx/layout.h"

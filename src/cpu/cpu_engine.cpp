@@ -11,6 +11,7 @@
 #include "fused/network.h"
 #include "rnnx/error.h"
 #include "rnnx/layout.h"
+#include "validate.h"
 
 namespace rnnx {
 
@@ -223,6 +224,7 @@ std::unique_ptr<EngineImpl> make_cpu_engine(const Model& model, const Options& o
     throw Error(Status::unsupported,
                 "Options.allow_tf32: the cpu engine has no TF32 mode; TF32 is for the GPU engines");
   }
+  check_not_half(model, Engine::cpu);
   const int threads = cpu::resolve_threads(options.threads);
   if (model.dtype == DType::f64) return std::make_unique<CpuEngine<double>>(model, threads);
   return std::make_unique<CpuEngine<float>>(model, threads);

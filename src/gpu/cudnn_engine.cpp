@@ -29,6 +29,7 @@
 #include "kernels/sequence_kernels.h"
 #include "rnnx/error.h"
 #include "rnnx/layout.h"
+#include "validate.h"
 
 namespace rnnx {
 
@@ -755,6 +756,7 @@ void CudnnEngine<T>::backward(const Forward& args, const Backward& grads, Reserv
 }  // namespace
 
 std::unique_ptr<EngineImpl> make_cudnn_engine(const Model& model, const Options& options) {
+  check_not_half(model, Engine::cudnn);
   if (model.dtype == DType::f64) return std::make_unique<CudnnEngine<double>>(model, options);
   return std::make_unique<CudnnEngine<float>>(model, options);
 }

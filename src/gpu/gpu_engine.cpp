@@ -15,6 +15,7 @@
 #include "gpu/plan_support.h"
 #include "rnnx/error.h"
 #include "rnnx/layout.h"
+#include "validate.h"
 
 namespace rnnx {
 
@@ -442,6 +443,7 @@ class GpuEngine final : public EngineImpl {
 std::unique_ptr<EngineImpl> make_gpu_engine(const Model& model, Engine engine,
                                             const Options& options) {
   const std::string name = to_string(engine);
+  check_not_half(model, engine);
   if (options.threads != 0) {
     throw Error(Status::unsupported, "Options.threads = " + std::to_string(options.threads) +
                                          ": the " + name + " engine has no CPU threads to set");

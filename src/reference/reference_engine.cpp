@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "rnnx/error.h"
+#include "rnnx/half.h"
 #include "rnnx/layout.h"
 
 namespace rnnx {
@@ -22,12 +23,25 @@ double sigmoid(double v) {
 // ---------------------------------------------------------------------------------------------
 // Caller buffers <-> float64
 
+double element(ConstBuffer b, std::size_t k) {
+  switch (b.dtype) {
+    case DType::f64:
+      return static_cast<const double*>(b.data)[k];
+    case DType::bf16:
+      return bf16_to_float(static_cast<const std::uint16_t*>(b.data)[k]);
+    case DType::f16:
+      return f16_to_float(static_cast<const std::uint16_t*>(b.data)[k]);
+    case DType::f32:
+      break;
+  }
+  return static_cast<const float*>(b.data)[k];
+}
+
+// bf16/f16 values are exact in float64: the reference computes on the same rounded values as a
+// bf16/f16 engine and rounds only its outputs.
 Vec read(ConstBuffer b) {
   Vec v(b.size);
-  for (std::size_t k = 0; k < b.size; ++k) {
-    v[k] = b.dtype == DType::f64 ? static_cast<const double*>(b.data)[k]
-                                 : static_cast<const float*>(b.data)[k];
-  }
+  for (std::size_t k = 0; k < b.size; ++k) v[k] = element(b, k);
   return v;
 }
 
@@ -37,10 +51,20 @@ Vec read_or_zeros(ConstBuffer b, std::size_t size) {
 
 void write(const Vec& v, Buffer b) {
   for (std::size_t k = 0; k < v.size(); ++k) {
-    if (b.dtype == DType::f64) {
-      static_cast<double*>(b.data)[k] = v[k];
-    } else {
-      static_cast<float*>(b.data)[k] = static_cast<float>(v[k]);
+    const auto f = static_cast<float>(v[k]);  // bf16/f16: float64 -> float32 -> 16 bits
+    switch (b.dtype) {
+      case DType::f64:
+        static_cast<double*>(b.data)[k] = v[k];
+        break;
+      case DType::f32:
+        static_cast<float*>(b.data)[k] = f;
+        break;
+      case DType::bf16:
+        static_cast<std::uint16_t*>(b.data)[k] = float_to_bf16(f);
+        break;
+      case DType::f16:
+        static_cast<std::uint16_t*>(b.data)[k] = float_to_f16(f);
+        break;
     }
   }
 }

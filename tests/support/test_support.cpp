@@ -60,43 +60,57 @@ Problem random_problem(const Model& model, int steps, int batch, std::vector<std
 
 namespace {
 
-// Host memory in the model's dtype, filled from or read back to float64.
+// Host memory in a dtype, filled from or read back to float64 (bf16/f16 rounded on the way in).
 class Typed {
  public:
-  Typed(DType dtype, const std::vector<double>& values) : dtype_(dtype) {
+  Typed(DType dtype, const std::vector<double>& values) : dtype_(dtype), size_(values.size()) {
     if (dtype == DType::f64) {
       f64_ = values;
-    } else {
+    } else if (dtype == DType::f32) {
       f32_.assign(values.begin(), values.end());
+    } else {
+      for (double v : values) u16_.push_back(to_half(dtype, static_cast<float>(v)));
     }
   }
   Typed(DType dtype, std::size_t n)
       : Typed(dtype, std::vector<double>(n, std::numeric_limits<double>::quiet_NaN())) {}
 
-  std::size_t size() const { return dtype_ == DType::f64 ? f64_.size() : f32_.size(); }
+  std::size_t size() const { return size_; }
   ConstBuffer in() const {
     if (size() == 0) return {};
-    return dtype_ == DType::f64 ? ConstBuffer(f64_) : ConstBuffer(f32_);
+    return ConstBuffer(data(), size_, dtype_);
   }
-  Buffer out() { return dtype_ == DType::f64 ? Buffer(f64_) : Buffer(f32_); }
+  Buffer out() { return Buffer(const_cast<void*>(data()), size_, dtype_); }
   std::vector<double> values() const {
-    return dtype_ == DType::f64 ? f64_ : std::vector<double>(f32_.begin(), f32_.end());
+    if (dtype_ == DType::f64) return f64_;
+    if (dtype_ == DType::f32) return std::vector<double>(f32_.begin(), f32_.end());
+    std::vector<double> v;
+    for (std::uint16_t bits : u16_) v.push_back(from_half(dtype_, bits));
+    return v;
   }
 
  private:
+  const void* data() const {
+    return dtype_ == DType::f64   ? static_cast<const void*>(f64_.data())
+           : dtype_ == DType::f32 ? static_cast<const void*>(f32_.data())
+                                  : static_cast<const void*>(u16_.data());
+  }
+
   DType dtype_;
+  std::size_t size_;
   std::vector<double> f64_;
   std::vector<float> f32_;
+  std::vector<std::uint16_t> u16_;
 };
 
 }  // namespace
 
 Result run(const Problem& p, Engine engine, bool backward, const Options& options) {
-  const DType dt = p.model.dtype;
+  const DType dt = p.model.dtype, st = state_dtype(dt);
   const std::size_t state = StateLayout(p.model, p.batch).size();
   Rnn rnn(p.model, engine, options);
-  const Typed x(dt, p.x), w(dt, p.weights), init(dt, p.init), dy(dt, p.dy), dfinal(dt, p.dfinal);
-  Typed y(dt, std::size_t(p.steps) * p.batch * output_size(p.model)), final_state(dt, state);
+  const Typed x(dt, p.x), w(dt, p.weights), init(st, p.init), dy(dt, p.dy), dfinal(st, p.dfinal);
+  Typed y(dt, std::size_t(p.steps) * p.batch * output_size(p.model)), final_state(st, state);
 
   Forward f;
   f.steps = p.steps;
@@ -113,7 +127,7 @@ Result run(const Problem& p, Engine engine, bool backward, const Options& option
     rnn.forward(f);
   } else {
     std::vector<unsigned char> reserve(rnn.reserve_bytes(p.steps, p.batch));
-    Typed dx(dt, p.x.size()), dinit(dt, state), dweights(dt, p.weights.size());
+    Typed dx(dt, p.x.size()), dinit(st, state), dweights(dt, p.weights.size());
     Backward b;
     b.dy = dy.in();
     b.dfinal = dfinal.in();
@@ -129,6 +143,25 @@ Result run(const Problem& p, Engine engine, bool backward, const Options& option
   r.y = y.values();
   r.final_state = final_state.values();
   return r;
+}
+
+std::uint16_t to_half(DType dtype, float value) {
+  return dtype == DType::bf16 ? float_to_bf16(value) : float_to_f16(value);
+}
+
+double from_half(DType dtype, std::uint16_t bits) {
+  return dtype == DType::bf16 ? bf16_to_float(bits) : f16_to_float(bits);
+}
+
+std::vector<double> rounded(DType dtype, std::vector<double> values) {
+  for (double& v : values) {
+    if (dtype == DType::f32) {
+      v = static_cast<float>(v);
+    } else if (is_half(dtype)) {
+      v = from_half(dtype, to_half(dtype, static_cast<float>(v)));
+    }
+  }
+  return values;
 }
 
 double max_rel_error(const std::vector<double>& got, const std::vector<double>& ref) {

@@ -51,9 +51,17 @@ struct Result {
   std::vector<double> dx, dinit, dweights;  // backward
 };
 
-// Runs a plan of `engine` on the problem, outputs poisoned with NaN beforehand. With `backward`,
+// Runs a plan of `engine` on the problem, outputs poisoned with NaN beforehand. x, weights and y
+// are in the model's dtype, states in state_dtype (float32 for bf16/f16 models). With `backward`,
 // runs forward_train then backward (dweights overwritten, not accumulated).
 Result run(const Problem& problem, Engine engine, bool backward, const Options& options = {});
+
+// bf16/f16 bits of a value and back (dtype bf16 or f16).
+std::uint16_t to_half(DType dtype, float value);
+double from_half(DType dtype, std::uint16_t bits);
+// The values as `dtype` holds them (float64 through float32 for bf16/f16, as Typed buffers
+// round them): the inputs a float64 run must get to be compared with a run in `dtype`.
+std::vector<double> rounded(DType dtype, std::vector<double> values);
 
 // max |got - ref| / max(1, |ref|); infinity if any value is NaN or the sizes differ.
 double max_rel_error(const std::vector<double>& got, const std::vector<double>& ref);

@@ -1,0 +1,235 @@
+// bfloat16 and float16 models: the conversions of include/rnnx/half.h (against hand-picked
+// values, every 16-bit pattern, and CUDA's own host conversions where the toolkit is there),
+// cpu_reference on bf16/f16 buffers, and the refusals of everything bf16/f16 models cannot do.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rnnx/rnnx.h"
+#include "support/test_support.h"
+
+#if __has_include(<cuda_bf16.h>) && __has_include(<cuda_fp16.h>)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#define RNNX_HAVE_CUDA_HALF_HEADERS 1
+#endif
+
+namespace rnnx {
+namespace {
+
+float float_of(std::uint32_t u) {
+  float v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+TEST(Half, Bf16HandPickedValues) {
+  EXPECT_EQ(float_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(float_to_bf16(-2.0f), 0xc000);
+  EXPECT_EQ(float_to_bf16(0.0f), 0x0000);
+  EXPECT_EQ(float_to_bf16(-0.0f), 0x8000);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1).
+  EXPECT_EQ(float_to_bf16(1.0f + 0x1p-8f), 0x3f80);
+  // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 and 1 + 2^-6: to the even one, 1 + 2^-6.
+  EXPECT_EQ(float_to_bf16(1.0f + 3 * 0x1p-8f), 0x3f82);
+  EXPECT_EQ(float_to_bf16(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);          // above half: up
+  EXPECT_EQ(float_to_bf16(std::numeric_limits<float>::max()), 0x7f80);  // rounds to infinity
+  EXPECT_EQ(float_to_bf16(std::numeric_limits<float>::infinity()), 0x7f80);
+  const std::uint16_t nan = float_to_bf16(std::numeric_limits<float>::quiet_NaN());
+  EXPECT_TRUE(std::isnan(bf16_to_float(nan)));
+  // A NaN whose payload lives only in the low 16 bits must not become infinity.
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(float_of(0x7f800001u)))));
+  EXPECT_EQ(bf16_to_float(0x3fc0), 1.5f);
+}
+
+TEST(Half, F16HandPickedValues) {
+  EXPECT_EQ(float_to_f16(1.0f), 0x3c00);
+  EXPECT_EQ(float_to_f16(-2.0f), 0xc000);
+  EXPECT_EQ(float_to_f16(65504.0f), 0x7bff);             // the largest finite float16
+  EXPECT_EQ(float_to_f16(65519.0f), 0x7bff);             // below the midpoint to 65536
+  EXPECT_EQ(float_to_f16(65520.0f), 0x7c00);             // the midpoint rounds to even: infinity
+  EXPECT_EQ(float_to_f16(0x1p-24f), 0x0001);             // the least subnormal
+  EXPECT_EQ(float_to_f16(0x1p-25f), 0x0000);             // half of it: ties to even, zero
+  EXPECT_EQ(float_to_f16(0x1.8p-25f), 0x0001);           // above half: up
+  EXPECT_EQ(float_to_f16(0x1.ff8p-15f), 0x03ff);         // the largest subnormal, exact
+  EXPECT_EQ(float_to_f16(0x1.ffcp-15f), 0x0400);         // halfway above it: up to the least normal
+  EXPECT_EQ(float_to_f16(1.0f + 0x1p-11f), 0x3c00);      // tie, even
+  EXPECT_EQ(float_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);  // tie, even (up)
+  EXPECT_EQ(float_to_f16(-0.0f), 0x8000);
+  EXPECT_TRUE(std::isnan(f16_to_float(float_to_f16(std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_EQ(f16_to_float(0x0001), 0x1p-24f);
+  EXPECT_EQ(f16_to_float(0x83ff), -0x1.ff8p-15f);
+  EXPECT_EQ(f16_to_float(0x7c00), std::numeric_limits<float>::infinity());
+}
+
+TEST(Half, EveryPatternRoundTrips) {
+  for (std::uint32_t bits = 0; bits <= 0xffffu; ++bits) {
+    const auto b = static_cast<std::uint16_t>(bits);
+    const float bf = bf16_to_float(b), f = f16_to_float(b);
+    if (!std::isnan(bf)) {
+      ASSERT_EQ(float_to_bf16(bf), b) << std::hex << bits;
+    }
+    if (!std::isnan(f)) {
+      ASSERT_EQ(float_to_f16(f), b) << std::hex << bits;
+    }
+  }
+}
+
+#ifdef RNNX_HAVE_CUDA_HALF_HEADERS
+// CUDA's host-side conversions are an independent implementation of the same rounding.
+TEST(Half, AgreesWithCudaHostConversions) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<std::uint32_t> any;
+  int checked = 0;
+  for (int k = 0; k < 2000000; ++k) {
+    // Random bit patterns cover every exponent, including subnormals and overflow.
+    const float v = float_of(any(rng));
+    if (std::isnan(v)) continue;
+    const __nv_bfloat16 b = __float2bfloat16_rn(v);
+    const __half h = __float2half_rn(v);
+    std::uint16_t bb, hb;
+    std::memcpy(&bb, &b, 2);
+    std::memcpy(&hb, &h, 2);
+    ASSERT_EQ(float_to_bf16(v), bb) << v;
+    ASSERT_EQ(float_to_f16(v), hb) << v;
+    ++checked;
+  }
+  EXPECT_GT(checked, 1900000);
+}
+#endif
+
+Model small_model(DType dtype) {
+  Model m;
+  m.input_size = 3;
+  m.dtype = dtype;
+  Layer lstm;
+  lstm.cell = Cell::lstm;
+  lstm.hidden = 4;
+  lstm.bidirectional = true;
+  lstm.forget_bias = 1.0;
+  Layer gru;
+  gru.cell = Cell::gru;
+  gru.hidden = 5;
+  gru.gru_reset = GruReset::before_matmul;
+  m.layers = {lstm, gru};
+  return m;
+}
+
+class HalfModels : public ::testing::TestWithParam<DType> {};
+
+// cpu_reference on a bf16/f16 model is the float64 reference on the same rounded inputs, with
+// y rounded to the dtype and the final states in float32.
+TEST_P(HalfModels, ReferenceComputesOnTheRoundedValues) {
+  const DType dtype = GetParam();
+  test::Problem half = test::random_problem(small_model(dtype), 6, 4, {6, 0, 3, 5}, 11);
+  test::Problem wide = half;
+  wide.model.dtype = DType::f64;
+  wide.x = test::rounded(dtype, half.x);
+  wide.weights = test::rounded(dtype, half.weights);
+  wide.init = test::rounded(DType::f32, half.init);
+  const test::Result h = test::run(half, Engine::cpu_reference, false);
+  const test::Result w = test::run(wide, Engine::cpu_reference, false);
+  EXPECT_EQ(h.y, test::rounded(dtype, w.y));
+  EXPECT_EQ(h.final_state, test::rounded(DType::f32, w.final_state));
+  // The rounding of the inputs is real: float64 on the unrounded inputs differs.
+  test::Problem exact = half;
+  exact.model.dtype = DType::f64;
+  EXPECT_GT(test::max_rel_error(h.y, test::run(exact, Engine::cpu_reference, false).y), 1e-4);
+}
+
+TEST_P(HalfModels, StatesAreFloat32) {
+  const Model model = small_model(GetParam());
+  Rnn rnn(model, Engine::cpu_reference);
+  const int T = 2, B = 1;
+  const std::size_t state = StateLayout(model, B).size();
+  std::vector<std::uint16_t> x(std::size_t(T) * B * 3, 0), w(WeightLayout(model).size(), 0),
+      y(std::size_t(T) * B * output_size(model));
+  std::vector<std::uint16_t> wrong_state(state);
+  std::vector<float> final_state(state);
+  Forward f;
+  f.steps = T;
+  f.batch = B;
+  f.x = ConstBuffer(x.data(), x.size(), GetParam());
+  f.weights = ConstBuffer(w.data(), w.size(), GetParam());
+  f.y = Buffer(y.data(), y.size(), GetParam());
+  f.final_state = Buffer(final_state);
+  EXPECT_NO_THROW(rnn.forward(f));
+  f.final_state = Buffer(wrong_state.data(), wrong_state.size(), GetParam());
+  try {
+    rnn.forward(f);
+    ADD_FAILURE() << "a 16-bit final_state was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("Forward.final_state: dtype"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("state dtype (rnnx::state_dtype) float32"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_P(HalfModels, TrainingAndOtherEnginesAreRefused) {
+  const Model model = small_model(GetParam());
+  const std::string name = to_string(GetParam());
+  for (Engine e : {Engine::cpu, Engine::gpu_dynamic, Engine::gpu_static, Engine::cudnn}) {
+    try {
+      Rnn rnn(model, e);
+      ADD_FAILURE() << to_string(e) << " accepted a " << name << " model";
+    } catch (const Error& error) {
+      // GPU engines may first say that no GPU or no CUDA is here; with one, the dtype.
+      if (error.status() == Status::unsupported) {
+        EXPECT_NE(std::string(error.what())
+                      .find("use gpu_persistent (inference) or "
+                            "cpu_reference"),
+                  std::string::npos)
+            << error.what();
+      } else {
+        EXPECT_TRUE(error.status() == Status::no_device || error.status() == Status::not_built)
+            << error.what();
+      }
+    }
+  }
+  // auto never falls back to the reference for them.
+  try {
+    Rnn rnn(model, Engine::automatic);
+    EXPECT_EQ(rnn.engine(), Engine::gpu_persistent);
+  } catch (const Error& error) {
+    EXPECT_EQ(error.status(), Status::unsupported);
+    EXPECT_NE(std::string(error.what()).find(name + " models run on gpu_persistent"),
+              std::string::npos)
+        << error.what();
+  }
+  const test::Problem p = test::random_problem(model, 3, 2, {}, 5);
+  try {
+    test::run(p, Engine::cpu_reference, true);
+    ADD_FAILURE() << "training a " << name << " model was accepted";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.status(), Status::unsupported);
+    EXPECT_NE(std::string(error.what()).find("inference (forward) only"), std::string::npos)
+        << error.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Half, HalfModels, ::testing::Values(DType::bf16, DType::f16),
+                         [](const ::testing::TestParamInfo<DType>& p) {
+                           return std::string(to_string(p.param));
+                         });
+
+TEST(Half, NamesAndSizes) {
+  EXPECT_STREQ(to_string(DType::bf16), "bfloat16");
+  EXPECT_STREQ(to_string(DType::f16), "float16");
+  EXPECT_EQ(dtype_size(DType::bf16), 2u);
+  EXPECT_EQ(dtype_size(DType::f16), 2u);
+  EXPECT_EQ(state_dtype(DType::bf16), DType::f32);
+  EXPECT_EQ(state_dtype(DType::f64), DType::f64);
+  EXPECT_TRUE(is_half(DType::f16));
+  EXPECT_FALSE(is_half(DType::f32));
+}
+
+}  // namespace
+}  // namespace rnnx
