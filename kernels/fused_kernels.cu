@@ -484,4 +484,10 @@ RNNX_INSTANTIATE(float)
 RNNX_INSTANTIATE(double)
 #undef RNNX_INSTANTIATE
 
+// bfloat16 and float16 sequences move as their 16-bit patterns (zero bits are +0 in both).
+template cudaError_t to_time_major<std::uint16_t>(cudaStream_t, const std::uint16_t*, int, int, int,
+                                                  Layout, const int*, std::uint16_t*);
+template cudaError_t from_time_major<std::uint16_t>(cudaStream_t, const std::uint16_t*, int, int,
+                                                    int, Layout, std::uint16_t*);
+
 }  // namespace rnnx::gpu

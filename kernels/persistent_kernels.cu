@@ -1,6 +1,10 @@
 #include "kernels/persistent_kernels.h"
 
 #include <cooperative_groups.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
 
 #include "kernels/cell_math.h"
 
@@ -40,6 +44,37 @@ __device__ void grid_sync(unsigned* words) {
   }
 }
 
+// The storage types: weights, inputs and outputs; arithmetic is float32.
+__device__ __forceinline__ float widen(float v) {
+  return v;
+}
+__device__ __forceinline__ float widen(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+__device__ __forceinline__ float widen(__half v) {
+  return __half2float(v);
+}
+
+template <class TW>
+__device__ __forceinline__ TW narrow(float v);
+template <>
+__device__ __forceinline__ float narrow<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 narrow<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+template <>
+__device__ __forceinline__ __half narrow<__half>(float v) {
+  return __float2half_rn(v);
+}
+
+// W_h's rows come first in shared memory; the float arrays after them start 16-byte aligned.
+__host__ __device__ constexpr std::size_t align16(std::size_t bytes) {
+  return (bytes + 15) / 16 * 16;
+}
+
 __device__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
   return v;
@@ -47,16 +82,17 @@ __device__ float warp_sum(float v) {
 
 // z[r][b] = W[r] . h[b] for local rows [row_begin, row_end): one warp per output, lanes over H.
 // A fixed order of the sum: run-to-run identical.
-__device__ void resident_dots(const float* W, int row_begin, int row_end, int H, int B,
-                              const float* h, float* z) {
+template <class TW>
+__device__ void resident_dots(const TW* W, int row_begin, int row_end, int H, int B, const float* h,
+                              float* z) {
   const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
   const int outputs = (row_end - row_begin) * B;
   for (int o = threadIdx.x / 32; o < outputs; o += warps) {
     const int r = row_begin + o / B, b = o % B;
-    const float* w = W + std::size_t(r) * H;
+    const TW* w = W + std::size_t(r) * H;
     const float* x = h + std::size_t(b) * H;
     float acc = 0.0f;
-    for (int k = lane; k < H; k += 32) acc += w[k] * x[k];
+    for (int k = lane; k < H; k += 32) acc += widen(w[k]) * x[k];
     acc = warp_sum(acc);
     if (lane == 0) z[r * B + b] = acc;
   }
@@ -68,7 +104,7 @@ __device__ int time_of(const PersistentLayerArgs& a, int s, int b) {
   return a.dir == Dir::fw ? s : len - 1 - s;
 }
 
-template <PersistentCell kCell, GridBarrier kBarrier>
+template <PersistentCell kCell, GridBarrier kBarrier, class TW>
 __global__ void __launch_bounds__(kPersistentThreads)
     persistent_layer_kernel(PersistentLayerArgs a) {
   constexpr int G = kCell == PersistentCell::lstm ? 4 : 3;
@@ -78,11 +114,13 @@ __global__ void __launch_bounds__(kPersistentThreads)
   const int j0 = blockIdx.x * U;
   const int owned = min(U, H - j0);  // the last block may own fewer units
 
-  // Shared memory: W [G*U][H] | h cache [B][H] | z [G*U][B] | the LSTM's c or the reset-before
-  // GRU's r [U][B] (persistent_shared_bytes).
-  extern __shared__ float shared[];
-  float* W = shared;
-  float* hc = W + std::size_t(G) * U * H;
+  // Shared memory: W [G*U][H] (storage type) | h cache [B][H] | z [G*U][B] | the LSTM's c or the
+  // reset-before GRU's r [U][B] (persistent_shared_bytes).
+  extern __shared__ __align__(16) unsigned char shared[];
+  TW* W = reinterpret_cast<TW*>(shared);
+  float* hc = reinterpret_cast<float*>(shared + align16(std::size_t(G) * U * H * sizeof(TW)));
+  const TW* Wh = static_cast<const TW*>(a.Wh);
+  TW* y = static_cast<TW*>(a.y);
   float* z = hc + std::size_t(B) * H;
   float* cstate = z + std::size_t(G) * U * B;  // LSTM only
   float* reset = cstate;                       // GRU reset before only
@@ -91,7 +129,7 @@ __global__ void __launch_bounds__(kPersistentThreads)
   for (std::size_t i = threadIdx.x; i < std::size_t(G) * U * H; i += blockDim.x) {
     const int r = static_cast<int>(i / H), k = static_cast<int>(i % H);
     const int g = r / U, u = r % U;
-    W[i] = u < owned ? a.Wh[(std::size_t(g) * H + j0 + u) * H + k] : 0.0f;
+    W[i] = u < owned ? Wh[(std::size_t(g) * H + j0 + u) * H + k] : narrow<TW>(0.0f);
   }
   if constexpr (lstm) {
     for (int i = threadIdx.x; i < U * B; i += blockDim.x) {
@@ -163,7 +201,7 @@ __global__ void __launch_bounds__(kPersistentThreads)
         h = cell::gru_output(update, n, h_prev);
       }
       hnext[at] = h;
-      a.y[row * a.y_ld + j] = h;
+      y[row * a.y_ld + j] = narrow<TW>(h);
     }
     grid_sync<kBarrier>(a.barrier);  // h_t complete before any block reads it
     const float* done = hnext;
@@ -187,24 +225,42 @@ __global__ void __launch_bounds__(kPersistentThreads)
 __global__ void empty_kernel() {}
 
 template <PersistentCell kCell, GridBarrier kBarrier>
-const void* kernel_of() {
-  return reinterpret_cast<const void*>(&persistent_layer_kernel<kCell, kBarrier>);
+const void* kernel_of(DType storage) {
+  switch (storage) {
+    case DType::bf16:
+      return reinterpret_cast<const void*>(
+          &persistent_layer_kernel<kCell, kBarrier, __nv_bfloat16>);
+    case DType::f16:
+      return reinterpret_cast<const void*>(&persistent_layer_kernel<kCell, kBarrier, __half>);
+    default:
+      return reinterpret_cast<const void*>(&persistent_layer_kernel<kCell, kBarrier, float>);
+  }
 }
 
-const void* kernel_for(PersistentCell cell, GridBarrier barrier) {
-  const bool flags = barrier == GridBarrier::flags;
+template <PersistentCell kCell>
+const void* kernel_of(GridBarrier barrier, DType storage) {
+  return barrier == GridBarrier::flags ? kernel_of<kCell, GridBarrier::flags>(storage)
+                                       : kernel_of<kCell, GridBarrier::cooperative>(storage);
+}
+
+const void* kernel_for(PersistentCell cell, GridBarrier barrier, DType storage) {
   switch (cell) {
     case PersistentCell::lstm:
-      return flags ? kernel_of<PersistentCell::lstm, GridBarrier::flags>()
-                   : kernel_of<PersistentCell::lstm, GridBarrier::cooperative>();
+      return kernel_of<PersistentCell::lstm>(barrier, storage);
     case PersistentCell::gru_after:
-      return flags ? kernel_of<PersistentCell::gru_after, GridBarrier::flags>()
-                   : kernel_of<PersistentCell::gru_after, GridBarrier::cooperative>();
+      return kernel_of<PersistentCell::gru_after>(barrier, storage);
     case PersistentCell::gru_before:
       break;
   }
-  return flags ? kernel_of<PersistentCell::gru_before, GridBarrier::flags>()
-               : kernel_of<PersistentCell::gru_before, GridBarrier::cooperative>();
+  return kernel_of<PersistentCell::gru_before>(barrier, storage);
+}
+
+template <class TW>
+__global__ void widen_kernel(const TW* in, std::size_t n, float* out) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    out[i] = widen(in[i]);
+  }
 }
 
 }  // namespace
@@ -213,13 +269,14 @@ int persistent_gates(PersistentCell cell) {
   return cell == PersistentCell::lstm ? 4 : 3;
 }
 
-std::size_t persistent_shared_bytes(PersistentCell cell, int H, int units, int B) {
+std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B) {
   const std::size_t G = persistent_gates(cell), U = units;
-  // W, the h cache and z; the LSTM's c or the reset-before GRU's r (the kernel lays out both
+  // W; the h cache and z; the LSTM's c or the reset-before GRU's r (the kernel lays out both
   // slots, the second empty, so the layout is one formula).
   const std::size_t state = cell == PersistentCell::gru_after ? 0 : U * B;
-  const std::size_t floats = G * U * H + std::size_t(B) * H + G * U * B + state;
-  return floats * sizeof(float);
+  const std::size_t floats = std::size_t(B) * H + G * U * B + state;
+  const std::size_t weight_bytes = storage == DType::f32 ? sizeof(float) : 2;
+  return align16(G * U * H * weight_bytes) + floats * sizeof(float);
 }
 
 namespace {
@@ -250,19 +307,19 @@ cudaError_t forget(cudaError_t status) {
 
 }  // namespace
 
-cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, std::size_t shared,
-                                     int* blocks) {
-  const void* kernel = kernel_for(cell, barrier);
+cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, DType storage,
+                                     std::size_t shared, int* blocks) {
+  const void* kernel = kernel_for(cell, barrier, storage);
   const cudaError_t status = allow_optin_shared(kernel);
   if (status != cudaSuccess) return forget(status);
   return forget(
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, kPersistentThreads, shared));
 }
 
-cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier,
+cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier, DType storage,
                                     const PersistentLayerArgs& args, cudaStream_t stream) {
-  const void* kernel = kernel_for(cell, barrier);
-  const std::size_t shared = persistent_shared_bytes(cell, args.H, args.units, args.B);
+  const void* kernel = kernel_for(cell, barrier, storage);
+  const std::size_t shared = persistent_shared_bytes(cell, storage, args.H, args.units, args.B);
   cudaError_t status = allow_optin_shared(kernel);
   if (status != cudaSuccess) return forget(status);
   const unsigned blocks = static_cast<unsigned>((args.H + args.units - 1) / args.units);
@@ -281,6 +338,18 @@ cudaError_t launch_barrier_only(GridBarrier barrier, int blocks, int steps, unsi
   void* params[] = {&steps, &words};
   return forget(cudaLaunchCooperativeKernel(kernel, dim3(blocks), dim3(kPersistentThreads), params,
                                             0, stream));
+}
+
+cudaError_t widen_to_float(cudaStream_t stream, DType storage, const void* in, std::size_t n,
+                           float* out) {
+  const unsigned blocks = static_cast<unsigned>(std::min<std::size_t>((n + 255) / 256, 4096));
+  if (n == 0) return cudaSuccess;
+  if (storage == DType::bf16) {
+    widen_kernel<<<blocks, 256, 0, stream>>>(static_cast<const __nv_bfloat16*>(in), n, out);
+  } else {
+    widen_kernel<<<blocks, 256, 0, stream>>>(static_cast<const __half*>(in), n, out);
+  }
+  return cudaGetLastError();
 }
 
 cudaError_t launch_empty(cudaStream_t stream) {

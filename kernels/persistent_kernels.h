@@ -3,7 +3,8 @@
 // update stays in the block) in shared memory for the whole sequence; every step it reads the
 // whole batch's h_{t-1}, computes its units' gates against the resident rows, updates their state
 // with the shared cell math (kernels/cell_math.h), writes its slice of h_t and y_t, and meets the
-// grid at a barrier. float32 weights, inputs and state. Launchers return the CUDA status.
+// grid at a barrier. Weights, inputs and outputs in float32, bfloat16 or float16 (`storage`);
+// state, projections and arithmetic in float32. Launchers return the CUDA status.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -33,28 +34,32 @@ struct PersistentLayerArgs {
   const float* proj = nullptr;  // [T][B][G*H] = x Wx^T, biases not included
   const float* bias = nullptr;  // [G*H]: bx + bh (bx alone for the n rows, GRU reset after)
   const float* bhn = nullptr;   // GRU reset after: [H], inside r * (Whn h + bhn)
-  const float* Wh = nullptr;    // [G*H, H]
+  const void* Wh = nullptr;     // [G*H, H] in the storage type
   float* h[2] = {};             // [B][H] each; h[0] holds the initial state
   const float* c0 = nullptr;    // LSTM: [B][H]
   float* hn = nullptr;          // [B][H] final
   float* cn = nullptr;          // LSTM: [B][H] final
   float* rh = nullptr;          // GRU reset before: [B][H], r * h shared across blocks
-  float* y = nullptr;           // rows (t * B + b) * y_ld, offset to the direction
+  void* y = nullptr;            // storage type; rows (t * B + b) * y_ld, offset to the direction
   int y_ld = 0;
   unsigned* barrier = nullptr;  // two words, zero before the launch (flag barrier)
 };
 
-// Shared memory a block needs (bytes).
-std::size_t persistent_shared_bytes(PersistentCell cell, int H, int units, int B);
+// Shared memory a block needs (bytes): W_h rows in `storage` (f32, bf16 or f16), the rest float.
+std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B);
 
 // How many blocks of this kernel fit on one multiprocessor with `shared` bytes each.
-cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, std::size_t shared,
-                                     int* blocks);
+cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, DType storage,
+                                     std::size_t shared, int* blocks);
 
 // A cooperative launch: fails (cudaErrorCooperativeLaunchTooLarge) rather than deadlock when the
 // grid cannot be resident at once.
-cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier,
+cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier, DType storage,
                                     const PersistentLayerArgs& args, cudaStream_t stream);
+
+// out[k] = float(in[k]) for n values of `storage` (bf16 or f16): biases for the float32 math.
+cudaError_t widen_to_float(cudaStream_t stream, DType storage, const void* in, std::size_t n,
+                           float* out);
 
 // The floors the persistent engine is measured against (bench's `floor` suite): a grid of
 // `blocks` x kPersistentThreads that only meets the same grid barrier `steps` times, launched

@@ -47,22 +47,22 @@ bool device_present(int device) {
 
 }  // namespace
 
-int persistent_max_hidden(Cell cell, GruReset reset, int batch, int device) {
+int persistent_max_hidden(Cell cell, GruReset reset, int batch, int device, DType dtype) {
 #if RNNX_WITH_CUDA
-  if (batch < 1 || !device_present(device)) return 0;
-  return persistent_limit_hidden(cell, reset, batch, device);
+  if (batch < 1 || dtype == DType::f64 || !device_present(device)) return 0;
+  return persistent_limit_hidden(cell, reset, batch, device, dtype);
 #else
-  (void)cell, (void)reset, (void)batch, (void)device, (void)device_present;
+  (void)cell, (void)reset, (void)batch, (void)device, (void)device_present, (void)dtype;
   return 0;
 #endif
 }
 
-int persistent_max_batch(Cell cell, GruReset reset, int hidden, int device) {
+int persistent_max_batch(Cell cell, GruReset reset, int hidden, int device, DType dtype) {
 #if RNNX_WITH_CUDA
-  if (hidden < 1 || !device_present(device)) return 0;
-  return persistent_limit_batch(cell, reset, hidden, device);
+  if (hidden < 1 || dtype == DType::f64 || !device_present(device)) return 0;
+  return persistent_limit_batch(cell, reset, hidden, device, dtype);
 #else
-  (void)cell, (void)reset, (void)hidden, (void)device;
+  (void)cell, (void)reset, (void)hidden, (void)device, (void)dtype;
   return 0;
 #endif
 }

@@ -1,6 +1,6 @@
-// gpu_persistent against cpu_reference (issue #6): float32 inference, every model of the
-// gradient matrix, its limits, both grid barriers. Skips without a GPU; fails instead under
-// RNNX_REQUIRE_GPU=1.
+// gpu_persistent against cpu_reference (issue #6): float32, bfloat16 and float16 inference, every
+// model of the gradient matrix, its limits, both grid barriers. Skips without a GPU; fails instead
+// under RNNX_REQUIRE_GPU=1.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -73,6 +73,62 @@ TEST_P(GpuPersistentMatrix, ForwardMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Matrix, GpuPersistentMatrix, ::testing::ValuesIn(persistent_cases()),
                          test::ParamName());
+
+// bf16/f16 weights and inputs, float32 state and arithmetic: against cpu_reference on the same
+// rounded values (y rounded to the dtype by both), bound 1e-2.
+class GpuPersistentHalf : public ::testing::TestWithParam<DType> {};
+
+TEST_P(GpuPersistentHalf, MatrixForwardMatchesReference) {
+  RNNX_GPU_TEST_OR_SKIP();
+  double worst = 0;
+  for (test::MatrixCase c : test::gradient_matrix(GetParam())) {
+    SCOPED_TRACE(c.name);
+    worst =
+        std::max(worst, expect_forward_close(
+                            test::random_problem(c.model, c.steps, c.batch, c.lengths, 141), 1e-2));
+  }
+  std::printf("gpu_persistent %s: worst max relative error over the matrix %.3e\n",
+              to_string(GetParam()), worst);
+  // Two layers of H = 269 and 131: several units per block, 16-bit rows in shared memory.
+  Model m = test::gradient_matrix(GetParam())[0].model;
+  m.layers[0].hidden = 269;
+  m.layers[0].bidirectional = true;
+  m.layers.push_back(m.layers[0]);
+  m.layers[1].hidden = 131;
+  expect_forward_close(test::random_problem(m, 7, 5, {7, 3, 0, 1, 7}, 142), 1e-2);
+}
+
+// 16-bit rows take half the shared memory: the limit grows, and is enforced.
+TEST_P(GpuPersistentHalf, HiddenLimitGrows) {
+  RNNX_GPU_TEST_OR_SKIP();
+  const int wide = persistent_max_hidden(Cell::lstm, GruReset::after_matmul, 1, 0, DType::f32);
+  const int narrow = persistent_max_hidden(Cell::lstm, GruReset::after_matmul, 1, 0, GetParam());
+  std::printf("gpu_persistent: LSTM fits hidden <= %d in float32, <= %d in %s at batch 1\n", wide,
+              narrow, to_string(GetParam()));
+  EXPECT_GT(narrow, wide);
+  Model m;
+  m.input_size = 4;
+  m.dtype = GetParam();
+  Layer layer;
+  layer.hidden = narrow;
+  m.layers = {layer};
+  expect_forward_close(test::random_problem(m, 3, 1, {}, 143), 1e-2);
+  m.layers[0].hidden = narrow + 1;
+  try {
+    Rnn rnn(m, Engine::gpu_persistent);
+    ADD_FAILURE() << "hidden " << narrow + 1 << " accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::unsupported);
+    EXPECT_NE(std::string(e.what()).find("fits hidden <= " + std::to_string(narrow)),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Half, GpuPersistentHalf, ::testing::Values(DType::bf16, DType::f16),
+                         [](const ::testing::TestParamInfo<DType>& p) {
+                           return std::string(to_string(p.param));
+                         });
 
 Model one_layer(Cell cell, GruReset reset, int input, int hidden) {
   Model m;

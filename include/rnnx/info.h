@@ -39,9 +39,12 @@ GpuReport gpus();
 
 // gpu_persistent's limits for one layer of `cell` (GRU: with `reset`) on a device, computed from
 // its multiprocessors and shared memory: the largest hidden size at a batch, and the largest
-// batch at a hidden size. 0 when this build has no CUDA, the device is missing, or nothing fits.
-int persistent_max_hidden(Cell cell, GruReset reset, int batch, int device = 0);
-int persistent_max_batch(Cell cell, GruReset reset, int hidden, int device = 0);
+// batch at a hidden size, for weights in `dtype` (f32, bf16 or f16: 16-bit weights take half the
+// shared memory). 0 when this build has no CUDA, the device is missing, or nothing fits.
+int persistent_max_hidden(Cell cell, GruReset reset, int batch, int device = 0,
+                          DType dtype = DType::f32);
+int persistent_max_batch(Cell cell, GruReset reset, int hidden, int device = 0,
+                         DType dtype = DType::f32);
 
 // Whether `engine` can run on this machine in this build; if not, the reason in *why.
 // Engine::automatic is always available (it falls back along DESIGN.md's order).

@@ -32,4 +32,16 @@ void gemm(cublasHandle_t handle, bool trans_a, bool trans_b, int M, int N, int K
       "cublasDgemm");
 }
 
+void gemm_16bit_inputs(cublasHandle_t handle, bool trans_a, bool trans_b, int M, int N, int K,
+                       DType inputs, const void* A, int lda, const void* B, int ldb, float* C,
+                       int ldc) {
+  const cudaDataType_t type = inputs == DType::bf16 ? CUDA_R_16BF : CUDA_R_16F;
+  const float alpha = 1.0f, beta = 0.0f;
+  check_cublas(
+      cublasGemmEx(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                   N, M, K, &alpha, B, type, ldb, A, type, lda, &beta, C, CUDA_R_32F, ldc,
+                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+      "cublasGemmEx");
+}
+
 }  // namespace rnnx::gpu

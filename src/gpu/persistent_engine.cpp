@@ -4,6 +4,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -74,11 +75,11 @@ struct Fit {
   std::string why;  // empty when it fits
 };
 
-Fit fit(PersistentCell cell, GridBarrier barrier, int H, int B, const Device& d) {
+Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, const Device& d) {
   Fit f;
   f.units = (H + d.multiprocessors - 1) / d.multiprocessors;
   f.blocks = (H + f.units - 1) / f.units;
-  f.shared = gpu::persistent_shared_bytes(cell, H, f.units, B);
+  f.shared = gpu::persistent_shared_bytes(cell, storage, H, f.units, B);
   if (f.shared > d.shared_optin) {
     f.why = "a block needs " + std::to_string(f.shared / 1024) + " KB of shared memory for its " +
             std::to_string(f.units) + " units' W_h rows and the batch's h, the device allows " +
@@ -86,7 +87,7 @@ Fit fit(PersistentCell cell, GridBarrier barrier, int H, int B, const Device& d)
     return f;
   }
   int per_sm = 0;
-  RNNX_CUDA_CHECK(gpu::persistent_blocks_per_sm(cell, barrier, f.shared, &per_sm));
+  RNNX_CUDA_CHECK(gpu::persistent_blocks_per_sm(cell, barrier, storage, f.shared, &per_sm));
   if (per_sm * d.multiprocessors < f.blocks) {
     f.why = std::to_string(f.blocks) + " blocks cannot all be resident (" + std::to_string(per_sm) +
             " per multiprocessor x " + std::to_string(d.multiprocessors) + ")";
@@ -118,14 +119,14 @@ class PersistentEngine final : public EngineImpl {
     for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
       const Layer& layer = model.layers[l];
       const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
-      const Fit f = fit(cell, barrier_, layer.hidden, 1, device_);
+      const Fit f = fit(cell, model.dtype, barrier_, layer.hidden, 1, device_);
       if (!f.why.empty()) {
         throw Error(Status::unsupported,
                     "engine gpu_persistent: model.layers[" + std::to_string(l) + "].hidden = " +
                         std::to_string(layer.hidden) + " does not fit on " + device_.name + ": " +
                         f.why + "; a " + cell_name(cell) + " layer fits hidden <= " +
                         std::to_string(persistent_limit_hidden(layer.cell, layer.gru_reset, 1,
-                                                               device_index_)) +
+                                                               device_index_, model.dtype)) +
                         " at batch 1 (use gpu_dynamic or cudnn beyond)");
       }
     }
@@ -185,10 +186,12 @@ class PersistentEngine final : public EngineImpl {
                 "gpu_static or cudnn");
   }
 
+  // x, the layers' outputs and y hold the storage type (float32, bfloat16 or float16).
   struct Buffers {
     int* len = nullptr;
-    float *x = nullptr, *proj = nullptr, *out[2] = {}, *y = nullptr;
-    float *h[2] = {}, *rh = nullptr, *zeros = nullptr, *state = nullptr, *bias = nullptr;
+    char *x = nullptr, *out[2] = {}, *y = nullptr;
+    float *proj = nullptr, *h[2] = {}, *rh = nullptr, *zeros = nullptr, *state = nullptr;
+    float *bias = nullptr, *wide_bias = nullptr;
     unsigned* barrier = nullptr;
     void* cublas = nullptr;
   };
@@ -203,16 +206,18 @@ class PersistentEngine final : public EngineImpl {
       h = std::max<std::size_t>(h, layer.hidden);
       d = std::max<std::size_t>(d, output_size(layer));
     }
+    const std::size_t es = dtype_size(model().dtype);
     b.len = c.take<int>(batch);
-    b.x = c.take<float>(tb * model().input_size);
+    b.x = c.take<char>(tb * model().input_size * es);
     b.proj = c.take<float>(tb * gh);
-    for (float*& o : b.out) o = c.take<float>(tb * d);
-    b.y = c.take<float>(tb * output_size(model()));
+    for (char*& o : b.out) o = c.take<char>(tb * d * es);
+    b.y = c.take<char>(tb * output_size(model()) * es);
     for (float*& v : b.h) v = c.take<float>(std::size_t(batch) * h);
     b.rh = c.take<float>(std::size_t(batch) * h);
     b.zeros = c.take<float>(std::size_t(batch) * h);
     b.state = c.take<float>(StateLayout(model(), batch).size());
     b.bias = c.take<float>(gh);
+    b.wide_bias = c.take<float>(2 * gh);  // bx and bh in float32, for 16-bit models
     b.barrier = c.take<unsigned>(2);
     b.cublas = c.take<char>(kCublasWorkspace);
     if (buf != nullptr) *buf = b;
@@ -238,8 +243,8 @@ class PersistentEngine final : public EngineImpl {
       fits_.clear();
       fits_batch_ = 0;
       for (const Layer& layer : model().layers) {
-        fits_.push_back(fit(persistent_cell(layer.cell, layer.gru_reset), barrier_, layer.hidden,
-                            batch, device_));
+        fits_.push_back(fit(persistent_cell(layer.cell, layer.gru_reset), model().dtype, barrier_,
+                            layer.hidden, batch, device_));
       }
       fits_batch_ = batch;
     }
@@ -272,7 +277,7 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
                       " does not fit for model.layers[" + std::to_string(l) + "] on " +
                       device_.name + ": " + fits[l].why + "; the largest batch is " +
                       std::to_string(persistent_limit_batch(layer.cell, layer.gru_reset,
-                                                            layer.hidden, device_index_)));
+                                                            layer.hidden, device_index_, m.dtype)));
     }
   }
   const cudaStream_t s = stream;
@@ -286,28 +291,50 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
   const WeightLayout wl(m);
   const StateLayout sl(m, args.batch);
   const int B = args.batch, T = args.steps, L = static_cast<int>(m.layers.size());
-  const std::size_t tb = std::size_t(T) * B;
-  const float* W = static_cast<const float*>(args.weights.data);
+  const std::size_t tb = std::size_t(T) * B, es = dtype_size(m.dtype);
+  const bool wide = m.dtype == DType::f32;
+  // Weights, x and y in the storage type, addressed in bytes; init and final_state float32.
+  const char* W = static_cast<const char*>(args.weights.data);
+  auto weights_at = [&](int l, Dir dir, Param p) { return W + wl.offset(l, dir, p) * es; };
   const float* init = static_cast<const float*>(args.init.data);
-  RNNX_CUDA_CHECK(gpu::to_time_major<float>(s, static_cast<const float*>(args.x.data), T, B,
-                                            m.input_size, m.layout, buf_.len, buf_.x));
-  const float* in = buf_.x;
+  if (wide) {
+    RNNX_CUDA_CHECK(gpu::to_time_major<float>(s, static_cast<const float*>(args.x.data), T, B,
+                                              m.input_size, m.layout, buf_.len,
+                                              reinterpret_cast<float*>(buf_.x)));
+  } else {
+    RNNX_CUDA_CHECK(gpu::to_time_major<std::uint16_t>(
+        s, static_cast<const std::uint16_t*>(args.x.data), T, B, m.input_size, m.layout, buf_.len,
+        reinterpret_cast<std::uint16_t*>(buf_.x)));
+  }
+  const char* in = buf_.x;
   for (int l = 0; l < L; ++l) {
     const Layer& layer = m.layers[l];
     const int H = layer.hidden, GH = gates(layer.cell) * H, I = layer_input_size(m, l);
     const int D = output_size(layer);
     const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
     const Fit& f = fits[l];
-    float* out = l + 1 == L ? buf_.y : buf_.out[l % 2];
-    RNNX_CUDA_CHECK(cudaMemsetAsync(out, 0, tb * D * sizeof(float), s));  // zero past lengths
+    char* out = l + 1 == L ? buf_.y : buf_.out[l % 2];
+    RNNX_CUDA_CHECK(cudaMemsetAsync(out, 0, tb * D * es, s));  // zero past lengths (+0 bits)
     for (int d = 0; d < directions(layer); ++d) {
       const Dir dir = d == 0 ? Dir::fw : Dir::bw;
-      if (max_len > 0) {
-        gpu::gemm(cublas_, false, true, max_len * B, GH, I, 1.0f, in, I,
-                  W + wl.offset(l, dir, Param::Wx), I, 0.0f, buf_.proj, GH);
+      if (max_len > 0 && wide) {
+        gpu::gemm(
+            cublas_, false, true, max_len * B, GH, I, 1.0f, reinterpret_cast<const float*>(in), I,
+            reinterpret_cast<const float*>(weights_at(l, dir, Param::Wx)), I, 0.0f, buf_.proj, GH);
+      } else if (max_len > 0) {
+        gpu::gemm_16bit_inputs(cublas_, false, true, max_len * B, GH, I, m.dtype, in, I,
+                               weights_at(l, dir, Param::Wx), I, buf_.proj, GH);
       }
-      const float* bx = W + wl.offset(l, dir, Param::bx);
-      const float* bh = W + wl.offset(l, dir, Param::bh);
+      const float* bx = reinterpret_cast<const float*>(weights_at(l, dir, Param::bx));
+      const float* bh = reinterpret_cast<const float*>(weights_at(l, dir, Param::bh));
+      if (!wide) {  // the cell math adds biases in float32
+        RNNX_CUDA_CHECK(gpu::widen_to_float(s, m.dtype, weights_at(l, dir, Param::bx),
+                                            std::size_t(GH), buf_.wide_bias));
+        RNNX_CUDA_CHECK(gpu::widen_to_float(s, m.dtype, weights_at(l, dir, Param::bh),
+                                            std::size_t(GH), buf_.wide_bias + GH));
+        bx = buf_.wide_bias;
+        bh = buf_.wide_bias + GH;
+      }
       RNNX_CUDA_CHECK(gpu::projection_bias<float>(s, GH, H, cell == PersistentCell::gru_after, bx,
                                                   bh, buf_.bias));
       const std::size_t state = std::size_t(B) * H;
@@ -330,7 +357,7 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
       a.proj = buf_.proj;
       a.bias = buf_.bias;
       a.bhn = bh + 2 * H;
-      a.Wh = W + wl.offset(l, dir, Param::Wh);
+      a.Wh = weights_at(l, dir, Param::Wh);
       a.h[0] = buf_.h[0];
       a.h[1] = buf_.h[1];
       const bool lstm = layer.cell == Cell::lstm;
@@ -338,10 +365,10 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
       a.hn = buf_.state + sl.h(l, dir);
       a.cn = lstm ? buf_.state + sl.c(l, dir) : nullptr;
       a.rh = buf_.rh;
-      a.y = out + std::size_t(d) * H;
+      a.y = out + std::size_t(d) * H * es;
       a.y_ld = D;
       a.barrier = buf_.barrier;
-      const cudaError_t launched = gpu::launch_persistent_layer(cell, barrier_, a, s);
+      const cudaError_t launched = gpu::launch_persistent_layer(cell, barrier_, m.dtype, a, s);
       if (launched == cudaErrorCooperativeLaunchTooLarge) {
         throw Error(Status::unsupported, "engine gpu_persistent: the " + std::to_string(f.blocks) +
                                              "-block grid of model.layers[" + std::to_string(l) +
@@ -352,8 +379,15 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
     }
     in = out;
   }
-  RNNX_CUDA_CHECK(gpu::from_time_major<float>(s, buf_.y, T, B, output_size(m), m.layout,
-                                              static_cast<float*>(args.y.data)));
+  if (wide) {
+    RNNX_CUDA_CHECK(gpu::from_time_major<float>(s, reinterpret_cast<const float*>(buf_.y), T, B,
+                                                output_size(m), m.layout,
+                                                static_cast<float*>(args.y.data)));
+  } else {
+    RNNX_CUDA_CHECK(gpu::from_time_major<std::uint16_t>(
+        s, reinterpret_cast<const std::uint16_t*>(buf_.y), T, B, output_size(m), m.layout,
+        static_cast<std::uint16_t*>(args.y.data)));
+  }
   if (!args.final_state.empty()) {
     RNNX_CUDA_CHECK(cudaMemcpyAsync(args.final_state.data, buf_.state, sl.size() * sizeof(float),
                                     cudaMemcpyDeviceToDevice, s));
@@ -363,10 +397,15 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
 }  // namespace
 
 std::unique_ptr<EngineImpl> make_persistent_engine(const Model& model, const Options& options) {
-  if (model.dtype != DType::f32) {
-    throw Error(Status::unsupported, "engine gpu_persistent runs float32 models; this one is " +
-                                         std::string(to_string(model.dtype)) +
-                                         ": use gpu_dynamic or cudnn");
+  if (model.dtype == DType::f64) {
+    throw Error(Status::unsupported,
+                "engine gpu_persistent runs float32, bfloat16 and float16 models; this one is "
+                "float64: use gpu_dynamic or cudnn");
+  }
+  if (options.allow_tf32 && model.dtype != DType::f32) {
+    throw Error(Status::unsupported, std::string("Options.allow_tf32: TF32 applies to float32 "
+                                                 "models; this model is ") +
+                                         to_string(model.dtype));
   }
   if (options.threads != 0) {
     throw Error(Status::unsupported, "Options.threads = " + std::to_string(options.threads) +
@@ -375,25 +414,26 @@ std::unique_ptr<EngineImpl> make_persistent_engine(const Model& model, const Opt
   return std::make_unique<PersistentEngine>(model, options);
 }
 
-int persistent_limit_hidden(Cell cell, GruReset reset, int batch, int device) {
+int persistent_limit_hidden(Cell cell, GruReset reset, int batch, int device, DType dtype) {
   try {
     const Device d = device_properties(device);
     const DeviceGuard guard(device);
     const PersistentCell c = persistent_cell(cell, reset);
     const GridBarrier barrier = barrier_choice();
-    return largest(1 << 16, [&](int H) { return fit(c, barrier, H, batch, d).why.empty(); });
+    return largest(1 << 16, [&](int H) { return fit(c, dtype, barrier, H, batch, d).why.empty(); });
   } catch (const Error&) {
     return 0;  // documented: 0 when nothing can be said
   }
 }
 
-int persistent_limit_batch(Cell cell, GruReset reset, int hidden, int device) {
+int persistent_limit_batch(Cell cell, GruReset reset, int hidden, int device, DType dtype) {
   try {
     const Device d = device_properties(device);
     const DeviceGuard guard(device);
     const PersistentCell c = persistent_cell(cell, reset);
     const GridBarrier barrier = barrier_choice();
-    return largest(1 << 20, [&](int B) { return fit(c, barrier, hidden, B, d).why.empty(); });
+    return largest(1 << 20,
+                   [&](int B) { return fit(c, dtype, barrier, hidden, B, d).why.empty(); });
   } catch (const Error&) {
     return 0;
   }

@@ -1,6 +1,6 @@
 // gpu_persistent: one cooperative kernel per layer and direction keeps W_h on-chip for the whole
 // sequence (kernels/persistent_kernels.h); the input projection of all steps is one cuBLAS GEMM
-// before it. float32 inference.
+// before it. Inference with float32, bfloat16 or float16 weights and inputs (float32 state).
 #pragma once
 
 #include <memory>
@@ -12,7 +12,7 @@ namespace rnnx {
 std::unique_ptr<EngineImpl> make_persistent_engine(const Model& model, const Options& options);
 
 // The limits of info.h's persistent_max_hidden / persistent_max_batch, on device `device`.
-int persistent_limit_hidden(Cell cell, GruReset reset, int batch, int device);
-int persistent_limit_batch(Cell cell, GruReset reset, int hidden, int device);
+int persistent_limit_hidden(Cell cell, GruReset reset, int batch, int device, DType dtype);
+int persistent_limit_batch(Cell cell, GruReset reset, int hidden, int device, DType dtype);
 
 }  // namespace rnnx

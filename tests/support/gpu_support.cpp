@@ -15,12 +15,15 @@ void check(cudaError_t status, const char* what) {
   }
 }
 
-// Host bytes of `values` in the model's dtype.
+// Host bytes of `values` in `dtype`.
 std::vector<unsigned char> encode(const std::vector<double>& values, DType dtype) {
   std::vector<unsigned char> bytes(values.size() * dtype_size(dtype));
   for (std::size_t k = 0; k < values.size(); ++k) {
     if (dtype == DType::f64) {
       std::memcpy(bytes.data() + 8 * k, &values[k], 8);
+    } else if (is_half(dtype)) {
+      const std::uint16_t h = to_half(dtype, static_cast<float>(values[k]));
+      std::memcpy(bytes.data() + 2 * k, &h, 2);
     } else {
       const float f = static_cast<float>(values[k]);
       std::memcpy(bytes.data() + 4 * k, &f, 4);
@@ -34,6 +37,10 @@ std::vector<double> decode(const std::vector<unsigned char>& bytes, DType dtype)
   for (std::size_t k = 0; k < values.size(); ++k) {
     if (dtype == DType::f64) {
       std::memcpy(&values[k], bytes.data() + 8 * k, 8);
+    } else if (is_half(dtype)) {
+      std::uint16_t h;
+      std::memcpy(&h, bytes.data() + 2 * k, 2);
+      values[k] = from_half(dtype, h);
     } else {
       float f;
       std::memcpy(&f, bytes.data() + 4 * k, 4);
@@ -55,7 +62,7 @@ class DeviceTensor {
   }
   DeviceTensor(std::size_t count, DType dtype)
       : dtype_(dtype), count_(count), memory_(std::max<std::size_t>(1, count) * dtype_size(dtype)) {
-    // All bits set is a NaN in float32 and float64.
+    // All bits set is a NaN in every dtype.
     check(cudaMemset(memory_.get(), 0xFF, memory_.bytes()), "poison");
   }
   ConstBuffer in() const {
@@ -92,11 +99,11 @@ Result run_on_device(const Problem& p, Engine engine, bool backward, const Optio
 }
 
 Result run_on_device(Rnn& rnn, const Problem& p, bool backward, cudaStream_t stream) {
-  const DType dt = p.model.dtype;
+  const DType dt = p.model.dtype, st = state_dtype(dt);
   const std::size_t state = StateLayout(p.model, p.batch).size();
-  const DeviceTensor x(p.x, dt), w(p.weights, dt), init(p.init, dt), dy(p.dy, dt),
-      dfinal(p.dfinal, dt);
-  DeviceTensor y(std::size_t(p.steps) * p.batch * output_size(p.model), dt), final_state(state, dt);
+  const DeviceTensor x(p.x, dt), w(p.weights, dt), init(p.init, st), dy(p.dy, dt),
+      dfinal(p.dfinal, st);
+  DeviceTensor y(std::size_t(p.steps) * p.batch * output_size(p.model), dt), final_state(state, st);
 
   Forward f;
   f.steps = p.steps;
@@ -118,7 +125,7 @@ Result run_on_device(Rnn& rnn, const Problem& p, bool backward, cudaStream_t str
     // At least some memory: an engine that keeps no reserve (or refuses training) still gets a
     // valid pointer, so that what is tested is the engine's answer, not the null check.
     DeviceMemory reserve(std::max<std::size_t>(rnn.reserve_bytes(p.steps, p.batch), 256));
-    DeviceTensor dx(p.x.size(), dt), dinit(state, dt), dweights(p.weights.size(), dt);
+    DeviceTensor dx(p.x.size(), dt), dinit(state, st), dweights(p.weights.size(), dt);
     check(cudaDeviceSynchronize(), "setup");
     Backward b;
     b.dy = dy.in();
