@@ -36,23 +36,28 @@ RNNX_PEER_PIP=(numpy==2.4.6 onnx==1.23.2 onnxruntime==1.32.0)
 
 # setup_peer_python: a virtual environment in $RNNX_BUILD_DIR/peer-venv with RNNX_PEER_PIP, made
 # once and reused; prints its python. Falls back to Debian's python3-venv when python3 has no venv.
+# Runs inside $(...), where set -e is off: every step checks itself, and the stamp that lets a
+# later run reuse the environment is written only once the packages import.
 setup_peer_python() {
   local venv="$RNNX_BUILD_DIR/peer-venv"
   local stamp="$venv/.rnnx-peer-packages"
+  local check="import numpy, onnx, onnxruntime"
   if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${RNNX_PEER_PIP[*]}" ]; then
     echo "$venv/bin/python"
     return 0
   fi
   log "installing the peer checks' Python packages: ${RNNX_PEER_PIP[*]}" >&2
   rm -rf "$venv"
-  mkdir -p "$RNNX_BUILD_DIR"
+  mkdir -p "$RNNX_BUILD_DIR" || return 1
   if ! python3 -m venv "$venv" >&2 2>/dev/null; then
-    install_missing_packages python3 python3-venv python3-pip >&2
+    install_missing_packages python3 python3-venv python3-pip >&2 || return 1
     rm -rf "$venv"
-    /usr/bin/python3 -m venv "$venv" >&2
+    /usr/bin/python3 -m venv "$venv" >&2 || return 1
   fi
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${RNNX_PEER_PIP[@]}" >&2
-  echo "${RNNX_PEER_PIP[*]}" >"$stamp"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${RNNX_PEER_PIP[@]}" >&2 ||
+    { echo "pip could not install ${RNNX_PEER_PIP[*]}" >&2; return 1; }
+  "$venv/bin/python" -c "$check" >&2 || return 1
+  echo "${RNNX_PEER_PIP[*]}" >"$stamp" || return 1
   echo "$venv/bin/python"
 }
 

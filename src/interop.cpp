@@ -1,6 +1,7 @@
 #include "rnnx/interop.h"
 
 #include <map>
+#include <regex>
 
 #include "rnnx/error.h"
 #include "rnnx/layout.h"
@@ -237,18 +238,38 @@ std::vector<TensorSpec> weight_tensors(const Model& model, WeightFormat format) 
   return specs;
 }
 
+bool is_weight_tensor_name(WeightFormat format, std::string_view name) {
+  static const std::regex rnnx_names(R"(L[0-9]+\.(fw|bw)\.(Wx|Wh|bx|bh))");
+  static const std::regex tf_names(
+      R"(L[0-9]+\.(fw|bw)\.(kernel|bias|gates_kernel|gates_bias|candidate_kernel|candidate_bias))");
+  static const std::regex torch_names(R"((weight|bias)_(ih|hh)_l[0-9]+(_reverse)?)");
+  static const std::regex onnx_names(R"(L[0-9]+\.(W|R|B))");
+  const std::string s(name);
+  switch (format) {
+    case WeightFormat::rnnx:
+      return std::regex_match(s, rnnx_names);
+    case WeightFormat::tf:
+      return std::regex_match(s, tf_names);
+    case WeightFormat::torch:
+      return std::regex_match(s, torch_names);
+    case WeightFormat::onnx:
+      return std::regex_match(s, onnx_names);
+  }
+  return false;
+}
+
 std::vector<RefusedTensor> refused_tensors(const Model& model, WeightFormat format) {
   validate(model);
   std::vector<RefusedTensor> refused;
   for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
     const Layer& layer = model.layers[l];
     const std::string where = "layer " + std::to_string(l) + ": ";
+    if (layer.cell != Cell::lstm) continue;  // peepholes and projections are LSTM features
     if (format == WeightFormat::onnx) {
       refused.push_back({"L" + std::to_string(l) + ".P",
                          where + "ONNX peephole weights (input P) are not supported by rnnx"});
       continue;
     }
-    if (layer.cell != Cell::lstm) continue;
     for (Dir d : {Dir::fw, Dir::bw}) {
       if (d == Dir::bw && !layer.bidirectional) continue;
       if (format == WeightFormat::torch) {

@@ -356,6 +356,50 @@ TEST_F(WeightFormatRefusal, ForgetBiasInTorch) {
   expect_refused("torch", 3, "--weights-format torch", "forget_bias = 1.000000");
 }
 
+TEST_F(WeightFormatRefusal, FilesOfAnotherModel) {
+  // Weights of a bidirectional two-layer model, run with a one-direction one-layer model: the
+  // files it has no tensor for are refused, not ignored.
+  init(R"({"input_size": 2, "layers": [{"cell": "lstm", "hidden": 3, "bidirectional": true},
+                                      {"cell": "lstm", "hidden": 3}]})",
+       "torch");
+  std::ofstream(dir / "model.json") << kLstm;
+  expect_refused("torch", 2, "_reverse.npy", "a torch weight file for a layer or direction");
+  for (const char* file : {"weight_ih_l0_reverse.npy", "weight_hh_l0_reverse.npy",
+                           "bias_ih_l0_reverse.npy", "bias_hh_l0_reverse.npy"}) {
+    fs::remove(dir / file);
+  }
+  expect_refused("torch", 2, "_l1.npy", "the model does not have");
+}
+
+TEST_F(WeightFormatRefusal, OnnxGruHasNoPeepholesToRefuse) {
+  init(R"({"input_size": 2, "layers": [{"cell": "gru", "hidden": 3}]})", "onnx");
+  write_zeros(dir / "L0.P.npy", {1, 9});  // not an input of ONNX's GRU: an unrelated file
+  const Outcome o = rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " +
+                                 dir.string() + " --engine cpu --weights-format onnx",
+                             scratch);
+  EXPECT_EQ(o.code, 0) << o.err;
+}
+
+TEST_F(WeightFormatRefusal, WrongDtype) {
+  init(kLstm, "onnx");
+  const std::vector<double> v(24, 0.5);
+  io::write_npy((dir / "L0.B.npy").string(), io::make_npy(io::NpyType::f64, {1, 24}, v.data()));
+  expect_refused("onnx", 2, "L0.B.npy", "element type <f8, the model is float32");
+}
+
+TEST_F(WeightFormatRefusal, InitRefusesWhatTheFormatCannotHoldAsRunDoes) {
+  fs::create_directories(dir);
+  fs::create_directories(scratch);
+  std::ofstream(dir / "model.json")
+      << R"({"input_size": 2, "layers": [{"cell": "lstm", "hidden": 3, "forget_bias": 1.0}]})";
+  const Outcome o = rnnx_cli("init --model " + (dir / "model.json").string() + " --dir " +
+                                 (dir / "out").string() + " --weights-format onnx",
+                             scratch);
+  EXPECT_EQ(o.code, 3) << o.err;
+  EXPECT_NE(o.err.find("--weights-format onnx: layer 0: forget_bias"), std::string::npos) << o.err;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
 TEST_F(WeightFormatRefusal, MissingAndMisshapenFiles) {
   init(kLstm, "tf");
   fs::remove(dir / "L0.fw.bias.npy");

@@ -249,9 +249,33 @@ TEST(Interop, UnsupportedFrameworkTensorsAreRefusedAsUnsupported) {
       EXPECT_NE(std::string(error.what()).find(e.why), std::string::npos) << error.what();
     }
   }
-  // A GRU has no peepholes or projection to refuse in torch or tf.
+  // A GRU has no peepholes or projection to refuse (ONNX's GRU operator has no P input).
   EXPECT_TRUE(
       refused_tensors(model_of(2, {gru(3, GruReset::after_matmul)}), WeightFormat::torch).empty());
+  EXPECT_TRUE(
+      refused_tensors(model_of(2, {gru(3, GruReset::after_matmul)}), WeightFormat::onnx).empty());
+}
+
+TEST(Interop, WeightTensorNamesAreRecognisedPerFormat) {
+  EXPECT_TRUE(is_weight_tensor_name(WeightFormat::torch, "weight_hh_l12_reverse"));
+  EXPECT_TRUE(is_weight_tensor_name(WeightFormat::torch, "bias_ih_l0"));
+  EXPECT_FALSE(is_weight_tensor_name(WeightFormat::torch, "dweight_hh_l0"));  // a gradient file
+  EXPECT_FALSE(is_weight_tensor_name(WeightFormat::torch, "weight_hr_l0"));   // refused apart
+  EXPECT_TRUE(is_weight_tensor_name(WeightFormat::onnx, "L3.R"));
+  EXPECT_FALSE(is_weight_tensor_name(WeightFormat::onnx, "L3.dR"));
+  EXPECT_TRUE(is_weight_tensor_name(WeightFormat::tf, "L1.bw.candidate_kernel"));
+  EXPECT_FALSE(is_weight_tensor_name(WeightFormat::tf, "L1.bw.kernel.npy"));
+  EXPECT_TRUE(is_weight_tensor_name(WeightFormat::rnnx, "L0.fw.Wx"));
+  EXPECT_FALSE(is_weight_tensor_name(WeightFormat::rnnx, "L0.fw.h0"));
+  // Every name a format exports is recognised as that format's.
+  for (WeightFormat f :
+       {WeightFormat::rnnx, WeightFormat::tf, WeightFormat::torch, WeightFormat::onnx}) {
+    for (const Model& model : models_for(f)) {
+      for (const TensorSpec& spec : weight_tensors(model, f)) {
+        EXPECT_TRUE(is_weight_tensor_name(f, spec.name)) << to_string(f) << " " << spec.name;
+      }
+    }
+  }
 }
 
 TEST_P(Formats, WeightTensorsListWhatExportWrites) {

@@ -6,10 +6,12 @@ order.
 The nodes' W, R and (optional) B must be initializers. What rnnx cannot run is refused, naming
 the node and the attribute or input, with exit code 3: clip, activations other than the
 default ones, activation_alpha/beta, input_forget=1, layout=1 (batch-first), peephole weights P,
-direction="reverse" (rnnx has no reverse-only layer), and nodes that are not chained as rnnx
-stacks layers (the next node must read Y through Transpose(perm=[0, 2, 1, 3]) and Reshape to
-[T, B, dirs*H], i.e. the concat of the directions). Inputs (X, sequence_lens, initial_h,
-initial_c) are data: give them to rnnx as x.npy, lengths.npy and L{l}.{fw|bw}.h0.npy / c0.npy.
+direction="reverse" (rnnx has no reverse-only layer), float16 weights (the CLI reads float32 and
+float64), nodes that are not chained as rnnx stacks layers (the next node must read Y through
+Transpose(perm=[0, 2, 1, 3]) and a Reshape to [T, B, dirs*H] whose shape is an initializer, i.e.
+the concat of the directions), and nodes that do not share one sequence_lens input (rnnx applies
+one lengths.npy to every layer). Inputs (X, sequence_lens, initial_h, initial_c) are data: give
+them to rnnx as x.npy, lengths.npy and L{l}.{fw|bw}.h0.npy / c0.npy.
 
 Usage: onnx_to_rnnx.py MODEL.onnx OUT_DIR
 Exit codes: 0 written, 2 unreadable model or missing weights, 3 a feature rnnx does not support.
@@ -80,18 +82,23 @@ def producers(graph):
     return {out: node for node in graph.node for out in node.output}
 
 
-def check_chain(previous, node, graph, where):
-    """node's X must be Reshape(Transpose(previous.Y, perm=[0, 2, 1, 3]))."""
+def check_chain(previous, previous_features, node, graph, weights, where):
+    """node's X must be Reshape(Transpose(previous.Y, perm=[0, 2, 1, 3]), [T, B, dirs*H])."""
     made_by = producers(graph)
+    refusal = Refused(f"{where}: its input X is not the previous {previous.op_type} node's Y "
+                      "through Transpose(perm=[0, 2, 1, 3]) and a Reshape to [T, B, dirs*H], so "
+                      "it is not a layer of an rnnx stack")
     reshape = made_by.get(node.input[0])
-    transpose = made_by.get(reshape.input[0]) if reshape is not None else None
-    if (reshape is None or reshape.op_type != "Reshape" or transpose is None
-            or transpose.op_type != "Transpose"
+    if reshape is None or reshape.op_type != "Reshape" or len(reshape.input) < 2:
+        raise refusal
+    transpose = made_by.get(reshape.input[0])
+    if (transpose is None or transpose.op_type != "Transpose"
             or attributes_of(transpose).get("perm") != [0, 2, 1, 3]
             or transpose.input[0] != previous.output[0]):
-        raise Refused(f"{where}: its input X is not the previous {previous.op_type} node's Y "
-                      "through Transpose(perm=[0, 2, 1, 3]) and Reshape, so it is not a layer "
-                      "of an rnnx stack")
+        raise refusal
+    shape = weights.get(reshape.input[1])
+    if shape is None or list(shape.shape) != [3] or int(shape[2]) not in (previous_features, -1):
+        raise refusal
 
 
 def convert(model_path, out_dir):
@@ -105,14 +112,24 @@ def convert(model_path, out_dir):
     if not nodes:
         raise BadModel(f"{model_path}: no LSTM or GRU node")
     layers, files, dtype, input_size = [], {}, None, None
+    lengths_input, features = None, None
     for l, node in enumerate(nodes):
         where = f"{model_path}: node {node.name or node.op_type} (layer {l})"
         H, dirs, linear_before_reset = check_attributes(node, where)
         inputs = list(node.input) + [""] * (8 - len(node.input))
+        if len(inputs) > 8 or not inputs[0]:
+            raise BadModel(f"{where}: expected inputs X, W, R[, B, sequence_lens, initial_h, "
+                           "initial_c, P]")
         if inputs[7]:
             raise Refused(f"{where}: peephole weights P ({inputs[7]}) are not supported by rnnx")
+        if l == 0:
+            lengths_input = inputs[4]
+        elif inputs[4] != lengths_input:
+            raise Refused(f"{where}: sequence_lens is {inputs[4] or 'absent'!r}, the first "
+                          f"node's is {lengths_input or 'absent'!r}: rnnx applies one "
+                          "lengths.npy to every layer")
         if l > 0:
-            check_chain(nodes[l - 1], node, graph, where)
+            check_chain(nodes[l - 1], features, node, graph, weights, where)
         tensors = {}
         for key, name in (("W", inputs[1]), ("R", inputs[2]), ("B", inputs[3])):
             if name and name not in weights:
@@ -123,11 +140,27 @@ def convert(model_path, out_dir):
         G = 4 if node.op_type == "LSTM" else 3
         if tensors["B"] is None:
             tensors["B"] = np.zeros((dirs, 2 * G * H), tensors["W"].dtype)
+        W = tensors["W"]
+        if W.ndim != 3 or W.shape[:2] != (dirs, G * H):
+            raise BadModel(f"{where}: W has shape {list(W.shape)}, expected "
+                           f"[{dirs}, {G * H}, input size]")
+        I = int(W.shape[2])
+        for key, shape in (("R", (dirs, G * H, H)), ("B", (dirs, 2 * G * H))):
+            if tensors[key].shape != shape:
+                raise BadModel(f"{where}: {key} has shape {list(tensors[key].shape)}, expected "
+                               f"{list(shape)}")
         if l == 0:
-            input_size = int(tensors["W"].shape[2])
+            input_size = I
+        elif I != features:
+            raise BadModel(f"{where}: W's input size {I} is not the previous layer's output "
+                           f"size {features}")
+        features = dirs * H
         if dtype is None:
-            dtype = tensors["W"].dtype
+            dtype = W.dtype
         for key, t in tensors.items():
+            if t.dtype == np.float16:
+                raise Refused(f"{where}: {key} is float16; rnnx's CLI reads float32 and float64 "
+                              "weights (convert them, or use the library's DType::f16)")
             if t.dtype not in (np.float32, np.float64) or t.dtype != dtype:
                 raise BadModel(f"{where}: {key} is {t.dtype}; rnnx needs one of float32 or "
                                f"float64 for all weights (the first is {dtype})")

@@ -43,6 +43,10 @@ struct TensorSpec {
 };
 std::vector<TensorSpec> weight_tensors(const Model& model, WeightFormat format);
 
+// Whether `name` has the form of one of the format's weight tensors for some layer and direction
+// (e.g. "weight_hh_l3_reverse" for torch): how the CLI notices files meant for another model.
+bool is_weight_tensor_name(WeightFormat format, std::string_view name);
+
 // Tensors a framework can carry for this model's layers that rnnx cannot run, with the reason:
 // ONNX peephole weights L{l}.P; PyTorch's LSTM projection weight_hr_l{l}[_reverse]; TF
 // LSTMCell's peephole diagonals L{l}.{d}.w_i_diag, w_f_diag, w_o_diag and projection kernel

@@ -104,9 +104,13 @@ int init_command(const std::vector<std::string>& argv) {
   WeightFormat format = WeightFormat::rnnx;
   try {
     format = parse_weight_format(args.get_or("weights-format", "rnnx"));
-    check_weight_format(model, format);
   } catch (const Error& e) {
     throw BadInput(std::string("option --weights-format: ") + e.what());
+  }
+  try {
+    check_weight_format(model, format);  // a model the format cannot hold: exit 3, as for run
+  } catch (const Error& e) {
+    throw Error(e.status(), std::string("--weights-format ") + to_string(format) + ": " + e.what());
   }
 
   fs::create_directories(dir);

@@ -20,7 +20,8 @@ const char* kUsage =
     "       [--weights-format rnnx|tf|torch|onnx]\n"
     "                           write random inputs and weights for `run` into DIR\n"
     "\n"
-    "exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 engine unavailable for this model\n";
+    "exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 engine unavailable for this model or\n"
+    "            a feature rnnx does not support (a weight format's peepholes, projections)\n";
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,6 +74,15 @@ class InputDir {
   InputDir(fs::path dir, DType dtype) : dir_(std::move(dir)), dtype_(dtype) {}
 
   bool exists(const std::string& name) const { return fs::exists(dir_ / name); }
+
+  // The names of the folder's .npy files, without the extension.
+  std::vector<std::string> npy_names() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      if (entry.path().extension() == ".npy") names.push_back(entry.path().stem().string());
+    }
+    return names;
+  }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   io::NpyArray read(const std::string& name) const {
@@ -203,18 +213,28 @@ std::string layer_text(const Model& model, int l) {
          ", I=" + std::to_string(layer_input_size(model, l)) + ")";
 }
 
-// The files that hold the weights in `format` that rnnx cannot run are refused, not ignored.
-void refuse_unsupported_tensors(const InputDir& in, const Model& model, WeightFormat format) {
+// Weight files are refused, not ignored, when they hold what rnnx cannot run (exit 3) or belong
+// to another model (a layer or direction this one lacks: exit 2).
+void refuse_unexpected_tensors(const InputDir& in, const Model& model, WeightFormat format) {
   for (const RefusedTensor& r : refused_tensors(model, format)) {
     const std::string file = r.name + ".npy";
     if (in.exists(file)) throw Error(Status::unsupported, in.path(file) + ": " + r.reason);
+  }
+  std::set<std::string> expected;
+  for (const TensorSpec& spec : weight_tensors(model, format)) expected.insert(spec.name);
+  for (const std::string& name : in.npy_names()) {
+    if (is_weight_tensor_name(format, name) && expected.count(name) == 0) {
+      throw BadInput(in.path(name + ".npy") + ": a " + to_string(format) +
+                     " weight file for a layer or direction the model " +
+                     "does not have (model: " + describe(model) + ")");
+    }
   }
 }
 
 // Weights: one NPY per tensor of `format` (README.md, "Weights from other frameworks"),
 // converted into the canonical flat buffer.
 HostTensor read_weights(const InputDir& in, const Model& model, WeightFormat format) {
-  refuse_unsupported_tensors(in, model, format);
+  refuse_unexpected_tensors(in, model, format);
   std::vector<NamedTensor> tensors;
   for (const TensorSpec& spec : weight_tensors(model, format)) {
     const HostTensor t =

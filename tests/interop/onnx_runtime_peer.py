@@ -92,10 +92,13 @@ def rel_error(got, ref):
     return float(np.max(np.abs(got - ref) / np.maximum(1.0, np.abs(ref))))
 
 
-def build_graph(case, rng, extra_attributes=None, peepholes=False):
+def build_graph(case, rng, extra_attributes=None, peepholes=False, perm=(0, 2, 1, 3),
+                lengths_on_first_only=False):
     """The ONNX model and its feeds. Layer l's W, R, B are initializers named L{l}.W/R/B (also
     returned in feeds, which rnnx needs); its initial states are inputs named L{l}.h0 / c0.
-    `extra_attributes` adds to every node's; `peepholes` gives the first node a P input."""
+    For the refusal checks: `extra_attributes` adds to every node's; `peepholes` gives the first
+    node a P input; `perm` is the Transpose between stacked nodes; `lengths_on_first_only` gives
+    sequence_lens to the first node alone."""
     T, B = case.steps, case.batch
     feeds = {"X": rng.uniform(-1, 1, (T, B, case.input_size)).astype(np.float32)}
     inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, B, case.input_size])]
@@ -122,7 +125,8 @@ def build_graph(case, rng, extra_attributes=None, peepholes=False):
             feeds[name] = tensors[key].astype(np.float32)
             initializers.append(numpy_helper.from_array(feeds[name], name))
             node_inputs.append(name)
-        node_inputs.append("seq_lens" if case.lengths is not None else "")
+        with_lengths = case.lengths is not None and not (lengths_on_first_only and l > 0)
+        node_inputs.append("seq_lens" if with_lengths else "")
         for key in ("h0", "c0") if layer.op == "LSTM" else ("h0",):
             if key in tensors:
                 name = f"L{l}.{key}"
@@ -147,11 +151,10 @@ def build_graph(case, rng, extra_attributes=None, peepholes=False):
                     for n in node_outputs]
         # The next layer reads concat(directions) on the feature axis: [T, D, B, H] -> [T, B, D*H].
         if l + 1 < len(case.layers):
-            nodes.append(helper.make_node("Transpose", [f"L{l}.Y"], [f"L{l}.Yt"],
-                                          perm=[0, 2, 1, 3]))
+            nodes.append(helper.make_node("Transpose", [f"L{l}.Y"], [f"L{l}.Yt"], perm=list(perm)))
             shape_name = f"L{l}.shape"
-            feeds[shape_name] = np.array([T, B, D * H], np.int64)
-            inputs.append(helper.make_tensor_value_info(shape_name, TensorProto.INT64, [3]))
+            initializers.append(
+                numpy_helper.from_array(np.array([T, B, D * H], np.int64), shape_name))
             nodes.append(helper.make_node("Reshape", [f"L{l}.Yt", shape_name], [f"L{l}.out"]))
             x_name, x_size = f"L{l}.out", D * H
     graph = helper.make_graph(nodes, case.name, inputs, outputs, initializers)
@@ -276,21 +279,29 @@ def run_case(case, rnnx, work):
 
 
 # Graphs rnnx cannot run: tools/onnx_to_rnnx.py must refuse each (exit 3) naming the feature.
+STACK = [Layer("LSTM", 4, "bidirectional"), Layer("GRU", 3)]
 REFUSALS = [
-    ("clip", Case("lstm_clip", 3, [Layer("LSTM", 4)], 3, None), {"clip": 3.0}, False),
-    ("peephole weights P", Case("lstm_peepholes", 3, [Layer("LSTM", 4)], 3, None), {}, True),
+    ("clip", Case("lstm_clip", 3, [Layer("LSTM", 4)], 3, None), {"extra_attributes": {"clip": 3.0}}),
+    ("peephole weights P", Case("lstm_peepholes", 3, [Layer("LSTM", 4)], 3, None),
+     {"peepholes": True}),
     ("activations", Case("gru_relu", 3, [Layer("GRU", 4)], 3, None),
-     {"activations": ["Sigmoid", "Relu"]}, False),
+     {"extra_attributes": {"activations": ["Sigmoid", "Relu"]}}),
     ("input_forget=1", Case("lstm_coupled", 3, [Layer("LSTM", 4)], 3, None),
-     {"input_forget": 1}, False),
-    ("reverse-only", Case("gru_reverse", 3, [Layer("GRU", 4, "reverse")], 3, None), {}, False),
+     {"extra_attributes": {"input_forget": 1}}),
+    ("layout=1", Case("lstm_batch_first", 3, [Layer("LSTM", 4)], 3, None),
+     {"extra_attributes": {"layout": 1}}),
+    ("reverse-only", Case("gru_reverse", 3, [Layer("GRU", 4, "reverse")], 3, None), {}),
+    ("not a layer of an rnnx stack", Case("stack_wrong_transpose", 3, STACK, 3, None),
+     {"perm": (0, 1, 2, 3)}),
+    ("one lengths.npy", Case("stack_lengths_on_first_only", 3, STACK, 3, [3, 2, 1]),
+     {"lengths_on_first_only": True}),
 ]
 
 
 def check_refusals(work):
     problems = []
-    for what, case, attributes, peepholes in REFUSALS:
-        model, _ = build_graph(case, np.random.default_rng(0), attributes, peepholes)
+    for what, case, options in REFUSALS:
+        model, _ = build_graph(case, np.random.default_rng(0), **options)
         path = os.path.join(work, case.name + ".onnx")
         onnx.save(model, path)
         folder = os.path.join(work, case.name)

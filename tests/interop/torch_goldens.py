@@ -167,9 +167,12 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "data", "torch")
     torch.set_num_threads(1)
-    if os.path.isdir(out):
+    if os.path.isdir(out) and os.listdir(out):
+        # Replace only a goldens folder this script wrote, never any other folder given by mistake.
+        if not os.path.isfile(os.path.join(out, "VERSIONS.json")):
+            sys.exit(f"{out} is not empty and holds no VERSIONS.json: not a goldens folder")
         shutil.rmtree(out)
-    os.makedirs(out)
+    os.makedirs(out, exist_ok=True)
     for case in CASES:
         write_case(case, out)
     with open(os.path.join(out, "VERSIONS.json"), "w") as f:
