@@ -23,16 +23,20 @@ namespace rnnx::bench {
 
 namespace {
 
-// The GPU engines and cuDNN's algorithms, as benchmark names.
+// The GPU engines and cuDNN's algorithms, as benchmark names; gpu_persistent also with 16-bit
+// weights and inputs (the case name's last part says the dtype).
 struct GpuEngine {
   const char* name;
   Engine engine;
   CudnnAlgo algo = CudnnAlgo::standard;
+  DType dtype = DType::f32;
 };
 const GpuEngine kGpuEngines[] = {
     {"gpu_dynamic", Engine::gpu_dynamic},
     {"gpu_static", Engine::gpu_static},
     {"gpu_persistent", Engine::gpu_persistent},
+    {"gpu_persistent", Engine::gpu_persistent, CudnnAlgo::standard, DType::bf16},
+    {"gpu_persistent", Engine::gpu_persistent, CudnnAlgo::standard, DType::f16},
     {"cudnn", Engine::cudnn},
     {"cudnn_persist_static", Engine::cudnn, CudnnAlgo::persist_static},
     {"cudnn_persist_dynamic", Engine::cudnn, CudnnAlgo::persist_dynamic},
@@ -44,27 +48,38 @@ void check(cudaError_t status, const char* what) {
     throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
 }
 
-// Device memory for one array of floats, filled from the host or left as it is.
+const char* dtype_label(DType dtype) {
+  return dtype == DType::bf16 ? "bf16" : dtype == DType::f16 ? "f16" : "f32";
+}
+
+// Device memory for one array of float32, bfloat16 or float16 values, filled from the host
+// (rounded to the dtype) or left as it is.
 class DeviceArray {
  public:
-  explicit DeviceArray(std::size_t n) : n_(n) {
-    check(cudaMalloc(reinterpret_cast<void**>(&p_), std::max<std::size_t>(n, 1) * sizeof(float)),
-          "cudaMalloc");
+  explicit DeviceArray(std::size_t n, DType dtype = DType::f32) : n_(n), dtype_(dtype) {
+    check(cudaMalloc(&p_, std::max<std::size_t>(n, 1) * dtype_size(dtype)), "cudaMalloc");
   }
-  DeviceArray(const std::vector<float>& v) : DeviceArray(v.size()) {
-    check(cudaMemcpy(p_, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice), "upload");
+  DeviceArray(const std::vector<float>& v, DType dtype = DType::f32)
+      : DeviceArray(v.size(), dtype) {
+    if (dtype == DType::f32) {
+      check(cudaMemcpy(p_, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice), "upload");
+      return;
+    }
+    std::vector<std::uint16_t> bits;
+    for (float e : v) bits.push_back(dtype == DType::bf16 ? float_to_bf16(e) : float_to_f16(e));
+    check(cudaMemcpy(p_, bits.data(), bits.size() * 2, cudaMemcpyHostToDevice), "upload");
   }
   ~DeviceArray() { cudaFree(p_); }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
-  float* get() const { return p_; }
   std::size_t size() const { return n_; }
-  Buffer out() const { return Buffer(p_, n_); }
-  ConstBuffer in() const { return ConstBuffer(p_, n_); }
+  Buffer out() const { return Buffer(p_, n_, dtype_); }
+  ConstBuffer in() const { return ConstBuffer(p_, n_, dtype_); }
 
  private:
-  float* p_ = nullptr;
+  void* p_ = nullptr;
   std::size_t n_ = 0;
+  DType dtype_ = DType::f32;
 };
 
 class Stream {
@@ -110,8 +125,9 @@ std::size_t l2_bytes() {
   return static_cast<std::size_t>(bytes);
 }
 
-void run_device(benchmark::State& state, const Model& m, const GpuEngine& which, int steps,
-                int batch, Mode mode) {
+void run_device(benchmark::State& state, Model m, const GpuEngine& which, int steps, int batch,
+                Mode mode) {
+  m.dtype = which.dtype;
   if (gpus().devices.empty()) {
     state.SkipWithError(("no usable GPU: " + gpus().why_none).c_str());
     return;
@@ -126,21 +142,21 @@ void run_device(benchmark::State& state, const Model& m, const GpuEngine& which,
     const std::size_t ny = std::size_t(steps) * batch * output_size(m);
     // Enough copies of x that cycling through them (and y) does not stay in L2.
     const std::size_t copies = std::clamp<std::size_t>(
-        2 * l2_bytes() / std::max<std::size_t>((nx + ny) * sizeof(float), 1) + 1, 1, 16);
+        2 * l2_bytes() / std::max<std::size_t>((nx + ny) * dtype_size(m.dtype), 1) + 1, 1, 16);
     std::vector<std::unique_ptr<DeviceArray>> xs;
     for (std::size_t k = 0; k < copies; ++k) {
-      xs.push_back(std::make_unique<DeviceArray>(random_floats(nx, 10 + k, 1)));
+      xs.push_back(std::make_unique<DeviceArray>(random_floats(nx, 10 + k, 1), m.dtype));
     }
     const float scale = 1.0f / std::sqrt(static_cast<float>(m.layers[0].hidden));
-    const DeviceArray w(random_floats(WeightLayout(m).size(), 2, scale));
-    const DeviceArray dy(random_floats(ny, 3, 1));
-    const DeviceArray y(ny), final_state(StateLayout(m, batch).size());
+    const DeviceArray w(random_floats(WeightLayout(m).size(), 2, scale), m.dtype);
+    const DeviceArray dy(random_floats(ny, 3, 1), m.dtype);
+    const DeviceArray y(ny, m.dtype), final_state(StateLayout(m, batch).size());
     std::unique_ptr<DeviceArray> dx, dw;
     void* reserve = nullptr;
     std::size_t reserve_bytes = 0;
     if (train) {
-      dx = std::make_unique<DeviceArray>(nx);
-      dw = std::make_unique<DeviceArray>(w.size());
+      dx = std::make_unique<DeviceArray>(nx, m.dtype);
+      dw = std::make_unique<DeviceArray>(w.size(), m.dtype);
       reserve_bytes = rnn.reserve_bytes(steps, batch);
       check(cudaMalloc(&reserve, std::max<std::size_t>(reserve_bytes, 1)), "cudaMalloc");
     }
@@ -228,7 +244,9 @@ void register_device(const std::string& suite, const std::string& cell, const Mo
                      const GpuEngine& which, int steps, int batch, Mode mode) {
   const int H = m.layers[0].hidden;
   configure(benchmark::RegisterBenchmark(
-                case_name(suite, which.name, cell, H, batch, steps, to_string(mode)).c_str(),
+                case_name(suite, which.name, cell, H, batch, steps, to_string(mode),
+                          dtype_label(which.dtype))
+                    .c_str(),
                 [=](benchmark::State& s) { run_device(s, m, which, steps, batch, mode); }),
             true);
 }
@@ -288,6 +306,7 @@ void register_gpu_suites() {
     for (const GpuEngine& e : kGpuEngines) {
       for (Mode mode : {Mode::fwd, Mode::train}) {
         if (mode == Mode::train && e.engine == Engine::gpu_persistent) continue;  // inference only
+        if (e.dtype != DType::f32) continue;  // 16-bit cases: latency and unroll only
         register_device("seed", seed.name, seed.model, e, 28, 128, mode);
       }
     }

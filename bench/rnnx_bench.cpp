@@ -45,9 +45,18 @@ class RatioReporter : public benchmark::ConsoleReporter {
       for (const std::string& peer : peers) {
         std::string other = name;
         other.replace(at, engine.size(), peer);
+        // A bf16/f16 case has no 16-bit cuDNN peer here: it is held against cuDNN's float32.
+        const std::size_t dtype_at = other.rfind('/') + 1;
+        const std::string dtype = other.substr(dtype_at);
+        if (seconds_.count(other) == 0 && (dtype == "bf16" || dtype == "f16")) {
+          other.replace(dtype_at, dtype.size(), "f32");
+        }
         const auto it = seconds_.find(other);
         if (it == seconds_.end()) continue;
-        std::printf("  %-64s %s / %s = %.3f\n", name.c_str(), engine.c_str(), peer.c_str(),
+        const std::string label = other.substr(other.rfind('/') + 1) == dtype
+                                      ? peer
+                                      : peer + " (" + other.substr(other.rfind('/') + 1) + ")";
+        std::printf("  %-64s %s / %s = %.3f\n", name.c_str(), engine.c_str(), label.c_str(),
                     seconds / it->second);
       }
     }

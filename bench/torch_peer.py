@@ -6,6 +6,11 @@ and `seed` suites, engine name `torch`, so bench/plot.py and the README can set 
 users run today. CUDA events, a warm-up, the median of --repeats timed runs, random data.
 
     python3 bench/torch_peer.py --out OUT.json [--repeats 20] [--suites latency,seed]
+                                [--dtypes f32,bf16,f16]
+
+The latency suite runs in each of --dtypes (bf16/f16: module and input in that type, as
+gpu_persistent's 16-bit cases); a dtype PyTorch/cuDNN refuses on the device is reported and left
+out.
 """
 import argparse
 import json
@@ -46,6 +51,7 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--suites", default="latency,seed")
+    parser.add_argument("--dtypes", default="f32,bf16,f16")
     args = parser.parse_args()
     try:
         import torch
@@ -57,16 +63,23 @@ def main():
     device = torch.device("cuda")
     results = []
     suites = args.suites.split(",")
+    types = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
     if "latency" in suites:
-        for cell, gates in (("lstm", 4), ("gru", 3)):
-            for hidden in (256, 512, 1024, 2048):
-                for batch in (1, 4, 16, 64):
-                    kind = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
-                    module = kind(hidden, hidden).to(device)
-                    x = torch.randn(100, batch, hidden, device=device)
-                    ms = time_module(torch, module, x, args.repeats)
-                    name = f"latency/torch/{cell}/H:{hidden}/B:{batch}/T:100/fwd/f32"
-                    results.append(entry(name, ms, flops(gates, 1, hidden, hidden, batch, 100), 100))
+        for label in args.dtypes.split(","):
+            for cell, gates in (("lstm", 4), ("gru", 3)):
+                for hidden in (256, 512, 1024, 2048):
+                    for batch in (1, 4, 16, 64):
+                        kind = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+                        module = kind(hidden, hidden).to(device=device, dtype=types[label])
+                        x = torch.randn(100, batch, hidden, device=device, dtype=types[label])
+                        name = f"latency/torch/{cell}/H:{hidden}/B:{batch}/T:100/fwd/{label}"
+                        try:
+                            ms = time_module(torch, module, x, args.repeats)
+                        except RuntimeError as e:  # e.g. a dtype cuDNN's RNN lacks here
+                            print(f"torch_peer.py: {name}: {e}", file=sys.stderr)
+                            continue
+                        results.append(entry(name, ms, flops(gates, 1, hidden, hidden, batch, 100),
+                                             100))
     if "seed" in suites:
         # The notebook's networks PyTorch can express exactly (its GRU resets after the matmul,
         # TF's before, so the seed's GRUs are left out).

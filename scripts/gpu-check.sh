@@ -8,7 +8,8 @@
 #   2. build from source for sm_90 (GoogleTest and Google Benchmark from .gpu-carry/, made by
 #      scripts/gpu-carry.sh on the build machine);
 #   3. every test with RNNX_REQUIRE_GPU=1 (a GPU test that cannot find the GPU fails);
-#   4. compute-sanitizer memcheck and racecheck over the GPU tests (suites named Gpu*);
+#   4. compute-sanitizer memcheck and racecheck over the GPU tests (suites named Gpu*), synccheck
+#      over gpu_persistent's;
 #   5. the benchmarks, as JSON;
 #   6. the seed classifier (examples/) for one epoch of Fashion-MNIST on each GPU engine that
 #      trains, appended to bench.txt (samples/s and test accuracy);
@@ -113,10 +114,10 @@ fi
 # --- 4. compute-sanitizer over the GPU tests -------------------------------------------------
 # Under the sanitizer each cuBLAS call is instrumented: a representative subset of the GPU tests
 # keeps this stage under 10 minutes (RNNX_SANITIZER_FILTER overrides it).
-filter=${RNNX_SANITIZER_FILTER:-'GpuDevice*:GpuEngines*:GpuCudnn.*:Matrix/GpuMatrix.Float32*:Matrix/GpuCudnnMatrix.Float32MatchesReference/standard*-GpuEngines.TwoThousandSteps'}
+filter=${RNNX_SANITIZER_FILTER:-'GpuDevice*:GpuEngines*:GpuCudnn.*:Matrix/GpuMatrix.Float32*:Matrix/GpuCudnnMatrix.Float32MatchesReference/standard*:GpuPersistent.SeveralUnitsPerBlock:GpuPersistent.RunToRunIdentical-GpuEngines.TwoThousandSteps'}
 if ! want sanitizer; then
   result[sanitizer]="not asked for"
-elif stage "compute-sanitizer memcheck, racecheck ($filter)" && built &&
+elif stage "compute-sanitizer memcheck, racecheck, synccheck ($filter)" && built &&
      command -v compute-sanitizer >/dev/null; then
   : >"$out/sanitizer.log"
   sanitizer_ok=1
@@ -124,7 +125,10 @@ elif stage "compute-sanitizer memcheck, racecheck ($filter)" && built &&
     [ -x "$bin" ] || continue
     # Only binaries that hold GPU tests.
     "$bin" --gtest_list_tests --gtest_filter="$filter" 2>/dev/null | grep -q '^  ' || continue
-    for tool in memcheck racecheck; do
+    # synccheck where the grid barriers and block syncs are (gpu_persistent), to fit 10 minutes.
+    tools="memcheck racecheck"
+    [ "$(basename "$bin")" = test_persistent_engine ] && tools="$tools synccheck"
+    for tool in $tools; do
       echo "--- $tool $(basename "$bin")" >>"$out/sanitizer.log"
       if ! RNNX_REQUIRE_GPU=1 timeout 280 compute-sanitizer --tool "$tool" --error-exitcode 99 \
            "$bin" --gtest_filter="$filter" --gtest_brief=1 >>"$out/sanitizer.log" 2>&1; then
@@ -132,7 +136,7 @@ elif stage "compute-sanitizer memcheck, racecheck ($filter)" && built &&
       fi
     done
   done
-  result[sanitizer]=$([ $sanitizer_ok -eq 1 ] && echo "ok (memcheck, racecheck)" || echo "FAILED (sanitizer.log)")
+  result[sanitizer]=$([ $sanitizer_ok -eq 1 ] && echo "ok (memcheck, racecheck, synccheck)" || echo "FAILED (sanitizer.log)")
   tail -5 "$out/sanitizer.log"
 else
   result[sanitizer]="not run (no build or no compute-sanitizer)"
@@ -145,7 +149,7 @@ elif stage "benchmarks" && [ -x "$build/bench/rnnx_bench" ]; then
   # RNNX_BENCH_SET picks what fits one 10-minute call: quick (default), or one suite (seed,
   # latency, deepbench, unroll, floor, cpu); RNNX_BENCH_FILTER overrides it with a regex.
   case "${RNNX_BENCH_SET:-quick}" in
-    quick) preset='^(floor/|latency/[^/]+/lstm/H:(256|1024)/B:(1|16)/|unroll/[^/]+/lstm/H:128/B:1/|seed/(gpu_dynamic|gpu_static|cudnn)/lstm/)' ;;
+    quick) preset='^(floor/|latency/[^/]+/lstm/H:(256|1024)/B:(1|16)/|unroll/[^/]+/lstm/H:128/B:1/.*f32|seed/(gpu_dynamic|gpu_static|cudnn)/lstm/)' ;;
     cpu) preset='^cpu/(cpu|onednn|sgemm)/' ;;
     *) preset="^${RNNX_BENCH_SET}/" ;;
   esac
@@ -158,7 +162,7 @@ elif stage "benchmarks" && [ -x "$build/bench/rnnx_bench" ]; then
   fi
   # PyTorch's LSTM/GRU on the same GPU, in the same units (bench/torch_peer.py).
   if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-    timeout 100 python3 "$root/bench/torch_peer.py" --out "$out/torch.json" >>"$out/bench.txt" 2>&1 ||
+    timeout 200 python3 "$root/bench/torch_peer.py" --out "$out/torch.json" >>"$out/bench.txt" 2>&1 ||
       echo "torch_peer.py failed (bench.txt)"
   fi
   tail -25 "$out/bench.txt"
