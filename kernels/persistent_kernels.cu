@@ -3,6 +3,7 @@
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <mma.h>
 
 #include <algorithm>
 
@@ -70,9 +71,39 @@ __device__ __forceinline__ __half narrow<__half>(float v) {
   return __float2half_rn(v);
 }
 
-// W_h's rows come first in shared memory; the float arrays after them start 16-byte aligned.
-__host__ __device__ constexpr std::size_t align16(std::size_t bytes) {
-  return (bytes + 15) / 16 * 16;
+// One block's shared memory, in bytes from its start (each array 128-byte aligned; WMMA's loads
+// want 32): W_h's rows (storage type), the batch's h in float32, with MMA its 16-bit copy h16
+// [zld][H], the gate sums z [rows][zld], and the LSTM's c or the reset-before GRU's r [U][B].
+// Without MMA rows = G*U and zld = B; with it both are padded to WMMA's 16 (zero rows, zero
+// batch columns).
+struct SmemLayout {
+  std::size_t w = 0, hc = 0, h16 = 0, z = 0, state = 0, total = 0;
+  int rows = 0, zld = 0;
+};
+
+__host__ __device__ inline std::size_t align128(std::size_t bytes) {
+  return (bytes + 127) / 128 * 128;
+}
+
+__host__ __device__ inline SmemLayout smem_layout(PersistentCell cell, std::size_t weight_bytes,
+                                                  int H, int U, int B, bool mma) {
+  const int G = cell == PersistentCell::lstm ? 4 : 3;
+  SmemLayout s;
+  s.rows = mma ? (G * U + 15) / 16 * 16 : G * U;
+  s.zld = mma ? (B + 15) / 16 * 16 : B;
+  std::size_t at = 0;
+  s.w = at;
+  at = align128(at + std::size_t(s.rows) * H * weight_bytes);
+  s.hc = at;
+  at = align128(at + std::size_t(B) * H * sizeof(float));
+  s.h16 = at;
+  if (mma) at = align128(at + std::size_t(s.zld) * H * weight_bytes);
+  s.z = at;
+  at = align128(at + std::size_t(s.rows) * s.zld * sizeof(float));
+  s.state = at;
+  if (cell != PersistentCell::gru_after) at = align128(at + std::size_t(U) * B * sizeof(float));
+  s.total = at;
+  return s;
 }
 
 __device__ float warp_sum(float v) {
@@ -84,7 +115,7 @@ __device__ float warp_sum(float v) {
 // A fixed order of the sum: run-to-run identical.
 template <class TW>
 __device__ void resident_dots(const TW* W, int row_begin, int row_end, int H, int B, const float* h,
-                              float* z) {
+                              float* z, int zld) {
   const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
   const int outputs = (row_end - row_begin) * B;
   for (int o = threadIdx.x / 32; o < outputs; o += warps) {
@@ -94,8 +125,36 @@ __device__ void resident_dots(const TW* W, int row_begin, int row_end, int H, in
     float acc = 0.0f;
     for (int k = lane; k < H; k += 32) acc += widen(w[k]) * x[k];
     acc = warp_sum(acc);
-    if (lane == 0) z[r * B + b] = acc;
+    if (lane == 0) z[r * zld + b] = acc;
   }
+}
+
+// The same sums on tensor cores (bf16/f16 storage): z [rows][zld] = W [rows][H] . h16^T, one
+// warp per 16x16 tile of z, K = H in steps of 16 in a fixed order (run-to-run identical). h16 is
+// h rounded to the storage type, [zld][H]: WMMA's column-major B operand with ld = H.
+template <class TW>
+__device__ void mma_dots(const TW* W, int rows, int H, const TW* h16, int zld, float* z) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  namespace wmma = nvcuda::wmma;
+  const int warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int row_tiles = rows / 16, col_tiles = zld / 16;
+  for (int tile = warp; tile < row_tiles * col_tiles; tile += warps) {
+    const int tm = tile / col_tiles, tn = tile % col_tiles;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+    wmma::fill_fragment(c, 0.0f);
+    for (int k = 0; k < H; k += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, TW, wmma::row_major> a;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, TW, wmma::col_major> b;
+      wmma::load_matrix_sync(a, W + std::size_t(tm) * 16 * H + k, H);
+      wmma::load_matrix_sync(b, h16 + std::size_t(tn) * 16 * H + k, H);
+      wmma::mma_sync(c, a, b, c);
+    }
+    wmma::store_matrix_sync(z + std::size_t(tm) * 16 * zld + tn * 16, c, zld, wmma::mem_row_major);
+  }
+#else
+  (void)W, (void)rows, (void)H, (void)h16, (void)zld, (void)z;
+  __trap();  // the host asks for MMA on sm_80 and later only (persistent_mma_possible)
+#endif
 }
 
 __device__ int time_of(const PersistentLayerArgs& a, int s, int b) {
@@ -114,22 +173,34 @@ __global__ void __launch_bounds__(kPersistentThreads)
   const int j0 = blockIdx.x * U;
   const int owned = min(U, H - j0);  // the last block may own fewer units
 
-  // Shared memory: W [G*U][H] (storage type) | h cache [B][H] | z [G*U][B] | the LSTM's c or the
-  // reset-before GRU's r [U][B] (persistent_shared_bytes).
-  extern __shared__ __align__(16) unsigned char shared[];
-  TW* W = reinterpret_cast<TW*>(shared);
-  float* hc = reinterpret_cast<float*>(shared + align16(std::size_t(G) * U * H * sizeof(TW)));
+  // MMA only with 16-bit storage, and never for the reset-before GRU: its two rounds need separate
+  // row ranges of z, which tiles of 16 rows would not keep apart.
+  constexpr bool kCanMma = !std::is_same<TW, float>::value && !before;
+  const bool mma = kCanMma && a.mma;
+  const SmemLayout L = smem_layout(kCell, sizeof(TW), H, U, B, mma);
+  extern __shared__ __align__(128) unsigned char shared[];
+  TW* W = reinterpret_cast<TW*>(shared + L.w);
+  float* hc = reinterpret_cast<float*>(shared + L.hc);
+  TW* h16 = reinterpret_cast<TW*>(shared + L.h16);
+  float* z = reinterpret_cast<float*>(shared + L.z);
+  float* cstate = reinterpret_cast<float*>(shared + L.state);  // LSTM only
+  float* reset = cstate;                                       // GRU reset before only
+  const int zld = L.zld;
   const TW* Wh = static_cast<const TW*>(a.Wh);
   TW* y = static_cast<TW*>(a.y);
-  float* z = hc + std::size_t(B) * H;
-  float* cstate = z + std::size_t(G) * U * B;  // LSTM only
-  float* reset = cstate;                       // GRU reset before only
 
-  // The block's rows of W_h, once: local row g*U + u is global row g*H + j0 + u.
-  for (std::size_t i = threadIdx.x; i < std::size_t(G) * U * H; i += blockDim.x) {
+  // The block's rows of W_h, once: local row g*U + u is global row g*H + j0 + u; MMA's padding
+  // rows past G*U and the units past `owned` are zero.
+  for (std::size_t i = threadIdx.x; i < std::size_t(L.rows) * H; i += blockDim.x) {
     const int r = static_cast<int>(i / H), k = static_cast<int>(i % H);
     const int g = r / U, u = r % U;
-    W[i] = u < owned ? Wh[(std::size_t(g) * H + j0 + u) * H + k] : narrow<TW>(0.0f);
+    W[i] = r < G * U && u < owned ? Wh[(std::size_t(g) * H + j0 + u) * H + k] : narrow<TW>(0.0f);
+  }
+  if (mma) {  // h16's padding batch columns stay zero
+    for (std::size_t i = threadIdx.x; i < std::size_t(zld) * H; i += blockDim.x) {
+      h16[i] = narrow<TW>(0.0f);
+    }
+    __syncthreads();  // before the first step's writes of h16 by other threads
   }
   if constexpr (lstm) {
     for (int i = threadIdx.x; i < U * B; i += blockDim.x) {
@@ -142,10 +213,20 @@ __global__ void __launch_bounds__(kPersistentThreads)
   float* hnext = a.h[1];
   for (int s = 0; s < a.steps; ++s) {
     for (std::size_t i = threadIdx.x; i < std::size_t(B) * H; i += blockDim.x) {
-      hc[i] = __ldcg(hp + i);  // written by other blocks: past L1
+      const float v = __ldcg(hp + i);  // written by other blocks: past L1
+      hc[i] = v;
+      if (mma) h16[i] = narrow<TW>(v);
     }
     __syncthreads();
-    resident_dots(W, 0, before ? 2 * U : G * U, H, B, hc, z);
+    if constexpr (kCanMma) {
+      if (mma) {
+        mma_dots(W, L.rows, H, h16, zld, z);
+      } else {
+        resident_dots(W, 0, G * U, H, B, hc, z, zld);
+      }
+    } else {
+      resident_dots(W, 0, before ? 2 * U : G * U, H, B, hc, z, zld);
+    }
     __syncthreads();
     if constexpr (before) {
       // r first, then n's recurrent term from r * h of every unit: a second round across blocks.
@@ -154,7 +235,7 @@ __global__ void __launch_bounds__(kPersistentThreads)
         float r = 0.0f;
         if (t >= 0) {
           const float* p = a.proj + (std::size_t(t) * B + b) * G * H;
-          r = cell::sigmoid(z[u * B + b] + p[j] + a.bias[j]);
+          r = cell::sigmoid(z[u * zld + b] + p[j] + a.bias[j]);
         }
         reset[u * B + b] = r;
         a.rh[std::size_t(b) * H + j] = r * hc[std::size_t(b) * H + j];
@@ -164,7 +245,7 @@ __global__ void __launch_bounds__(kPersistentThreads)
         hc[i] = __ldcg(a.rh + i);
       }
       __syncthreads();
-      resident_dots(W, 2 * U, 3 * U, H, B, hc, z);
+      resident_dots(W, 2 * U, 3 * U, H, B, hc, z, zld);
       __syncthreads();
     }
     for (int i = threadIdx.x; i < owned * B; i += blockDim.x) {
@@ -181,23 +262,23 @@ __global__ void __launch_bounds__(kPersistentThreads)
       float h;
       if constexpr (lstm) {
         const cell::LstmUnit<float> unit =
-            cell::lstm_forward(z[(0 * U + u) * B + b] + p[j] + a.bias[j],
-                               z[(1 * U + u) * B + b] + p[H + j] + a.bias[H + j],
-                               z[(2 * U + u) * B + b] + p[2 * H + j] + a.bias[2 * H + j],
-                               z[(3 * U + u) * B + b] + p[3 * H + j] + a.bias[3 * H + j],
+            cell::lstm_forward(z[(0 * U + u) * zld + b] + p[j] + a.bias[j],
+                               z[(1 * U + u) * zld + b] + p[H + j] + a.bias[H + j],
+                               z[(2 * U + u) * zld + b] + p[2 * H + j] + a.bias[2 * H + j],
+                               z[(3 * U + u) * zld + b] + p[3 * H + j] + a.bias[3 * H + j],
                                cstate[u * B + b], a.forget_bias);
         cstate[u * B + b] = unit.c;
         h = unit.h;
       } else if constexpr (kCell == PersistentCell::gru_after) {
-        const float r = cell::sigmoid(z[u * B + b] + p[j] + a.bias[j]);
-        const float update = cell::sigmoid(z[(U + u) * B + b] + p[H + j] + a.bias[H + j]);
-        const float hn = z[(2 * U + u) * B + b] + a.bhn[j];
+        const float r = cell::sigmoid(z[u * zld + b] + p[j] + a.bias[j]);
+        const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + a.bias[H + j]);
+        const float hn = z[(2 * U + u) * zld + b] + a.bhn[j];
         const float n = cell::gru_candidate(p[2 * H + j] + a.bias[2 * H + j], hn, r, true);
         h = cell::gru_output(update, n, h_prev);
       } else {
-        const float update = cell::sigmoid(z[(U + u) * B + b] + p[H + j] + a.bias[H + j]);
+        const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + a.bias[H + j]);
         const float n = cell::gru_candidate(p[2 * H + j] + a.bias[2 * H + j],
-                                            z[(2 * U + u) * B + b], reset[u * B + b], false);
+                                            z[(2 * U + u) * zld + b], reset[u * B + b], false);
         h = cell::gru_output(update, n, h_prev);
       }
       hnext[at] = h;
@@ -269,14 +350,15 @@ int persistent_gates(PersistentCell cell) {
   return cell == PersistentCell::lstm ? 4 : 3;
 }
 
-std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B) {
-  const std::size_t G = persistent_gates(cell), U = units;
-  // W; the h cache and z; the LSTM's c or the reset-before GRU's r (the kernel lays out both
-  // slots, the second empty, so the layout is one formula).
-  const std::size_t state = cell == PersistentCell::gru_after ? 0 : U * B;
-  const std::size_t floats = std::size_t(B) * H + G * U * B + state;
+std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B,
+                                    bool mma) {
   const std::size_t weight_bytes = storage == DType::f32 ? sizeof(float) : 2;
-  return align16(G * U * H * weight_bytes) + floats * sizeof(float);
+  return smem_layout(cell, weight_bytes, H, units, B, mma).total;
+}
+
+bool persistent_mma_possible(PersistentCell cell, DType storage, int H, int compute_major) {
+  return storage != DType::f32 && cell != PersistentCell::gru_before && H % 16 == 0 &&
+         compute_major >= 8;
 }
 
 namespace {
@@ -319,7 +401,8 @@ cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, D
 cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier, DType storage,
                                     const PersistentLayerArgs& args, cudaStream_t stream) {
   const void* kernel = kernel_for(cell, barrier, storage);
-  const std::size_t shared = persistent_shared_bytes(cell, storage, args.H, args.units, args.B);
+  const std::size_t shared =
+      persistent_shared_bytes(cell, storage, args.H, args.units, args.B, args.mma);
   cudaError_t status = allow_optin_shared(kernel);
   if (status != cudaSuccess) return forget(status);
   const unsigned blocks = static_cast<unsigned>((args.H + args.units - 1) / args.units);

@@ -43,10 +43,17 @@ struct PersistentLayerArgs {
   void* y = nullptr;            // storage type; rows (t * B + b) * y_ld, offset to the direction
   int y_ld = 0;
   unsigned* barrier = nullptr;  // two words, zero before the launch (flag barrier)
+  bool mma = false;             // tensor cores for W_h . h (persistent_mma_possible must hold)
 };
 
-// Shared memory a block needs (bytes): W_h rows in `storage` (f32, bf16 or f16), the rest float.
-std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B);
+// Shared memory a block needs (bytes): W_h rows in `storage` (f32, bf16 or f16), the rest float;
+// with `mma`, rows and batch padded to 16 and a 16-bit copy of h.
+std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B,
+                                    bool mma);
+
+// Whether the recurrent product may run on tensor cores (WMMA 16x16x16): 16-bit storage, not the
+// reset-before GRU, H a multiple of 16, compute capability 8.0 or later.
+bool persistent_mma_possible(PersistentCell cell, DType storage, int H, int compute_major);
 
 // How many blocks of this kernel fit on one multiprocessor with `shared` bytes each.
 cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, DType storage,

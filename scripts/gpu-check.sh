@@ -114,7 +114,7 @@ fi
 # --- 4. compute-sanitizer over the GPU tests -------------------------------------------------
 # Under the sanitizer each cuBLAS call is instrumented: a representative subset of the GPU tests
 # keeps this stage under 10 minutes (RNNX_SANITIZER_FILTER overrides it).
-filter=${RNNX_SANITIZER_FILTER:-'GpuDevice*:GpuEngines*:GpuCudnn.*:Matrix/GpuMatrix.Float32*:Matrix/GpuCudnnMatrix.Float32MatchesReference/standard*:GpuPersistent.SeveralUnitsPerBlock:GpuPersistent.RunToRunIdentical-GpuEngines.TwoThousandSteps'}
+filter=${RNNX_SANITIZER_FILTER:-'GpuDevice*:GpuEngines*:GpuCudnn.*:Matrix/GpuMatrix.Float32*:Matrix/GpuCudnnMatrix.Float32MatchesReference/standard*:GpuPersistent.SeveralUnitsPerBlock:GpuPersistent.RunToRunIdentical:Half/GpuPersistentHalf.TensorCorePathRunToRunIdentical*-GpuEngines.TwoThousandSteps'}
 if ! want sanitizer; then
   result[sanitizer]="not asked for"
 elif stage "compute-sanitizer memcheck, racecheck, synccheck ($filter)" && built &&

@@ -3,8 +3,10 @@
 // under RNNX_REQUIRE_GPU=1.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "support/gpu_support.h"
 
@@ -78,6 +80,25 @@ INSTANTIATE_TEST_SUITE_P(Matrix, GpuPersistentMatrix, ::testing::ValuesIn(persis
 // rounded values (y rounded to the dtype by both), bound 1e-2.
 class GpuPersistentHalf : public ::testing::TestWithParam<DType> {};
 
+// Sets RNNX_PERSISTENT_MMA for the plans built in its lifetime, then restores it.
+class MmaChoice {
+ public:
+  explicit MmaChoice(const char* value) {
+    if (const char* old = std::getenv("RNNX_PERSISTENT_MMA")) previous_ = old;
+    setenv("RNNX_PERSISTENT_MMA", value, 1);
+  }
+  ~MmaChoice() {
+    if (previous_.empty()) {
+      unsetenv("RNNX_PERSISTENT_MMA");
+    } else {
+      setenv("RNNX_PERSISTENT_MMA", previous_.c_str(), 1);
+    }
+  }
+
+ private:
+  std::string previous_;
+};
+
 TEST_P(GpuPersistentHalf, MatrixForwardMatchesReference) {
   RNNX_GPU_TEST_OR_SKIP();
   double worst = 0;
@@ -96,6 +117,55 @@ TEST_P(GpuPersistentHalf, MatrixForwardMatchesReference) {
   m.layers.push_back(m.layers[0]);
   m.layers[1].hidden = 131;
   expect_forward_close(test::random_problem(m, 7, 5, {7, 3, 0, 1, 7}, 142), 1e-2);
+}
+
+// Hidden sizes that are multiples of 16 take the tensor-core path (WMMA) for LSTM and the
+// reset-after GRU: with it on and off, against the reference, on batches of 1, 5 (padded to 16)
+// and 20 (two column tiles), one and several units per block, 12 rows padded to 16.
+TEST_P(GpuPersistentHalf, TensorCoreAndWarpPathsMatchReference) {
+  RNNX_GPU_TEST_OR_SKIP();
+  for (const char* mma : {"on", "off"}) {
+    const MmaChoice choice(mma);
+    for (Cell cell : {Cell::lstm, Cell::gru}) {
+      for (int H : {64, 272}) {
+        Model m;
+        m.input_size = 24;
+        m.dtype = GetParam();
+        Layer first;
+        first.cell = cell;
+        first.hidden = H;
+        first.bidirectional = true;
+        first.forget_bias = cell == Cell::lstm ? 1.0 : 0.0;
+        Layer second = first;
+        second.hidden = 32;
+        second.bidirectional = false;
+        m.layers = {first, second};
+        for (int B : {1, 5, 20}) {
+          SCOPED_TRACE(std::string("mma ") + mma + " " + to_string(cell) +
+                       " H=" + std::to_string(H) + " B=" + std::to_string(B));
+          std::vector<std::int32_t> lengths(B, 9);
+          for (int b = 1; b < B; ++b) lengths[b] = (b * 7) % 10;
+          expect_forward_close(test::random_problem(m, 9, B, lengths, 144 + B), 1e-2);
+        }
+      }
+    }
+  }
+}
+
+TEST_P(GpuPersistentHalf, TensorCorePathRunToRunIdentical) {
+  RNNX_GPU_TEST_OR_SKIP();
+  Model m;
+  m.input_size = 16;
+  m.dtype = GetParam();
+  Layer layer;
+  layer.hidden = 128;
+  m.layers = {layer};
+  const test::Problem p = test::random_problem(m, 12, 7, {}, 151);
+  Rnn rnn(p.model, Engine::gpu_persistent);
+  const test::Result a = test::run_on_device(rnn, p, false);
+  const test::Result b = test::run_on_device(rnn, p, false);
+  EXPECT_EQ(a.y, b.y);
+  EXPECT_EQ(a.final_state, b.final_state);
 }
 
 // 16-bit rows take half the shared memory: the limit grows, and is enforced.

@@ -50,8 +50,19 @@ GridBarrier barrier_choice() {
               std::string("RNNX_PERSISTENT_BARRIER = '") + v + "': must be cooperative or flags");
 }
 
+// Tensor cores for the recurrent product of bf16/f16 models where the kernel can use them
+// (persistent_mma_possible); RNNX_PERSISTENT_MMA=off keeps the warp-per-dot path (for measuring
+// one against the other).
+bool mma_choice() {
+  const char* v = std::getenv("RNNX_PERSISTENT_MMA");
+  if (v == nullptr || std::string(v) == "on") return true;
+  if (std::string(v) == "off") return false;
+  throw Error(Status::invalid_argument,
+              std::string("RNNX_PERSISTENT_MMA = '") + v + "': must be on or off");
+}
+
 struct Device {
-  int index = 0, multiprocessors = 0;
+  int index = 0, multiprocessors = 0, major = 0;
   std::size_t shared_optin = 0;  // bytes of shared memory one block may ask for
   std::string name;
 };
@@ -62,6 +73,7 @@ Device device_properties(int index) {
   cudaDeviceProp prop{};
   RNNX_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
   d.multiprocessors = prop.multiProcessorCount;
+  d.major = prop.major;
   d.shared_optin = prop.sharedMemPerBlockOptin;
   d.name = prop.name;
   return d;
@@ -71,6 +83,7 @@ Device device_properties(int index) {
 // owning `units` units; or why it cannot.
 struct Fit {
   int units = 0, blocks = 0;
+  bool mma = false;  // the recurrent product on tensor cores
   std::size_t shared = 0;
   std::string why;  // empty when it fits
 };
@@ -79,7 +92,8 @@ Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, c
   Fit f;
   f.units = (H + d.multiprocessors - 1) / d.multiprocessors;
   f.blocks = (H + f.units - 1) / f.units;
-  f.shared = gpu::persistent_shared_bytes(cell, storage, H, f.units, B);
+  f.mma = mma_choice() && gpu::persistent_mma_possible(cell, storage, H, d.major);
+  f.shared = gpu::persistent_shared_bytes(cell, storage, H, f.units, B, f.mma);
   if (f.shared > d.shared_optin) {
     f.why = "a block needs " + std::to_string(f.shared / 1024) + " KB of shared memory for its " +
             std::to_string(f.units) + " units' W_h rows and the batch's h, the device allows " +
@@ -368,6 +382,7 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
       a.y = out + std::size_t(d) * H * es;
       a.y_ld = D;
       a.barrier = buf_.barrier;
+      a.mma = f.mma;
       const cudaError_t launched = gpu::launch_persistent_layer(cell, barrier_, m.dtype, a, s);
       if (launched == cudaErrorCooperativeLaunchTooLarge) {
         throw Error(Status::unsupported, "engine gpu_persistent: the " + std::to_string(f.blocks) +
