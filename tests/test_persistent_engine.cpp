@@ -25,23 +25,43 @@ double expect_forward_close(const test::Problem& p, double bound, cudaStream_t s
   return std::max(y, final_state);
 }
 
-// Sets RNNX_PERSISTENT_BARRIER for the plans built in its lifetime, then restores it.
-class BarrierChoice {
+// Two calls of one plan on the same problem give the same bits.
+void expect_run_to_run_identical(const test::Problem& p) {
+  Rnn rnn(p.model, Engine::gpu_persistent);
+  const test::Result a = test::run_on_device(rnn, p, false);
+  const test::Result b = test::run_on_device(rnn, p, false);
+  EXPECT_EQ(a.y, b.y);
+  EXPECT_EQ(a.final_state, b.final_state);
+}
+
+// Sets an environment variable (RNNX_PERSISTENT_BARRIER, RNNX_PERSISTENT_MMA) for the plans
+// built in its lifetime, then restores it.
+class EnvSetting {
  public:
-  explicit BarrierChoice(const char* value) {
-    if (const char* old = std::getenv("RNNX_PERSISTENT_BARRIER")) previous_ = old;
-    setenv("RNNX_PERSISTENT_BARRIER", value, 1);
+  EnvSetting(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) previous_ = old;
+    setenv(name, value, 1);
   }
-  ~BarrierChoice() {
+  ~EnvSetting() {
     if (previous_.empty()) {
-      unsetenv("RNNX_PERSISTENT_BARRIER");
+      unsetenv(name_.c_str());
     } else {
-      setenv("RNNX_PERSISTENT_BARRIER", previous_.c_str(), 1);
+      setenv(name_.c_str(), previous_.c_str(), 1);
     }
   }
 
  private:
-  std::string previous_;
+  std::string name_, previous_;
+};
+
+class BarrierChoice : public EnvSetting {
+ public:
+  explicit BarrierChoice(const char* value) : EnvSetting("RNNX_PERSISTENT_BARRIER", value) {}
+};
+
+class MmaChoice : public EnvSetting {
+ public:
+  explicit MmaChoice(const char* value) : EnvSetting("RNNX_PERSISTENT_MMA", value) {}
 };
 
 struct PersistentCase {
@@ -79,25 +99,6 @@ INSTANTIATE_TEST_SUITE_P(Matrix, GpuPersistentMatrix, ::testing::ValuesIn(persis
 // bf16/f16 weights and inputs, float32 state and arithmetic: against cpu_reference on the same
 // rounded values (y rounded to the dtype by both), bound 1e-2.
 class GpuPersistentHalf : public ::testing::TestWithParam<DType> {};
-
-// Sets RNNX_PERSISTENT_MMA for the plans built in its lifetime, then restores it.
-class MmaChoice {
- public:
-  explicit MmaChoice(const char* value) {
-    if (const char* old = std::getenv("RNNX_PERSISTENT_MMA")) previous_ = old;
-    setenv("RNNX_PERSISTENT_MMA", value, 1);
-  }
-  ~MmaChoice() {
-    if (previous_.empty()) {
-      unsetenv("RNNX_PERSISTENT_MMA");
-    } else {
-      setenv("RNNX_PERSISTENT_MMA", previous_.c_str(), 1);
-    }
-  }
-
- private:
-  std::string previous_;
-};
 
 TEST_P(GpuPersistentHalf, MatrixForwardMatchesReference) {
   RNNX_GPU_TEST_OR_SKIP();
@@ -160,12 +161,7 @@ TEST_P(GpuPersistentHalf, TensorCorePathRunToRunIdentical) {
   Layer layer;
   layer.hidden = 128;
   m.layers = {layer};
-  const test::Problem p = test::random_problem(m, 12, 7, {}, 151);
-  Rnn rnn(p.model, Engine::gpu_persistent);
-  const test::Result a = test::run_on_device(rnn, p, false);
-  const test::Result b = test::run_on_device(rnn, p, false);
-  EXPECT_EQ(a.y, b.y);
-  EXPECT_EQ(a.final_state, b.final_state);
+  expect_run_to_run_identical(test::random_problem(m, 12, 7, {}, 151));
 }
 
 // 16-bit rows take half the shared memory: the limit grows, and is enforced.
@@ -296,12 +292,7 @@ TEST(GpuPersistent, OneStepLongSequencesAndEmptyOnes) {
 TEST(GpuPersistent, RunToRunIdentical) {
   RNNX_GPU_TEST_OR_SKIP();
   const test::MatrixCase c = test::gradient_matrix(DType::f32)[21];
-  const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 129);
-  Rnn rnn(p.model, Engine::gpu_persistent);
-  const test::Result a = test::run_on_device(rnn, p, false);
-  const test::Result b = test::run_on_device(rnn, p, false);
-  EXPECT_EQ(a.y, b.y);
-  EXPECT_EQ(a.final_state, b.final_state);
+  expect_run_to_run_identical(test::random_problem(c.model, c.steps, c.batch, c.lengths, 129));
 }
 
 TEST(GpuPersistent, RefusesTrainingAndFloat64) {
