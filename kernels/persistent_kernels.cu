@@ -356,11 +356,6 @@ std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, i
   return smem_layout(cell, weight_bytes, H, units, B, mma).total;
 }
 
-bool persistent_mma_possible(PersistentCell cell, DType storage, int H, int compute_major) {
-  return storage != DType::f32 && cell != PersistentCell::gru_before && H % 16 == 0 &&
-         compute_major >= 8;
-}
-
 namespace {
 
 // Lets the kernel ask for up to `limit` bytes of shared memory, once per kernel and device: a
@@ -388,6 +383,16 @@ cudaError_t forget(cudaError_t status) {
 }
 
 }  // namespace
+
+bool persistent_mma_possible(PersistentCell cell, GridBarrier barrier, DType storage, int H) {
+  if (storage == DType::f32 || cell == PersistentCell::gru_before || H % 16 != 0) return false;
+  cudaFuncAttributes attributes{};
+  if (forget(cudaFuncGetAttributes(&attributes, kernel_for(cell, barrier, storage))) !=
+      cudaSuccess) {
+    return false;
+  }
+  return attributes.ptxVersion >= 80;
+}
 
 cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, DType storage,
                                      std::size_t shared, int* blocks) {

@@ -4,7 +4,8 @@
 // whole batch's h_{t-1}, computes its units' gates against the resident rows, updates their state
 // with the shared cell math (kernels/cell_math.h), writes its slice of h_t and y_t, and meets the
 // grid at a barrier. Weights, inputs and outputs in float32, bfloat16 or float16 (`storage`);
-// state, projections and arithmetic in float32. Launchers return the CUDA status.
+// state, projections and accumulation in float32 (on the tensor-core path, `mma`, h is rounded to
+// the 16-bit storage type for the W_h product). Launchers return the CUDA status.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -52,8 +53,9 @@ std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, i
                                     bool mma);
 
 // Whether the recurrent product may run on tensor cores (WMMA 16x16x16): 16-bit storage, not the
-// reset-before GRU, H a multiple of 16, compute capability 8.0 or later.
-bool persistent_mma_possible(PersistentCell cell, DType storage, int H, int compute_major);
+// reset-before GRU, H a multiple of 16, and the kernel that will run compiled for sm_80 or later
+// (its PTX version: a build for an older architecture JIT-compiled on a newer GPU has no MMA).
+bool persistent_mma_possible(PersistentCell cell, GridBarrier barrier, DType storage, int H);
 
 // How many blocks of this kernel fit on one multiprocessor with `shared` bytes each.
 cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, DType storage,

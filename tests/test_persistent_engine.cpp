@@ -122,13 +122,14 @@ TEST_P(GpuPersistentHalf, MatrixForwardMatchesReference) {
 
 // Hidden sizes that are multiples of 16 take the tensor-core path (WMMA) for LSTM and the
 // reset-after GRU: with it on and off, against the reference, on batches of 1, 5 (padded to 16)
-// and 20 (two column tiles), one and several units per block, 12 rows padded to 16.
+// and 20 (two column tiles), one and several units per block (12 rows padded to 16; H = 1024:
+// 8 units, 24 or 32 rows, two row tiles).
 TEST_P(GpuPersistentHalf, TensorCoreAndWarpPathsMatchReference) {
   RNNX_GPU_TEST_OR_SKIP();
   for (const char* mma : {"on", "off"}) {
     const MmaChoice choice(mma);
     for (Cell cell : {Cell::lstm, Cell::gru}) {
-      for (int H : {64, 272}) {
+      for (int H : {64, 272, 1024}) {
         Model m;
         m.input_size = 24;
         m.dtype = GetParam();
@@ -151,6 +152,30 @@ TEST_P(GpuPersistentHalf, TensorCoreAndWarpPathsMatchReference) {
       }
     }
   }
+}
+
+// The tensor-core path really runs where asked: it rounds h to 16 bits for the product, so its
+// bits differ from the warp path's, while both stay within the bound of the reference.
+TEST_P(GpuPersistentHalf, TensorCorePathRunsWhereAsked) {
+  RNNX_GPU_TEST_OR_SKIP();
+  Model m;
+  m.input_size = 16;
+  m.dtype = GetParam();
+  Layer layer;
+  layer.hidden = 128;
+  m.layers = {layer};
+  const test::Problem p = test::random_problem(m, 10, 16, {}, 152);
+  test::Result with, without;
+  {
+    const MmaChoice choice("on");
+    with = test::run_on_device(p, Engine::gpu_persistent, false);
+  }
+  {
+    const MmaChoice choice("off");
+    without = test::run_on_device(p, Engine::gpu_persistent, false);
+  }
+  EXPECT_NE(with.y, without.y);
+  EXPECT_LT(test::max_rel_error(with.y, without.y), 1e-2);
 }
 
 TEST_P(GpuPersistentHalf, TensorCorePathRunToRunIdentical) {

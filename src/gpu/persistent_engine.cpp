@@ -50,19 +50,34 @@ GridBarrier barrier_choice() {
               std::string("RNNX_PERSISTENT_BARRIER = '") + v + "': must be cooperative or flags");
 }
 
-// Tensor cores for the recurrent product of bf16/f16 models where the kernel can use them
-// (persistent_mma_possible); RNNX_PERSISTENT_MMA=off keeps the warp-per-dot path (for measuring
-// one against the other).
-bool mma_choice() {
+// Tensor cores for the recurrent product of bf16/f16 models (where persistent_mma_possible):
+// RNNX_PERSISTENT_MMA=auto (default) uses them when a step has at least kMmaMinTiles 16x16 tiles
+// of z per block, so that several warps share the work (one warp alone running H/16 MMAs in a
+// row is likely slower than eight warps of dot products: a guess until measured on a GPU); on
+// uses them wherever possible, off never (both for measuring one path against the other).
+enum class MmaChoice { automatic, on, off };
+constexpr int kMmaMinTiles = 4;
+
+MmaChoice mma_choice() {
   const char* v = std::getenv("RNNX_PERSISTENT_MMA");
-  if (v == nullptr || std::string(v) == "on") return true;
-  if (std::string(v) == "off") return false;
+  if (v == nullptr || std::string(v) == "auto") return MmaChoice::automatic;
+  if (std::string(v) == "on") return MmaChoice::on;
+  if (std::string(v) == "off") return MmaChoice::off;
   throw Error(Status::invalid_argument,
-              std::string("RNNX_PERSISTENT_MMA = '") + v + "': must be on or off");
+              std::string("RNNX_PERSISTENT_MMA = '") + v + "': must be auto, on or off");
+}
+
+bool use_mma(PersistentCell cell, GridBarrier barrier, DType storage, int H, int units, int B) {
+  const MmaChoice choice = mma_choice();
+  if (choice == MmaChoice::off || !gpu::persistent_mma_possible(cell, barrier, storage, H)) {
+    return false;
+  }
+  const int rows = (gpu::persistent_gates(cell) * units + 15) / 16, cols = (B + 15) / 16;
+  return choice == MmaChoice::on || rows * cols >= kMmaMinTiles;
 }
 
 struct Device {
-  int index = 0, multiprocessors = 0, major = 0;
+  int index = 0, multiprocessors = 0;
   std::size_t shared_optin = 0;  // bytes of shared memory one block may ask for
   std::string name;
 };
@@ -73,7 +88,6 @@ Device device_properties(int index) {
   cudaDeviceProp prop{};
   RNNX_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
   d.multiprocessors = prop.multiProcessorCount;
-  d.major = prop.major;
   d.shared_optin = prop.sharedMemPerBlockOptin;
   d.name = prop.name;
   return d;
@@ -88,13 +102,18 @@ struct Fit {
   std::string why;  // empty when it fits
 };
 
-Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, const Device& d) {
+Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, const Device& d,
+        bool allow_mma = true) {
   Fit f;
   f.units = (H + d.multiprocessors - 1) / d.multiprocessors;
   f.blocks = (H + f.units - 1) / f.units;
-  f.mma = mma_choice() && gpu::persistent_mma_possible(cell, storage, H, d.major);
+  f.mma = allow_mma && use_mma(cell, barrier, storage, H, f.units, B);
   f.shared = gpu::persistent_shared_bytes(cell, storage, H, f.units, B, f.mma);
-  if (f.shared > d.shared_optin) {
+  // MMA's padding and 16-bit copy of h take more shared memory: where they do not fit, the
+  // warp-per-dot path may (and keeps "fits" monotone in H and B for the limit searches).
+  const bool too_big = f.shared > d.shared_optin;
+  if (too_big && f.mma) return fit(cell, storage, barrier, H, B, d, false);
+  if (too_big) {
     f.why = "a block needs " + std::to_string(f.shared / 1024) + " KB of shared memory for its " +
             std::to_string(f.units) + " units' W_h rows and the batch's h, the device allows " +
             std::to_string(d.shared_optin / 1024) + " KB";
@@ -103,6 +122,7 @@ Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, c
   int per_sm = 0;
   RNNX_CUDA_CHECK(gpu::persistent_blocks_per_sm(cell, barrier, storage, f.shared, &per_sm));
   if (per_sm * d.multiprocessors < f.blocks) {
+    if (f.mma) return fit(cell, storage, barrier, H, B, d, false);
     f.why = std::to_string(f.blocks) + " blocks cannot all be resident (" + std::to_string(per_sm) +
             " per multiprocessor x " + std::to_string(d.multiprocessors) + ")";
   }
