@@ -28,12 +28,7 @@ Model read_model(const fs::path& path) {
   return cli::model_from_json(io::read_json_file(path.string()), path.string());
 }
 
-// "L0.fw.kernel" -> "L0.fw.dkernel.npy": the CLI's names for gradient files (README.md).
-std::string gradient_file(const std::string& tensor) {
-  const std::size_t dot = tensor.rfind('.');
-  const std::size_t at = dot == std::string::npos ? 0 : dot + 1;
-  return tensor.substr(0, at) + "d" + tensor.substr(at) + ".npy";
-}
+using cli::gradient_file;
 
 // A model each format can hold: torch and onnx have no forget bias, tf's GRUCell resets before
 // the matmul and PyTorch's after; onnx has both.

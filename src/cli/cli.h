@@ -48,6 +48,10 @@ io::Json model_to_json(const Model& model);
 // "L{l}.{d}.{name}.npy"
 std::string tensor_file(int layer, Dir dir, const std::string& name);
 
+// The file of a weight tensor's gradient: "d" before its last name part (README.md):
+// "L0.fw.kernel" -> "L0.fw.dkernel.npy", "weight_ih_l0" -> "dweight_ih_l0.npy".
+std::string gradient_file(const std::string& tensor);
+
 int info_command(const std::vector<std::string>& args);
 int run_command(const std::vector<std::string>& args);
 int init_command(const std::vector<std::string>& args);

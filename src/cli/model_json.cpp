@@ -144,4 +144,10 @@ std::string tensor_file(int layer, Dir dir, const std::string& name) {
   return "L" + std::to_string(layer) + "." + to_string(dir) + "." + name + ".npy";
 }
 
+std::string gradient_file(const std::string& tensor) {
+  const std::size_t dot = tensor.rfind('.');
+  const std::size_t at = dot == std::string::npos ? 0 : dot + 1;
+  return tensor.substr(0, at) + "d" + tensor.substr(at) + ".npy";
+}
+
 }  // namespace rnnx::cli

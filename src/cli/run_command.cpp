@@ -287,13 +287,6 @@ void add_states(OutputSet& out, const Model& model, int batch, const HostTensor&
   }
 }
 
-// "L0.fw.kernel" -> "L0.fw.dkernel.npy", "weight_ih_l0" -> "dweight_ih_l0.npy".
-std::string gradient_file(const std::string& tensor) {
-  const std::size_t dot = tensor.rfind('.');
-  const std::size_t at = dot == std::string::npos ? 0 : dot + 1;
-  return tensor.substr(0, at) + "d" + tensor.substr(at) + ".npy";
-}
-
 void add_weight_gradients(OutputSet& out, const Model& model, WeightFormat format,
                           const HostTensor& dweights) {
   for (const NamedTensor& t : export_gradients(model, format, dweights.values())) {
