@@ -168,11 +168,15 @@ TEST_P(GpuPersistentHalf, TensorCorePathRunsWhereAsked) {
   test::Result with, without;
   {
     const MmaChoice choice("on");
-    with = test::run_on_device(p, Engine::gpu_persistent, false);
+    Rnn rnn(p.model, Engine::gpu_persistent);
+    with = test::run_on_device(rnn, p, false);
+    EXPECT_EQ(rnn.stats().tensor_core_layers, 1);
   }
   {
     const MmaChoice choice("off");
-    without = test::run_on_device(p, Engine::gpu_persistent, false);
+    Rnn rnn(p.model, Engine::gpu_persistent);
+    without = test::run_on_device(rnn, p, false);
+    EXPECT_EQ(rnn.stats().tensor_core_layers, 0);
   }
   EXPECT_NE(with.y, without.y);
   EXPECT_LT(test::max_rel_error(with.y, without.y), 1e-2);
@@ -318,6 +322,24 @@ TEST(GpuPersistent, RunToRunIdentical) {
   RNNX_GPU_TEST_OR_SKIP();
   const test::MatrixCase c = test::gradient_matrix(DType::f32)[21];
   expect_run_to_run_identical(test::random_problem(c.model, c.steps, c.batch, c.lengths, 129));
+}
+
+// Without RNNX_PERSISTENT_BARRIER the plan measures both barriers on the device and keeps the
+// faster; the variable still forces either.
+TEST(GpuPersistent, GridBarrierIsMeasuredOrChosen) {
+  RNNX_GPU_TEST_OR_SKIP();
+  const Model m = one_layer(Cell::lstm, GruReset::after_matmul, 3, 64);
+  {
+    const EnvSetting unset("RNNX_PERSISTENT_BARRIER", "");
+    unsetenv("RNNX_PERSISTENT_BARRIER");
+    const std::string measured = Rnn(m, Engine::gpu_persistent).stats().grid_barrier;
+    std::printf("gpu_persistent: the faster grid barrier here is %s\n", measured.c_str());
+    EXPECT_TRUE(measured == "cooperative" || measured == "flags") << measured;
+  }
+  for (const char* barrier : {"cooperative", "flags"}) {
+    const BarrierChoice choice(barrier);
+    EXPECT_EQ(Rnn(m, Engine::gpu_persistent).stats().grid_barrier, barrier);
+  }
 }
 
 TEST(GpuPersistent, RefusesTrainingAndFloat64) {

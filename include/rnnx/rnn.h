@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "rnnx/buffer.h"
@@ -97,6 +98,11 @@ struct PlanStats {
   int graphs = 0;                   // gpu_static: graphs cached now
   std::size_t graph_nodes = 0;      // gpu_static: nodes of the last graph built
   double graph_build_ms = 0;        // gpu_static: time to capture and instantiate it
+  // gpu_persistent: the grid barrier in use, "cooperative" or "flags" (the faster on this device,
+  // measured once per process, unless RNNX_PERSISTENT_BARRIER names one), and how many layers'
+  // recurrent products ran on tensor cores in the last call (bf16/f16 models).
+  std::string grid_barrier;
+  int tensor_core_layers = 0;
 };
 
 class EngineImpl;  // src/engine.h

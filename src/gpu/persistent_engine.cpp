@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,16 +41,6 @@ const char* cell_name(PersistentCell cell) {
   return cell == PersistentCell::lstm        ? "LSTM"
          : cell == PersistentCell::gru_after ? "GRU (reset after)"
                                              : "GRU (reset before)";
-}
-
-// The grid barrier: cooperative groups by default; RNNX_PERSISTENT_BARRIER=flags picks the flag
-// barrier (for measuring one against the other).
-GridBarrier barrier_choice() {
-  const char* v = std::getenv("RNNX_PERSISTENT_BARRIER");
-  if (v == nullptr || std::string(v) == "cooperative") return GridBarrier::cooperative;
-  if (std::string(v) == "flags") return GridBarrier::flags;
-  throw Error(Status::invalid_argument,
-              std::string("RNNX_PERSISTENT_BARRIER = '") + v + "': must be cooperative or flags");
 }
 
 // Tensor cores for the recurrent product of bf16/f16 models (where persistent_mma_possible):
@@ -91,6 +84,63 @@ Device device_properties(int index) {
   d.shared_optin = prop.sharedMemPerBlockOptin;
   d.name = prop.name;
   return d;
+}
+
+// The faster of the two grid barriers on a device, measured once per device and process: a grid
+// of one block per multiprocessor meets each barrier kProbeSteps times (as the engine's kernel
+// does once or twice a step), best of three runs each, timed with CUDA events.
+GridBarrier measured_barrier(const Device& d) {
+  static std::mutex mutex;
+  static std::map<int, GridBarrier> chosen;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto known = chosen.find(d.index);
+  if (known != chosen.end()) return known->second;
+  constexpr int kProbeSteps = 200;
+  const DeviceGuard guard(d.index);
+  struct Probe {  // released on every path out
+    cudaStream_t stream = nullptr;
+    cudaEvent_t start = nullptr, stop = nullptr;
+    unsigned* words = nullptr;
+    ~Probe() {
+      if (words != nullptr) cudaFree(words);
+      if (start != nullptr) cudaEventDestroy(start);
+      if (stop != nullptr) cudaEventDestroy(stop);
+      if (stream != nullptr) cudaStreamDestroy(stream);
+    }
+  } p;
+  RNNX_CUDA_CHECK(cudaStreamCreateWithFlags(&p.stream, cudaStreamNonBlocking));
+  RNNX_CUDA_CHECK(cudaEventCreate(&p.start));
+  RNNX_CUDA_CHECK(cudaEventCreate(&p.stop));
+  RNNX_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p.words), 2 * sizeof(unsigned)));
+  float best[2] = {std::numeric_limits<float>::max(), std::numeric_limits<float>::max()};
+  for (int run = 0; run < 3; ++run) {
+    for (int k = 0; k < 2; ++k) {
+      const GridBarrier barrier = k == 0 ? GridBarrier::cooperative : GridBarrier::flags;
+      RNNX_CUDA_CHECK(cudaMemsetAsync(p.words, 0, 2 * sizeof(unsigned), p.stream));
+      RNNX_CUDA_CHECK(cudaEventRecord(p.start, p.stream));
+      RNNX_CUDA_CHECK(
+          gpu::launch_barrier_only(barrier, d.multiprocessors, kProbeSteps, p.words, p.stream));
+      RNNX_CUDA_CHECK(cudaEventRecord(p.stop, p.stream));
+      RNNX_CUDA_CHECK(cudaEventSynchronize(p.stop));
+      float ms = 0;
+      RNNX_CUDA_CHECK(cudaEventElapsedTime(&ms, p.start, p.stop));
+      best[k] = std::min(best[k], ms);
+    }
+  }
+  const GridBarrier faster = best[1] < best[0] ? GridBarrier::flags : GridBarrier::cooperative;
+  chosen[d.index] = faster;
+  return faster;
+}
+
+// The grid barrier: RNNX_PERSISTENT_BARRIER=cooperative or flags picks one (for measuring one
+// against the other); otherwise the faster on the device, measured.
+GridBarrier barrier_choice(const Device& d) {
+  const char* v = std::getenv("RNNX_PERSISTENT_BARRIER");
+  if (v == nullptr) return measured_barrier(d);
+  if (std::string(v) == "cooperative") return GridBarrier::cooperative;
+  if (std::string(v) == "flags") return GridBarrier::flags;
+  throw Error(Status::invalid_argument,
+              std::string("RNNX_PERSISTENT_BARRIER = '") + v + "': must be cooperative or flags");
 }
 
 // How one layer of H units runs for a batch of B: one block per multiprocessor at most, each
@@ -149,7 +199,7 @@ class PersistentEngine final : public EngineImpl {
   PersistentEngine(const Model& model, const Options& options) : EngineImpl(model) {
     RNNX_CUDA_CHECK(cudaGetDevice(&device_index_));
     device_ = device_properties(device_index_);
-    barrier_ = barrier_choice();
+    barrier_ = barrier_choice(device_);
     for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
       const Layer& layer = model.layers[l];
       const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
@@ -200,6 +250,8 @@ class PersistentEngine final : public EngineImpl {
   PlanStats stats() const override {
     PlanStats s;
     s.workspace_bytes = workspace_bytes_;
+    s.grid_barrier = barrier_ == GridBarrier::flags ? "flags" : "cooperative";
+    s.tensor_core_layers = tensor_core_layers_;
     return s;
   }
 
@@ -290,6 +342,7 @@ class PersistentEngine final : public EngineImpl {
   std::vector<Fit> fits_;
   int fits_batch_ = 0;
   GridBarrier barrier_ = GridBarrier::cooperative;
+  int tensor_core_layers_ = 0;  // in the last call
   cublasHandle_t cublas_ = nullptr;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;
@@ -314,6 +367,8 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
                                                             layer.hidden, device_index_, m.dtype)));
     }
   }
+  tensor_core_layers_ =
+      static_cast<int>(std::count_if(fits.begin(), fits.end(), [](const Fit& f) { return f.mma; }));
   const cudaStream_t s = stream;
   const gpu::CallScope scope(call_order_, s);
   ensure_workspace(args.steps, args.batch);
@@ -454,7 +509,7 @@ int persistent_limit_hidden(Cell cell, GruReset reset, int batch, int device, DT
     const Device d = device_properties(device);
     const DeviceGuard guard(device);
     const PersistentCell c = persistent_cell(cell, reset);
-    const GridBarrier barrier = barrier_choice();
+    const GridBarrier barrier = barrier_choice(d);
     return largest(1 << 16, [&](int H) { return fit(c, dtype, barrier, H, batch, d).why.empty(); });
   } catch (const Error&) {
     return 0;  // documented: 0 when nothing can be said
@@ -466,7 +521,7 @@ int persistent_limit_batch(Cell cell, GruReset reset, int hidden, int device, DT
     const Device d = device_properties(device);
     const DeviceGuard guard(device);
     const PersistentCell c = persistent_cell(cell, reset);
-    const GridBarrier barrier = barrier_choice();
+    const GridBarrier barrier = barrier_choice(d);
     return largest(1 << 20,
                    [&](int B) { return fit(c, dtype, barrier, hidden, B, d).why.empty(); });
   } catch (const Error&) {
