@@ -24,6 +24,7 @@
 
 #include "fused/reserve.h"
 #include "gpu/cuda_check.h"
+#include "gpu/cudnn_support.h"
 #include "gpu/plan_support.h"
 #include "kernels/fused_kernels.h"
 #include "kernels/sequence_kernels.h"
@@ -36,59 +37,13 @@ namespace rnnx {
 namespace {
 
 using gpu::Carver;
+using gpu::check;
+using gpu::copy_or_zero;
 using gpu::DeviceGuard;
-
-// A cuDNN status: NOT_SUPPORTED becomes Status::unsupported naming the algorithm and what to do.
-void check(cudnnStatus_t status, const char* call, CudnnAlgo algo) {
-  if (status == CUDNN_STATUS_SUCCESS) return;
-  const std::string what = std::string(call) + " failed: " + cudnnGetErrorString(status);
-  if (CUDNN_STATUS_CATEGORY(status) == CUDNN_STATUS_NOT_SUPPORTED) {
-    throw Error(Status::unsupported,
-                what + " (cuDNN algorithm " + to_string(algo) +
-                    "; its limits are cuDNN's: try Options::cudnn_algo = standard, another "
-                    "engine such as gpu_dynamic, or a smaller hidden size or batch)");
-  }
-  throw Error(Status::backend_error, what);
-}
-
-cudnnRNNAlgo_t to_cudnn(CudnnAlgo algo) {
-  switch (algo) {
-    case CudnnAlgo::persist_static:
-      return CUDNN_RNN_ALGO_PERSIST_STATIC;
-    case CudnnAlgo::persist_dynamic:
-      return CUDNN_RNN_ALGO_PERSIST_DYNAMIC;
-    case CudnnAlgo::persist_static_small_h:
-      return CUDNN_RNN_ALGO_PERSIST_STATIC_SMALL_H;
-    case CudnnAlgo::standard:
-      break;
-  }
-  return CUDNN_RNN_ALGO_STANDARD;
-}
-
-// Layers [first, first + layers) of the model run as one cuDNN RNN.
-struct Segment {
-  int first = 0, layers = 0, input = 0, hidden = 0, dirs = 1, gates = 4;
-  Cell cell = Cell::lstm;
-  cudnnRNNDescriptor_t rnn = nullptr;
-  cudnnRNNDataDescriptor_t x_desc = nullptr, y_desc = nullptr;
-  cudnnTensorDescriptor_t h_desc = nullptr;
-  std::size_t weight_bytes = 0;
-  void* weights = nullptr;   // cuDNN's weight space (in the plan's weight memory)
-  void* dweights = nullptr;  // and its gradient
-  std::size_t reserve_bytes = 0, reserve_offset = 0, output_offset = 0;  // in the caller's reserve
-  std::size_t work_bytes = 0;  // workspace for the current shape and lengths
-
-  int output() const { return hidden * dirs; }
-  int blocks() const { return layers * dirs; }  // [B, H] blocks of hx
-};
-
-// One block copied between rnnx's canonical weights and a cuDNN weight space.
-struct WeightCopy {
-  std::size_t canonical;  // element offset in rnnx's buffer
-  std::size_t space;      // byte offset in the segment's weight space
-  std::size_t count;      // elements
-  double add;             // added after packing (forget_bias), 0 for most
-};
+using gpu::HandleStream;
+using gpu::Segment;
+using gpu::to_cudnn;
+using gpu::WeightCopy;
 
 template <class T>
 class CudnnEngine final : public EngineImpl {
@@ -584,31 +539,6 @@ class CudnnEngine final : public EngineImpl {
   gpu::LengthStager lengths_, raised_;
   gpu::CallOrder call_order_;
 };
-
-// Leaves the handle on no stream after a call: the caller's stream may be gone before the
-// plan's next use of the handle.
-class HandleStream {
- public:
-  HandleStream(cudnnHandle_t handle, cudaStream_t stream, CudnnAlgo algo) : handle_(handle) {
-    check(cudnnSetStream(handle, stream), "cudnnSetStream", algo);
-  }
-  ~HandleStream() { cudnnSetStream(handle_, nullptr); }
-  HandleStream(const HandleStream&) = delete;
-  HandleStream& operator=(const HandleStream&) = delete;
-
- private:
-  cudnnHandle_t handle_;
-};
-
-// Copies n elements on `stream`, or zeroes them when `from` is null.
-template <class T>
-void copy_or_zero(const T* from, T* to, std::size_t n, cudaStream_t stream) {
-  if (from == nullptr) {
-    RNNX_CUDA_CHECK(cudaMemsetAsync(to, 0, n * sizeof(T), stream));
-  } else {
-    RNNX_CUDA_CHECK(cudaMemcpyAsync(to, from, n * sizeof(T), cudaMemcpyDeviceToDevice, stream));
-  }
-}
 
 template <class T>
 void CudnnEngine<T>::run_forward(const Forward& args, char* reserve, Stream stream) {
