@@ -96,6 +96,18 @@ TEST_P(GpuPersistentMatrix, ForwardMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Matrix, GpuPersistentMatrix, ::testing::ValuesIn(persistent_cases()),
                          test::ParamName());
 
+Model one_layer(Cell cell, GruReset reset, int input, int hidden) {
+  Model m;
+  m.input_size = input;
+  Layer layer;
+  layer.cell = cell;
+  layer.gru_reset = reset;
+  layer.hidden = hidden;
+  layer.forget_bias = 1.0;
+  m.layers.push_back(layer);
+  return m;
+}
+
 // bf16/f16 weights and inputs, float32 state and arithmetic: against cpu_reference on the same
 // rounded values (y rounded to the dtype by both), bound 1e-2.
 class GpuPersistentHalf : public ::testing::TestWithParam<DType> {};
@@ -158,12 +170,8 @@ TEST_P(GpuPersistentHalf, TensorCoreAndWarpPathsMatchReference) {
 // bits differ from the warp path's, while both stay within the bound of the reference.
 TEST_P(GpuPersistentHalf, TensorCorePathRunsWhereAsked) {
   RNNX_GPU_TEST_OR_SKIP();
-  Model m;
-  m.input_size = 16;
+  Model m = one_layer(Cell::lstm, GruReset::after_matmul, 16, 128);
   m.dtype = GetParam();
-  Layer layer;
-  layer.hidden = 128;
-  m.layers = {layer};
   const test::Problem p = test::random_problem(m, 10, 16, {}, 152);
   test::Result with, without;
   {
@@ -184,12 +192,9 @@ TEST_P(GpuPersistentHalf, TensorCorePathRunsWhereAsked) {
 
 TEST_P(GpuPersistentHalf, TensorCorePathRunToRunIdentical) {
   RNNX_GPU_TEST_OR_SKIP();
-  Model m;
-  m.input_size = 16;
+  const MmaChoice choice("on");
+  Model m = one_layer(Cell::lstm, GruReset::after_matmul, 16, 128);
   m.dtype = GetParam();
-  Layer layer;
-  layer.hidden = 128;
-  m.layers = {layer};
   expect_run_to_run_identical(test::random_problem(m, 12, 7, {}, 151));
 }
 
@@ -224,18 +229,6 @@ INSTANTIATE_TEST_SUITE_P(Half, GpuPersistentHalf, ::testing::Values(DType::bf16,
                          [](const ::testing::TestParamInfo<DType>& p) {
                            return std::string(to_string(p.param));
                          });
-
-Model one_layer(Cell cell, GruReset reset, int input, int hidden) {
-  Model m;
-  m.input_size = input;
-  Layer layer;
-  layer.cell = cell;
-  layer.gru_reset = reset;
-  layer.hidden = hidden;
-  layer.forget_bias = 1.0;
-  m.layers.push_back(layer);
-  return m;
-}
 
 // Several units per block (H = 269 over 132 multiprocessors: 3 units a block, the last block
 // owning 2), a batch above 1, mixed lengths, both directions, two layers, with and without
