@@ -157,10 +157,10 @@ __device__ void mma_dots(const TW* W, int rows, int H, const TW* h16, int zld, f
 #endif
 }
 
-__device__ int time_of(const PersistentLayerArgs& a, int s, int b) {
-  const int len = a.len[b];
+__device__ int time_of(const int* lengths, Dir dir, int s, int b) {
+  const int len = lengths[b];
   if (s >= len) return -1;
-  return a.dir == Dir::fw ? s : len - 1 - s;
+  return dir == Dir::fw ? s : len - 1 - s;
 }
 
 template <PersistentCell kCell, GridBarrier kBarrier, class TW>
@@ -170,7 +170,10 @@ __global__ void __launch_bounds__(kPersistentThreads)
   constexpr bool lstm = kCell == PersistentCell::lstm;
   constexpr bool before = kCell == PersistentCell::gru_before;
   const int H = a.H, B = a.B, U = a.units;
-  const int j0 = blockIdx.x * U;
+  // With both directions in the grid, blocks [0, n) run the forward one and [n, 2n) the backward.
+  const int per_direction = (H + U - 1) / U;
+  const PersistentDirection d = a.d[a.directions == 2 ? blockIdx.x / per_direction : 0];
+  const int j0 = (blockIdx.x % per_direction) * U;
   const int owned = min(U, H - j0);  // the last block may own fewer units
 
   // MMA only with 16-bit storage, and never for the reset-before GRU: its two rounds need separate
@@ -186,8 +189,8 @@ __global__ void __launch_bounds__(kPersistentThreads)
   float* cstate = reinterpret_cast<float*>(shared + L.state);  // LSTM only
   float* reset = cstate;                                       // GRU reset before only
   const int zld = L.zld;
-  const TW* Wh = static_cast<const TW*>(a.Wh);
-  TW* y = static_cast<TW*>(a.y);
+  const TW* Wh = static_cast<const TW*>(d.Wh);
+  TW* y = static_cast<TW*>(d.y);
 
   // The block's rows of W_h, once: local row g*U + u is global row g*H + j0 + u; MMA's padding
   // rows past G*U and the units past `owned` are zero.
@@ -205,12 +208,12 @@ __global__ void __launch_bounds__(kPersistentThreads)
   if constexpr (lstm) {
     for (int i = threadIdx.x; i < U * B; i += blockDim.x) {
       const int u = i / B, b = i % B;
-      cstate[i] = u < owned ? a.c0[std::size_t(b) * H + j0 + u] : 0.0f;
+      cstate[i] = u < owned ? d.c0[std::size_t(b) * H + j0 + u] : 0.0f;
     }
   }
 
-  const float* hp = a.h[0];
-  float* hnext = a.h[1];
+  const float* hp = d.h[0];
+  float* hnext = d.h[1];
   for (int s = 0; s < a.steps; ++s) {
     for (std::size_t i = threadIdx.x; i < std::size_t(B) * H; i += blockDim.x) {
       const float v = __ldcg(hp + i);  // written by other blocks: past L1
@@ -231,25 +234,25 @@ __global__ void __launch_bounds__(kPersistentThreads)
     if constexpr (before) {
       // r first, then n's recurrent term from r * h of every unit: a second round across blocks.
       for (int i = threadIdx.x; i < owned * B; i += blockDim.x) {
-        const int u = i / B, b = i % B, j = j0 + u, t = time_of(a, s, b);
+        const int u = i / B, b = i % B, j = j0 + u, t = time_of(a.len, d.dir, s, b);
         float r = 0.0f;
         if (t >= 0) {
-          const float* p = a.proj + (std::size_t(t) * B + b) * G * H;
-          r = cell::sigmoid(z[u * zld + b] + p[j] + a.bias[j]);
+          const float* p = d.proj + (std::size_t(t) * B + b) * G * H;
+          r = cell::sigmoid(z[u * zld + b] + p[j] + d.bias[j]);
         }
         reset[u * B + b] = r;
-        a.rh[std::size_t(b) * H + j] = r * hc[std::size_t(b) * H + j];
+        d.rh[std::size_t(b) * H + j] = r * hc[std::size_t(b) * H + j];
       }
       grid_sync<kBarrier>(a.barrier);
       for (std::size_t i = threadIdx.x; i < std::size_t(B) * H; i += blockDim.x) {
-        hc[i] = __ldcg(a.rh + i);
+        hc[i] = __ldcg(d.rh + i);
       }
       __syncthreads();
       resident_dots(W, 2 * U, 3 * U, H, B, hc, z, zld);
       __syncthreads();
     }
     for (int i = threadIdx.x; i < owned * B; i += blockDim.x) {
-      const int u = i / B, b = i % B, j = j0 + u, t = time_of(a, s, b);
+      const int u = i / B, b = i % B, j = j0 + u, t = time_of(a.len, d.dir, s, b);
       const std::size_t at = std::size_t(b) * H + j;
       // The reset-before round overwrote the h cache with r * h; h_{t-1} is still in hp.
       const float h_prev = before ? __ldcg(hp + at) : hc[at];
@@ -258,26 +261,26 @@ __global__ void __launch_bounds__(kPersistentThreads)
         continue;
       }
       const std::size_t row = std::size_t(t) * B + b;
-      const float* p = a.proj + row * G * H;
+      const float* p = d.proj + row * G * H;
       float h;
       if constexpr (lstm) {
         const cell::LstmUnit<float> unit =
-            cell::lstm_forward(z[(0 * U + u) * zld + b] + p[j] + a.bias[j],
-                               z[(1 * U + u) * zld + b] + p[H + j] + a.bias[H + j],
-                               z[(2 * U + u) * zld + b] + p[2 * H + j] + a.bias[2 * H + j],
-                               z[(3 * U + u) * zld + b] + p[3 * H + j] + a.bias[3 * H + j],
+            cell::lstm_forward(z[(0 * U + u) * zld + b] + p[j] + d.bias[j],
+                               z[(1 * U + u) * zld + b] + p[H + j] + d.bias[H + j],
+                               z[(2 * U + u) * zld + b] + p[2 * H + j] + d.bias[2 * H + j],
+                               z[(3 * U + u) * zld + b] + p[3 * H + j] + d.bias[3 * H + j],
                                cstate[u * B + b], a.forget_bias);
         cstate[u * B + b] = unit.c;
         h = unit.h;
       } else if constexpr (kCell == PersistentCell::gru_after) {
-        const float r = cell::sigmoid(z[u * zld + b] + p[j] + a.bias[j]);
-        const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + a.bias[H + j]);
-        const float hn = z[(2 * U + u) * zld + b] + a.bhn[j];
-        const float n = cell::gru_candidate(p[2 * H + j] + a.bias[2 * H + j], hn, r, true);
+        const float r = cell::sigmoid(z[u * zld + b] + p[j] + d.bias[j]);
+        const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + d.bias[H + j]);
+        const float hn = z[(2 * U + u) * zld + b] + d.bhn[j];
+        const float n = cell::gru_candidate(p[2 * H + j] + d.bias[2 * H + j], hn, r, true);
         h = cell::gru_output(update, n, h_prev);
       } else {
-        const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + a.bias[H + j]);
-        const float n = cell::gru_candidate(p[2 * H + j] + a.bias[2 * H + j],
+        const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + d.bias[H + j]);
+        const float n = cell::gru_candidate(p[2 * H + j] + d.bias[2 * H + j],
                                             z[(2 * U + u) * zld + b], reset[u * B + b], false);
         h = cell::gru_output(update, n, h_prev);
       }
@@ -292,8 +295,8 @@ __global__ void __launch_bounds__(kPersistentThreads)
   for (int i = threadIdx.x; i < owned * B; i += blockDim.x) {
     const int u = i / B, b = i % B;
     const std::size_t at = std::size_t(b) * H + j0 + u;
-    a.hn[at] = __ldcg(hp + at);
-    if constexpr (lstm) a.cn[at] = cstate[u * B + b];
+    d.hn[at] = __ldcg(hp + at);
+    if constexpr (lstm) d.cn[at] = cstate[u * B + b];
   }
 }
 
@@ -410,7 +413,8 @@ cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier, DT
       persistent_shared_bytes(cell, storage, args.H, args.units, args.B, args.mma);
   cudaError_t status = allow_optin_shared(kernel);
   if (status != cudaSuccess) return forget(status);
-  const unsigned blocks = static_cast<unsigned>((args.H + args.units - 1) / args.units);
+  const unsigned blocks =
+      static_cast<unsigned>(args.directions * ((args.H + args.units - 1) / args.units));
   PersistentLayerArgs copy = args;
   void* params[] = {&copy};
   return forget(cudaLaunchCooperativeKernel(kernel, dim3(blocks), dim3(kPersistentThreads), params,

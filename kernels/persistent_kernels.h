@@ -1,4 +1,5 @@
-// gpu_persistent's kernel: one cooperative launch runs every step of one layer and direction.
+// gpu_persistent's kernel: one cooperative launch runs every step of one layer and direction, or
+// of both directions of a bidirectional layer side by side in one grid.
 // Each block owns `units` hidden units and keeps their rows of W_h (all gates, so the state
 // update stays in the block) in shared memory for the whole sequence; every step it reads the
 // whole batch's h_{t-1}, computes its units' gates against the resident rows, updates their state
@@ -25,13 +26,9 @@ constexpr int kPersistentThreads = 256;
 
 int persistent_gates(PersistentCell cell);
 
-struct PersistentLayerArgs {
-  int H = 0, B = 0;
-  int steps = 0;             // steps to run: max(len)
-  int units = 0;             // hidden units per block; blocks = ceil(H / units)
-  const int* len = nullptr;  // [B] device
+// What differs between the two directions of a layer.
+struct PersistentDirection {
   Dir dir = Dir::fw;
-  float forget_bias = 0;
   const float* proj = nullptr;  // [T][B][G*H] = x Wx^T, biases not included
   const float* bias = nullptr;  // [G*H]: bx + bh (bx alone for the n rows, GRU reset after)
   const float* bhn = nullptr;   // GRU reset after: [H], inside r * (Whn h + bhn)
@@ -42,9 +39,21 @@ struct PersistentLayerArgs {
   float* cn = nullptr;          // LSTM: [B][H] final
   float* rh = nullptr;          // GRU reset before: [B][H], r * h shared across blocks
   void* y = nullptr;            // storage type; rows (t * B + b) * y_ld, offset to the direction
+};
+
+struct PersistentLayerArgs {
+  int H = 0, B = 0;
+  int steps = 0;             // steps to run: max(len)
+  int units = 0;             // hidden units per block; ceil(H / units) blocks per direction
+  const int* len = nullptr;  // [B] device
+  float forget_bias = 0;
   int y_ld = 0;
   unsigned* barrier = nullptr;  // two words, zero before the launch (flag barrier)
   bool mma = false;             // tensor cores for W_h . h (persistent_mma_possible must hold)
+  // 1: d[0] alone; 2: both directions of a bidirectional layer in one grid, meeting at the same
+  // barriers (blocks [0, n) d[0], [n, 2n) d[1]).
+  int directions = 1;
+  PersistentDirection d[2];
 };
 
 // Shared memory a block needs (bytes): W_h rows in `storage` (f32, bf16 or f16), the rest float;

@@ -263,8 +263,12 @@ TEST(GpuPersistent, HiddenLimit) {
     const int limit = persistent_max_hidden(cell, GruReset::after_matmul, 1);
     ASSERT_GT(limit, 0);
     std::printf("gpu_persistent: %s fits hidden <= %d at batch 1\n", to_string(cell), limit);
-    const Model at = one_layer(cell, GruReset::after_matmul, 4, limit);
+    Model at = one_layer(cell, GruReset::after_matmul, 4, limit);
     expect_forward_close(test::random_problem(at, 3, 1, {}, 122), 1e-5);
+    // Bidirectional at the limit: too big for both directions in one grid (each would get half
+    // the multiprocessors), so they run one after the other.
+    at.layers[0].bidirectional = true;
+    expect_forward_close(test::random_problem(at, 3, 2, {3, 1}, 123), 1e-5);
     try {
       Rnn rnn(one_layer(cell, GruReset::after_matmul, 4, limit + 1), Engine::gpu_persistent);
       ADD_FAILURE() << "hidden " << limit + 1 << " accepted";

@@ -144,8 +144,10 @@ GridBarrier barrier_choice(const Device& d) {
 }
 
 // How one layer of H units runs for a batch of B: one block per multiprocessor at most, each
-// owning `units` units; or why it cannot.
+// owning `units` units, for one direction per launch or both in one grid (each direction then
+// gets half the multiprocessors); or why it cannot.
 struct Fit {
+  int directions = 1;  // directions per launch
   int units = 0, blocks = 0;
   bool mma = false;  // the recurrent product on tensor cores
   std::size_t shared = 0;
@@ -153,16 +155,18 @@ struct Fit {
 };
 
 Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, const Device& d,
-        bool allow_mma = true) {
+        bool allow_mma = true, int directions = 1) {
   Fit f;
-  f.units = (H + d.multiprocessors - 1) / d.multiprocessors;
-  f.blocks = (H + f.units - 1) / f.units;
+  f.directions = directions;
+  const int sms = std::max(1, d.multiprocessors / directions);
+  f.units = (H + sms - 1) / sms;
+  f.blocks = directions * ((H + f.units - 1) / f.units);
   f.mma = allow_mma && use_mma(cell, barrier, storage, H, f.units, B);
   f.shared = gpu::persistent_shared_bytes(cell, storage, H, f.units, B, f.mma);
   // MMA's padding and 16-bit copy of h take more shared memory: where they do not fit, the
   // warp-per-dot path may (and keeps "fits" monotone in H and B for the limit searches).
   const bool too_big = f.shared > d.shared_optin;
-  if (too_big && f.mma) return fit(cell, storage, barrier, H, B, d, false);
+  if (too_big && f.mma) return fit(cell, storage, barrier, H, B, d, false, directions);
   if (too_big) {
     f.why = "a block needs " + std::to_string(f.shared / 1024) + " KB of shared memory for its " +
             std::to_string(f.units) + " units' W_h rows and the batch's h, the device allows " +
@@ -172,7 +176,7 @@ Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, c
   int per_sm = 0;
   RNNX_CUDA_CHECK(gpu::persistent_blocks_per_sm(cell, barrier, storage, f.shared, &per_sm));
   if (per_sm * d.multiprocessors < f.blocks) {
-    if (f.mma) return fit(cell, storage, barrier, H, B, d, false);
+    if (f.mma) return fit(cell, storage, barrier, H, B, d, false, directions);
     f.why = std::to_string(f.blocks) + " blocks cannot all be resident (" + std::to_string(per_sm) +
             " per multiprocessor x " + std::to_string(d.multiprocessors) + ")";
   }
@@ -276,8 +280,9 @@ class PersistentEngine final : public EngineImpl {
   struct Buffers {
     int* len = nullptr;
     char *x = nullptr, *out[2] = {}, *y = nullptr;
-    float *proj = nullptr, *h[2] = {}, *rh = nullptr, *zeros = nullptr, *state = nullptr;
-    float *bias = nullptr, *wide_bias = nullptr;
+    // Per direction (both may run in one grid): projections, biases, states, r * h.
+    float *proj[2] = {}, *bias[2] = {}, *wide_bias[2] = {}, *h[2][2] = {}, *rh[2] = {};
+    float *zeros = nullptr, *state = nullptr;
     unsigned* barrier = nullptr;
     void* cublas = nullptr;
   };
@@ -295,15 +300,17 @@ class PersistentEngine final : public EngineImpl {
     const std::size_t es = dtype_size(model().dtype);
     b.len = c.take<int>(batch);
     b.x = c.take<char>(tb * model().input_size * es);
-    b.proj = c.take<float>(tb * gh);
     for (char*& o : b.out) o = c.take<char>(tb * d * es);
     b.y = c.take<char>(tb * output_size(model()) * es);
-    for (float*& v : b.h) v = c.take<float>(std::size_t(batch) * h);
-    b.rh = c.take<float>(std::size_t(batch) * h);
+    for (int k = 0; k < 2; ++k) {
+      b.proj[k] = c.take<float>(tb * gh);
+      for (float*& v : b.h[k]) v = c.take<float>(std::size_t(batch) * h);
+      b.rh[k] = c.take<float>(std::size_t(batch) * h);
+      b.bias[k] = c.take<float>(gh);
+      b.wide_bias[k] = c.take<float>(2 * gh);  // bx and bh in float32, for 16-bit models
+    }
     b.zeros = c.take<float>(std::size_t(batch) * h);
     b.state = c.take<float>(StateLayout(model(), batch).size());
-    b.bias = c.take<float>(gh);
-    b.wide_bias = c.take<float>(2 * gh);  // bx and bh in float32, for 16-bit models
     b.barrier = c.take<unsigned>(2);
     b.cublas = c.take<char>(kCublasWorkspace);
     if (buf != nullptr) *buf = b;
@@ -329,8 +336,16 @@ class PersistentEngine final : public EngineImpl {
       fits_.clear();
       fits_batch_ = 0;
       for (const Layer& layer : model().layers) {
-        fits_.push_back(fit(persistent_cell(layer.cell, layer.gru_reset), model().dtype, barrier_,
-                            layer.hidden, batch, device_));
+        const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
+        // A bidirectional layer runs both directions in one grid where that fits (half the
+        // latency), else one direction after the other.
+        Fit f = fit(cell, model().dtype, barrier_, layer.hidden, batch, device_, true, 1);
+        if (layer.bidirectional && f.why.empty()) {
+          const Fit both =
+              fit(cell, model().dtype, barrier_, layer.hidden, batch, device_, true, 2);
+          if (both.why.empty()) f = both;
+        }
+        fits_.push_back(f);
       }
       fits_batch_ = batch;
     }
@@ -395,6 +410,10 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
         s, static_cast<const std::uint16_t*>(args.x.data), T, B, m.input_size, m.layout, buf_.len,
         reinterpret_cast<std::uint16_t*>(buf_.x)));
   }
+  // c0 of an LSTM without initial states: zeros, read-only for the whole call.
+  std::size_t widest = 0;
+  for (const Layer& layer : m.layers) widest = std::max<std::size_t>(widest, layer.hidden);
+  RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.zeros, 0, std::size_t(B) * widest * sizeof(float), s));
   const char* in = buf_.x;
   for (int l = 0; l < L; ++l) {
     const Layer& layer = m.layers[l];
@@ -404,60 +423,70 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
     const Fit& f = fits[l];
     char* out = l + 1 == L ? buf_.y : buf_.out[l % 2];
     RNNX_CUDA_CHECK(cudaMemsetAsync(out, 0, tb * D * es, s));  // zero past lengths (+0 bits)
+    const std::size_t state = std::size_t(B) * H;
+    const bool lstm = layer.cell == Cell::lstm;
+    // Each direction's inputs: its projections, biases and initial state in its own buffers, so
+    // that both directions may then run in one grid.
+    gpu::PersistentDirection dirs[2];
     for (int d = 0; d < directions(layer); ++d) {
       const Dir dir = d == 0 ? Dir::fw : Dir::bw;
       if (max_len > 0 && wide) {
-        gpu::gemm(
-            cublas_, false, true, max_len * B, GH, I, 1.0f, reinterpret_cast<const float*>(in), I,
-            reinterpret_cast<const float*>(weights_at(l, dir, Param::Wx)), I, 0.0f, buf_.proj, GH);
+        gpu::gemm(cublas_, false, true, max_len * B, GH, I, 1.0f,
+                  reinterpret_cast<const float*>(in), I,
+                  reinterpret_cast<const float*>(weights_at(l, dir, Param::Wx)), I, 0.0f,
+                  buf_.proj[d], GH);
       } else if (max_len > 0) {
         gpu::gemm_16bit_inputs(cublas_, false, true, max_len * B, GH, I, m.dtype, in, I,
-                               weights_at(l, dir, Param::Wx), I, buf_.proj, GH);
+                               weights_at(l, dir, Param::Wx), I, buf_.proj[d], GH);
       }
       const float* bx = reinterpret_cast<const float*>(weights_at(l, dir, Param::bx));
       const float* bh = reinterpret_cast<const float*>(weights_at(l, dir, Param::bh));
       if (!wide) {  // the cell math adds biases in float32
         RNNX_CUDA_CHECK(gpu::widen_to_float(s, m.dtype, weights_at(l, dir, Param::bx),
-                                            std::size_t(GH), buf_.wide_bias));
+                                            std::size_t(GH), buf_.wide_bias[d]));
         RNNX_CUDA_CHECK(gpu::widen_to_float(s, m.dtype, weights_at(l, dir, Param::bh),
-                                            std::size_t(GH), buf_.wide_bias + GH));
-        bx = buf_.wide_bias;
-        bh = buf_.wide_bias + GH;
+                                            std::size_t(GH), buf_.wide_bias[d] + GH));
+        bx = buf_.wide_bias[d];
+        bh = buf_.wide_bias[d] + GH;
       }
       RNNX_CUDA_CHECK(gpu::projection_bias<float>(s, GH, H, cell == PersistentCell::gru_after, bx,
-                                                  bh, buf_.bias));
-      const std::size_t state = std::size_t(B) * H;
+                                                  bh, buf_.bias[d]));
       if (init != nullptr) {
-        RNNX_CUDA_CHECK(cudaMemcpyAsync(buf_.h[0], init + sl.h(l, dir), state * sizeof(float),
+        RNNX_CUDA_CHECK(cudaMemcpyAsync(buf_.h[d][0], init + sl.h(l, dir), state * sizeof(float),
                                         cudaMemcpyDeviceToDevice, s));
       } else {
-        RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.h[0], 0, state * sizeof(float), s));
+        RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.h[d][0], 0, state * sizeof(float), s));
       }
-      RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.zeros, 0, state * sizeof(float), s));
+      gpu::PersistentDirection& pd = dirs[d];
+      pd.dir = dir;
+      pd.proj = buf_.proj[d];
+      pd.bias = buf_.bias[d];
+      pd.bhn = bh + 2 * H;
+      pd.Wh = weights_at(l, dir, Param::Wh);
+      pd.h[0] = buf_.h[d][0];
+      pd.h[1] = buf_.h[d][1];
+      pd.c0 = lstm ? (init != nullptr ? init + sl.c(l, dir) : buf_.zeros) : nullptr;
+      pd.hn = buf_.state + sl.h(l, dir);
+      pd.cn = lstm ? buf_.state + sl.c(l, dir) : nullptr;
+      pd.rh = buf_.rh[d];
+      pd.y = out + std::size_t(d) * H * es;
+    }
+    gpu::PersistentLayerArgs a;
+    a.H = H;
+    a.B = B;
+    a.steps = max_len;
+    a.units = f.units;
+    a.len = buf_.len;
+    a.forget_bias = static_cast<float>(layer.forget_bias);
+    a.y_ld = D;
+    a.barrier = buf_.barrier;
+    a.mma = f.mma;
+    a.directions = f.directions;
+    // One launch for both directions where they fit in one grid, else one per direction.
+    for (int first = 0; first < directions(layer); first += f.directions) {
+      a.d[0] = dirs[first];
+      if (f.directions == 2) a.d[1] = dirs[1];
       RNNX_CUDA_CHECK(cudaMemsetAsync(buf_.barrier, 0, 2 * sizeof(unsigned), s));
-      gpu::PersistentLayerArgs a;
-      a.H = H;
-      a.B = B;
-      a.steps = max_len;
-      a.units = f.units;
-      a.len = buf_.len;
-      a.dir = dir;
-      a.forget_bias = static_cast<float>(layer.forget_bias);
-      a.proj = buf_.proj;
-      a.bias = buf_.bias;
-      a.bhn = bh + 2 * H;
-      a.Wh = weights_at(l, dir, Param::Wh);
-      a.h[0] = buf_.h[0];
-      a.h[1] = buf_.h[1];
-      const bool lstm = layer.cell == Cell::lstm;
-      a.c0 = lstm ? (init != nullptr ? init + sl.c(l, dir) : buf_.zeros) : nullptr;
-      a.hn = buf_.state + sl.h(l, dir);
-      a.cn = lstm ? buf_.state + sl.c(l, dir) : nullptr;
-      a.rh = buf_.rh;
-      a.y = out + std::size_t(d) * H * es;
-      a.y_ld = D;
-      a.barrier = buf_.barrier;
-      a.mma = f.mma;
       const cudaError_t launched = gpu::launch_persistent_layer(cell, barrier_, m.dtype, a, s);
       if (launched == cudaErrorCooperativeLaunchTooLarge) {
         throw Error(Status::unsupported, "engine gpu_persistent: the " + std::to_string(f.blocks) +
