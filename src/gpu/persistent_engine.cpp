@@ -302,7 +302,10 @@ class PersistentEngine final : public EngineImpl {
     b.x = c.take<char>(tb * model().input_size * es);
     for (char*& o : b.out) o = c.take<char>(tb * d * es);
     b.y = c.take<char>(tb * output_size(model()) * es);
-    for (int k = 0; k < 2; ++k) {
+    // The second direction's set only for a model with a bidirectional layer.
+    const bool bidirectional = std::any_of(model().layers.begin(), model().layers.end(),
+                                           [](const Layer& layer) { return layer.bidirectional; });
+    for (int k = 0; k < (bidirectional ? 2 : 1); ++k) {
       b.proj[k] = c.take<float>(tb * gh);
       for (float*& v : b.h[k]) v = c.take<float>(std::size_t(batch) * h);
       b.rh[k] = c.take<float>(std::size_t(batch) * h);
@@ -337,8 +340,9 @@ class PersistentEngine final : public EngineImpl {
       fits_batch_ = 0;
       for (const Layer& layer : model().layers) {
         const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
-        // A bidirectional layer runs both directions in one grid where that fits (half the
-        // latency), else one direction after the other.
+        // A bidirectional layer runs both directions in one grid where that fits (one launch
+        // and one barrier a step for both, each block with twice the units: which pays is to be
+        // measured), else one direction after the other.
         Fit f = fit(cell, model().dtype, barrier_, layer.hidden, batch, device_, true, 1);
         if (layer.bidirectional && f.why.empty()) {
           const Fit both =

@@ -1,6 +1,7 @@
-// gpu_persistent: one cooperative kernel per layer and direction keeps W_h on-chip for the whole
-// sequence (kernels/persistent_kernels.h); the input projection of all steps is one cuBLAS GEMM
-// before it. Inference with float32, bfloat16 or float16 weights and inputs (float32 state).
+// gpu_persistent: one cooperative kernel per layer (and direction, or both in one grid) keeps W_h
+// on-chip for the whole sequence (kernels/persistent_kernels.h); the input projection of all
+// steps is one cuBLAS GEMM before it. Inference with float32, bfloat16 or float16 weights and
+// inputs (float32 state).
 #pragma once
 
 #include <memory>
