@@ -255,6 +255,21 @@ TEST(GpuPersistent, SeveralUnitsPerBlock) {
   }
 }
 
+// A bidirectional stack with its directions in one grid (default) and one launch each: both
+// against the reference.
+TEST(GpuPersistent, DirectionsPairedAndApart) {
+  RNNX_GPU_TEST_OR_SKIP();
+  Model m = one_layer(Cell::lstm, GruReset::after_matmul, 5, 96);
+  m.layers[0].bidirectional = true;
+  m.layers.push_back(m.layers[0]);
+  m.layers[1].cell = Cell::gru;
+  for (const char* directions : {"paired", "apart"}) {
+    SCOPED_TRACE(directions);
+    const EnvSetting choice("RNNX_PERSISTENT_DIRECTIONS", directions);
+    expect_forward_close(test::random_problem(m, 8, 3, {8, 0, 5}, 135), 1e-5);
+  }
+}
+
 // At the computed limit the plan runs; one past it is refused naming the limit.
 TEST(GpuPersistent, HiddenLimit) {
   RNNX_GPU_TEST_OR_SKIP();

@@ -60,6 +60,16 @@ MmaChoice mma_choice() {
               std::string("RNNX_PERSISTENT_MMA = '") + v + "': must be auto, on or off");
 }
 
+// Both directions of a bidirectional layer in one grid where they fit (default), or
+// RNNX_PERSISTENT_DIRECTIONS=apart for one launch each (for measuring one against the other).
+bool pair_directions() {
+  const char* v = std::getenv("RNNX_PERSISTENT_DIRECTIONS");
+  if (v == nullptr || std::string(v) == "paired") return true;
+  if (std::string(v) == "apart") return false;
+  throw Error(Status::invalid_argument,
+              std::string("RNNX_PERSISTENT_DIRECTIONS = '") + v + "': must be paired or apart");
+}
+
 bool use_mma(PersistentCell cell, GridBarrier barrier, DType storage, int H, int units, int B) {
   const MmaChoice choice = mma_choice();
   if (choice == MmaChoice::off || !gpu::persistent_mma_possible(cell, barrier, storage, H)) {
@@ -344,7 +354,7 @@ class PersistentEngine final : public EngineImpl {
         // and one barrier a step for both, each block with twice the units: which pays is to be
         // measured), else one direction after the other.
         Fit f = fit(cell, model().dtype, barrier_, layer.hidden, batch, device_, true, 1);
-        if (layer.bidirectional && f.why.empty()) {
+        if (layer.bidirectional && f.why.empty() && pair_directions()) {
           const Fit both =
               fit(cell, model().dtype, barrier_, layer.hidden, batch, device_, true, 2);
           if (both.why.empty()) f = both;
