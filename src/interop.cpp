@@ -46,11 +46,20 @@ std::string layer_dir(int l, Dir d) {
   return "L" + std::to_string(l) + "." + to_string(d) + ".";
 }
 
+// The element sources of the maps are built only when asked: names and shapes alone
+// (weight_tensors) need none of the per-element work.
+struct Build {
+  const WeightLayout& wl;
+  bool sources;
+};
+
 // A [G*H, cols] tensor whose row blocks follow `gates`: row k*H+u is canonical row
 // gates[k]*H+u of `param`.
-void add_rows(TensorMap& t, const WeightLayout& wl, int l, Dir d, Param param,
+void add_rows(TensorMap& t, const Build& b, int l, Dir d, Param param,
               const std::vector<int>& gates, int H, std::size_t cols, Param also = Param::Wx,
               bool with_also = false) {
+  if (!b.sources) return;
+  const WeightLayout& wl = b.wl;
   for (std::size_t k = 0; k < gates.size(); ++k) {
     for (int u = 0; u < H; ++u) {
       for (std::size_t c = 0; c < cols; ++c) {
@@ -64,10 +73,11 @@ void add_rows(TensorMap& t, const WeightLayout& wl, int l, Dir d, Param param,
 }
 
 // tf's kernel [I+H, n*H]: element (row, k*H+u) is Wx (row < I) or Wh of canonical gate gates[k].
-TensorMap tf_kernel(const WeightLayout& wl, int l, Dir d, const std::string& name,
+TensorMap tf_kernel(const Build& b, int l, Dir d, const std::string& name,
                     const std::vector<int>& gates, int I, int H) {
   TensorMap t{layer_dir(l, d) + name, {std::size_t(I + H), gates.size() * H}, l, {}};
-  for (int row = 0; row < I + H; ++row) {
+  const WeightLayout& wl = b.wl;
+  for (int row = 0; b.sources && row < I + H; ++row) {
     for (std::size_t k = 0; k < gates.size(); ++k) {
       for (int u = 0; u < H; ++u) {
         const bool input = row < I;
@@ -82,16 +92,17 @@ TensorMap tf_kernel(const WeightLayout& wl, int l, Dir d, const std::string& nam
   return t;
 }
 
-TensorMap tf_bias(const WeightLayout& wl, int l, Dir d, const std::string& name,
+TensorMap tf_bias(const Build& b, int l, Dir d, const std::string& name,
                   const std::vector<int>& gates, int H) {
   TensorMap t{layer_dir(l, d) + name, {gates.size() * H}, l, {}};
-  add_rows(t, wl, l, d, Param::bx, gates, H, 1, Param::bh, true);
+  add_rows(t, b, l, d, Param::bx, gates, H, 1, Param::bh, true);
   return t;
 }
 
-std::vector<TensorMap> tensor_maps(const Model& model, WeightFormat format) {
+std::vector<TensorMap> tensor_maps(const Model& model, WeightFormat format, bool sources = true) {
   check_weight_format(model, format);
   const WeightLayout wl(model);
+  const Build build{wl, sources};
   std::vector<TensorMap> maps;
   for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
     const Layer& layer = model.layers[l];
@@ -106,10 +117,10 @@ std::vector<TensorMap> tensor_maps(const Model& model, WeightFormat format) {
       TensorMap B{p + "B", {std::size_t(dirs), 2 * GH}, l, {}};
       for (int di = 0; di < dirs; ++di) {
         const Dir d = di == 0 ? Dir::fw : Dir::bw;
-        add_rows(W, wl, l, d, Param::Wx, order, H, std::size_t(I));
-        add_rows(R, wl, l, d, Param::Wh, order, H, std::size_t(H));
-        add_rows(B, wl, l, d, Param::bx, order, H, 1);
-        add_rows(B, wl, l, d, Param::bh, order, H, 1);
+        add_rows(W, build, l, d, Param::Wx, order, H, std::size_t(I));
+        add_rows(R, build, l, d, Param::Wh, order, H, std::size_t(H));
+        add_rows(B, build, l, d, Param::bx, order, H, 1);
+        add_rows(B, build, l, d, Param::bh, order, H, 1);
       }
       maps.push_back(std::move(W));
       maps.push_back(std::move(R));
@@ -129,20 +140,20 @@ std::vector<TensorMap> tensor_maps(const Model& model, WeightFormat format) {
         TensorMap Wh{name("weight_hh", Param::Wh), {GH, std::size_t(H)}, l, {}};
         TensorMap bx{name("bias_ih", Param::bx), {GH}, l, {}};
         TensorMap bh{name("bias_hh", Param::bh), {GH}, l, {}};
-        add_rows(Wx, wl, l, d, Param::Wx, order, H, std::size_t(I));
-        add_rows(Wh, wl, l, d, Param::Wh, order, H, std::size_t(H));
-        add_rows(bx, wl, l, d, Param::bx, order, H, 1);
-        add_rows(bh, wl, l, d, Param::bh, order, H, 1);
+        add_rows(Wx, build, l, d, Param::Wx, order, H, std::size_t(I));
+        add_rows(Wh, build, l, d, Param::Wh, order, H, std::size_t(H));
+        add_rows(bx, build, l, d, Param::bx, order, H, 1);
+        add_rows(bh, build, l, d, Param::bh, order, H, 1);
         for (TensorMap* t : {&Wx, &Wh, &bx, &bh}) maps.push_back(std::move(*t));
       } else if (layer.cell == Cell::lstm) {  // tf
-        maps.push_back(tf_kernel(wl, l, d, "kernel", order, I, H));
-        maps.push_back(tf_bias(wl, l, d, "bias", order, H));
+        maps.push_back(tf_kernel(build, l, d, "kernel", order, I, H));
+        maps.push_back(tf_bias(build, l, d, "bias", order, H));
       } else {
         const std::vector<int>& candidate = gate_order(format, layer.cell, 1);
-        maps.push_back(tf_kernel(wl, l, d, "gates_kernel", order, I, H));
-        maps.push_back(tf_bias(wl, l, d, "gates_bias", order, H));
-        maps.push_back(tf_kernel(wl, l, d, "candidate_kernel", candidate, I, H));
-        maps.push_back(tf_bias(wl, l, d, "candidate_bias", candidate, H));
+        maps.push_back(tf_kernel(build, l, d, "gates_kernel", order, I, H));
+        maps.push_back(tf_bias(build, l, d, "gates_bias", order, H));
+        maps.push_back(tf_kernel(build, l, d, "candidate_kernel", candidate, I, H));
+        maps.push_back(tf_bias(build, l, d, "candidate_bias", candidate, H));
       }
     }
   }
@@ -232,7 +243,7 @@ void check_weight_format(const Model& model, WeightFormat format) {
 
 std::vector<TensorSpec> weight_tensors(const Model& model, WeightFormat format) {
   std::vector<TensorSpec> specs;
-  for (TensorMap& m : tensor_maps(model, format)) {
+  for (TensorMap& m : tensor_maps(model, format, false)) {
     specs.push_back({std::move(m.name), std::move(m.shape), m.layer});
   }
   return specs;

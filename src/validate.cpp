@@ -23,8 +23,11 @@ void check_dim(const char* name, int value) {
 }
 
 // A buffer the call needs (required) or may take (optional: empty means absent).
+// `role` names what the expected dtype is: "" for the model's dtype, the state's wording for
+// state buffers.
 void check_buffer(const char* name, const void* data, std::size_t size, DType dtype,
-                  std::size_t expected, DType model_dtype, bool required, const char* shape) {
+                  std::size_t expected, DType model_dtype, bool required, const char* shape,
+                  const char* role = "") {
   if (data == nullptr && size == 0) {
     if (required)
       fail(std::string(name) + " is required: expected " + shape + " = " +
@@ -36,10 +39,8 @@ void check_buffer(const char* name, const void* data, std::size_t size, DType dt
          "; pass a valid pointer, or an empty buffer where the argument is optional");
   }
   if (dtype != model_dtype) {
-    // State buffers (shaped by StateLayout) follow state_dtype: float32 for a bf16/f16 model.
-    const bool state = std::string(shape).rfind("StateLayout", 0) == 0;
-    fail(std::string(name) + ": dtype " + to_string(dtype) + " does not match the model's " +
-         (state ? "state dtype (rnnx::state_dtype) " : "") + to_string(model_dtype));
+    fail(std::string(name) + ": dtype " + to_string(dtype) + " does not match the model's " + role +
+         to_string(model_dtype));
   }
   if (size != expected) {
     fail(std::string(name) + ": " + std::to_string(size) + " elements, expected " + shape + " = " +
@@ -55,6 +56,21 @@ void check_in(const char* name, ConstBuffer b, std::size_t expected, DType dtype
 void check_out(const char* name, Buffer b, std::size_t expected, DType dtype, bool required,
                const std::string& shape) {
   check_buffer(name, b.data, b.size, b.dtype, expected, dtype, required, shape.c_str());
+}
+
+// State buffers (init, final_state and their gradients) hold StateLayout(model, batch).size()
+// values of state_dtype: float32 for a bf16/f16 model.
+constexpr const char* kStateShape = "StateLayout(model, batch).size()";
+constexpr const char* kStateRole = "state dtype (rnnx::state_dtype) ";
+
+void check_state_in(const char* name, ConstBuffer b, std::size_t expected, const Model& model) {
+  check_buffer(name, b.data, b.size, b.dtype, expected, state_dtype(model.dtype), false,
+               kStateShape, kStateRole);
+}
+
+void check_state_out(const char* name, Buffer b, std::size_t expected, const Model& model) {
+  check_buffer(name, b.data, b.size, b.dtype, expected, state_dtype(model.dtype), false,
+               kStateShape, kStateRole);
 }
 
 std::string sequence_shape(const Model& model, const char* feature, const Forward& args) {
@@ -81,13 +97,10 @@ CallSizes check_forward(const Model& model, const Forward& args) {
   check_in("Forward.x", args.x, sizes.x, model.dtype, true, sequence_shape(model, i.c_str(), args));
   check_in("Forward.weights", args.weights, sizes.weights, model.dtype, true,
            "WeightLayout(model).size()");
-  const DType state = state_dtype(model.dtype);
-  check_in("Forward.init", args.init, sizes.state, state, false,
-           "StateLayout(model, batch).size()");
+  check_state_in("Forward.init", args.init, sizes.state, model);
   check_out("Forward.y", args.y, sizes.y, model.dtype, true,
             sequence_shape(model, d.c_str(), args));
-  check_out("Forward.final_state", args.final_state, sizes.state, state, false,
-            "StateLayout(model, batch).size()");
+  check_state_out("Forward.final_state", args.final_state, sizes.state, model);
   if (args.lengths != nullptr) {
     for (int b = 0; b < args.batch; ++b) {
       const int len = args.lengths[b];
@@ -124,12 +137,10 @@ void check_backward(const Model& model, const Forward& args, const Backward& gra
   const std::string d = "D=" + std::to_string(output_size(model));
   check_in("Backward.dy", grads.dy, sizes.y, model.dtype, true,
            sequence_shape(model, d.c_str(), args));
-  check_in("Backward.dfinal", grads.dfinal, sizes.state, state_dtype(model.dtype), false,
-           "StateLayout(model, batch).size()");
+  check_state_in("Backward.dfinal", grads.dfinal, sizes.state, model);
   check_out("Backward.dx", grads.dx, sizes.x, model.dtype, false,
             sequence_shape(model, i.c_str(), args));
-  check_out("Backward.dinit", grads.dinit, sizes.state, state_dtype(model.dtype), false,
-            "StateLayout(model, batch).size()");
+  check_state_out("Backward.dinit", grads.dinit, sizes.state, model);
   check_out("Backward.dweights", grads.dweights, sizes.weights, model.dtype, true,
             "WeightLayout(model).size()");
 }

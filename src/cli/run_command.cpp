@@ -215,13 +215,14 @@ std::string layer_text(const Model& model, int l) {
 
 // Weight files are refused, not ignored, when they hold what rnnx cannot run (exit 3) or belong
 // to another model (a layer or direction this one lacks: exit 2).
-void refuse_unexpected_tensors(const InputDir& in, const Model& model, WeightFormat format) {
+void refuse_unexpected_tensors(const InputDir& in, const Model& model, WeightFormat format,
+                               const std::vector<TensorSpec>& specs) {
   for (const RefusedTensor& r : refused_tensors(model, format)) {
     const std::string file = r.name + ".npy";
     if (in.exists(file)) throw Error(Status::unsupported, in.path(file) + ": " + r.reason);
   }
   std::set<std::string> expected;
-  for (const TensorSpec& spec : weight_tensors(model, format)) expected.insert(spec.name);
+  for (const TensorSpec& spec : specs) expected.insert(spec.name);
   for (const std::string& name : in.npy_names()) {
     if (is_weight_tensor_name(format, name) && expected.count(name) == 0) {
       throw BadInput(in.path(name + ".npy") + ": a " + to_string(format) +
@@ -234,9 +235,10 @@ void refuse_unexpected_tensors(const InputDir& in, const Model& model, WeightFor
 // Weights: one NPY per tensor of `format` (README.md, "Weights from other frameworks"),
 // converted into the canonical flat buffer.
 HostTensor read_weights(const InputDir& in, const Model& model, WeightFormat format) {
-  refuse_unexpected_tensors(in, model, format);
+  const std::vector<TensorSpec> specs = weight_tensors(model, format);
+  refuse_unexpected_tensors(in, model, format, specs);
   std::vector<NamedTensor> tensors;
-  for (const TensorSpec& spec : weight_tensors(model, format)) {
+  for (const TensorSpec& spec : specs) {
     const HostTensor t =
         in.tensor(spec.name + ".npy", spec.shape,
                   std::string(to_string(format)) + " weights of " + layer_text(model, spec.layer));
