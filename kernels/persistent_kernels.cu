@@ -71,33 +71,32 @@ __device__ __forceinline__ __half narrow<__half>(float v) {
   return __float2half_rn(v);
 }
 
-// One block's shared memory, in bytes from its start (each array 128-byte aligned; WMMA's loads
-// want 32): W_h's rows (storage type), the batch's h in float32, with MMA its 16-bit copy h16
-// [zld][H], the gate sums z [rows][zld], and the LSTM's c or the reset-before GRU's r [U][B].
-// Without MMA rows = G*U and zld = B; with it both are padded to WMMA's 16 (zero rows, zero
-// batch columns).
-struct SmemLayout {
-  std::size_t w = 0, hc = 0, h16 = 0, z = 0, state = 0, total = 0;
-  int rows = 0, zld = 0;
-};
-
 __host__ __device__ inline std::size_t align128(std::size_t bytes) {
   return (bytes + 127) / 128 * 128;
 }
 
-__host__ __device__ inline SmemLayout smem_layout(PersistentCell cell, std::size_t weight_bytes,
-                                                  int H, int U, int B, bool mma) {
+// The shared-memory layout (PersistentSmem in the header) on the host and the device alike. With
+// MMA, ld = H + kPersistentMmaPad. With ld = H (a multiple of 16) a row is 2H bytes, a multiple of
+// 32, so the 8 rows that a tile load reads together start in at most 4 of the 8 16-byte groups of
+// the 128-byte bank cycle (all in the same one when H is a multiple of 64) and the load
+// serialises over them; 2 * (H + 8) = 16 * (H / 8 + 1) is an odd multiple of 16 bytes, which puts
+// 8 consecutive rows in 8 different groups. ld stays a multiple of 8 elements and every tile
+// starts 32-byte aligned (row offsets 16 * ld * 2 bytes, column offsets 16 * 2 bytes, arrays
+// 128-byte aligned), as load_matrix_sync requires.
+__host__ __device__ inline PersistentSmem smem_layout(PersistentCell cell, std::size_t weight_bytes,
+                                                      int H, int U, int B, bool mma) {
   const int G = cell == PersistentCell::lstm ? 4 : 3;
-  SmemLayout s;
+  PersistentSmem s;
   s.rows = mma ? (G * U + 15) / 16 * 16 : G * U;
   s.zld = mma ? (B + 15) / 16 * 16 : B;
+  s.ld = mma ? H + kPersistentMmaPad : H;
   std::size_t at = 0;
   s.w = at;
-  at = align128(at + std::size_t(s.rows) * H * weight_bytes);
+  at = align128(at + std::size_t(s.rows) * s.ld * weight_bytes);
   s.hc = at;
   at = align128(at + std::size_t(B) * H * sizeof(float));
   s.h16 = at;
-  if (mma) at = align128(at + std::size_t(s.zld) * H * weight_bytes);
+  if (mma) at = align128(at + std::size_t(s.zld) * s.ld * weight_bytes);
   s.z = at;
   at = align128(at + std::size_t(s.rows) * s.zld * sizeof(float));
   s.state = at;
@@ -111,8 +110,8 @@ __device__ float warp_sum(float v) {
   return v;
 }
 
-// z[r][b] = W[r] . h[b] for local rows [row_begin, row_end): one warp per output, lanes over H.
-// A fixed order of the sum: run-to-run identical.
+// z[r][b] = W[r] . h[b] for local rows [row_begin, row_end): one warp per output, lanes over H
+// (rows of H elements: the warp path's layout). A fixed order of the sum: run-to-run identical.
 template <class TW>
 __device__ void resident_dots(const TW* W, int row_begin, int row_end, int H, int B, const float* h,
                               float* z, int zld) {
@@ -129,11 +128,12 @@ __device__ void resident_dots(const TW* W, int row_begin, int row_end, int H, in
   }
 }
 
-// The same sums on tensor cores (bf16/f16 storage): z [rows][zld] = W [rows][H] . h16^T, one
-// warp per 16x16 tile of z, K = H in steps of 16 in a fixed order (run-to-run identical). h16 is
-// h rounded to the storage type, [zld][H]: WMMA's column-major B operand with ld = H.
+// The same sums on tensor cores (bf16/f16 storage): z [rows][zld] = W [rows][ld] . h16^T over
+// the first H columns, one warp per 16x16 tile of z, K = H in steps of 16 in a fixed order
+// (run-to-run identical). h16 is h rounded to the storage type, [zld][ld]: WMMA's column-major B
+// operand.
 template <class TW>
-__device__ void mma_dots(const TW* W, int rows, int H, const TW* h16, int zld, float* z) {
+__device__ void mma_dots(const TW* W, int rows, int H, int ld, const TW* h16, int zld, float* z) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   namespace wmma = nvcuda::wmma;
   const int warp = threadIdx.x / 32, warps = blockDim.x / 32;
@@ -145,14 +145,14 @@ __device__ void mma_dots(const TW* W, int rows, int H, const TW* h16, int zld, f
     for (int k = 0; k < H; k += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, TW, wmma::row_major> a;
       wmma::fragment<wmma::matrix_b, 16, 16, 16, TW, wmma::col_major> b;
-      wmma::load_matrix_sync(a, W + std::size_t(tm) * 16 * H + k, H);
-      wmma::load_matrix_sync(b, h16 + std::size_t(tn) * 16 * H + k, H);
+      wmma::load_matrix_sync(a, W + std::size_t(tm) * 16 * ld + k, ld);
+      wmma::load_matrix_sync(b, h16 + std::size_t(tn) * 16 * ld + k, ld);
       wmma::mma_sync(c, a, b, c);
     }
     wmma::store_matrix_sync(z + std::size_t(tm) * 16 * zld + tn * 16, c, zld, wmma::mem_row_major);
   }
 #else
-  (void)W, (void)rows, (void)H, (void)h16, (void)zld, (void)z;
+  (void)W, (void)rows, (void)H, (void)ld, (void)h16, (void)zld, (void)z;
   __trap();  // the host asks for MMA on sm_80 and later only (persistent_mma_possible)
 #endif
 }
@@ -163,16 +163,21 @@ __device__ int time_of(const int* lengths, Dir dir, int s, int b) {
   return dir == Dir::fw ? s : len - 1 - s;
 }
 
+// `a` stays in the kernel's parameter space (__grid_constant__): a copy indexed by the block's
+// direction would live in local memory (the reset-before GRU spilled 8 to 20 bytes for it). One
+// block per multiprocessor is all the grid ever asks for (minimum 1 in the launch bounds), so
+// ptxas need not hold registers down for more; without it, it spilled a few bytes around the
+// cooperative grid sync on sm_80.
 template <PersistentCell kCell, GridBarrier kBarrier, class TW>
-__global__ void __launch_bounds__(kPersistentThreads)
-    persistent_layer_kernel(PersistentLayerArgs a) {
+__global__ void __launch_bounds__(kPersistentThreads, 1)
+    persistent_layer_kernel(const __grid_constant__ PersistentLayerArgs a) {
   constexpr int G = kCell == PersistentCell::lstm ? 4 : 3;
   constexpr bool lstm = kCell == PersistentCell::lstm;
   constexpr bool before = kCell == PersistentCell::gru_before;
   const int H = a.H, B = a.B, U = a.units;
   // With both directions in the grid, blocks [0, n) run the forward one and [n, 2n) the backward.
   const int per_direction = (H + U - 1) / U;
-  const PersistentDirection d = a.d[a.directions == 2 ? blockIdx.x / per_direction : 0];
+  const PersistentDirection& d = a.d[a.directions == 2 ? blockIdx.x / per_direction : 0];
   const int j0 = (blockIdx.x % per_direction) * U;
   const int owned = min(U, H - j0);  // the last block may own fewer units
 
@@ -180,7 +185,7 @@ __global__ void __launch_bounds__(kPersistentThreads)
   // row ranges of z, which tiles of 16 rows would not keep apart.
   constexpr bool kCanMma = !std::is_same<TW, float>::value && !before;
   const bool mma = kCanMma && a.mma;
-  const SmemLayout L = smem_layout(kCell, sizeof(TW), H, U, B, mma);
+  const PersistentSmem L = smem_layout(kCell, sizeof(TW), H, U, B, mma);
   extern __shared__ __align__(128) unsigned char shared[];
   TW* W = reinterpret_cast<TW*>(shared + L.w);
   float* hc = reinterpret_cast<float*>(shared + L.hc);
@@ -188,19 +193,20 @@ __global__ void __launch_bounds__(kPersistentThreads)
   float* z = reinterpret_cast<float*>(shared + L.z);
   float* cstate = reinterpret_cast<float*>(shared + L.state);  // LSTM only
   float* reset = cstate;                                       // GRU reset before only
-  const int zld = L.zld;
+  const int zld = L.zld, ld = L.ld;
   const TW* Wh = static_cast<const TW*>(d.Wh);
   TW* y = static_cast<TW*>(d.y);
 
   // The block's rows of W_h, once: local row g*U + u is global row g*H + j0 + u; MMA's padding
-  // rows past G*U and the units past `owned` are zero.
+  // rows past G*U and the units past `owned` are zero. Columns [H, ld) are never read.
   for (std::size_t i = threadIdx.x; i < std::size_t(L.rows) * H; i += blockDim.x) {
     const int r = static_cast<int>(i / H), k = static_cast<int>(i % H);
     const int g = r / U, u = r % U;
-    W[i] = r < G * U && u < owned ? Wh[(std::size_t(g) * H + j0 + u) * H + k] : narrow<TW>(0.0f);
+    W[std::size_t(r) * ld + k] =
+        r < G * U && u < owned ? Wh[(std::size_t(g) * H + j0 + u) * H + k] : narrow<TW>(0.0f);
   }
   if (mma) {  // h16's padding batch columns stay zero
-    for (std::size_t i = threadIdx.x; i < std::size_t(zld) * H; i += blockDim.x) {
+    for (std::size_t i = threadIdx.x; i < std::size_t(zld) * ld; i += blockDim.x) {
       h16[i] = narrow<TW>(0.0f);
     }
     __syncthreads();  // before the first step's writes of h16 by other threads
@@ -215,15 +221,21 @@ __global__ void __launch_bounds__(kPersistentThreads)
   const float* hp = d.h[0];
   float* hnext = d.h[1];
   for (int s = 0; s < a.steps; ++s) {
-    for (std::size_t i = threadIdx.x; i < std::size_t(B) * H; i += blockDim.x) {
+    // Element i = b * H + k of h also goes to h16[b * ld + k]; b and k follow i without a
+    // division per element (B * H fits an int: it is in shared memory).
+    int hb = static_cast<int>(threadIdx.x) / H, hk = static_cast<int>(threadIdx.x) % H;
+    for (int i = threadIdx.x; i < B * H; i += blockDim.x) {
       const float v = __ldcg(hp + i);  // written by other blocks: past L1
       hc[i] = v;
-      if (mma) h16[i] = narrow<TW>(v);
+      if (mma) {
+        h16[hb * ld + hk] = narrow<TW>(v);
+        for (hk += static_cast<int>(blockDim.x); hk >= H; hk -= H) ++hb;
+      }
     }
     __syncthreads();
     if constexpr (kCanMma) {
       if (mma) {
-        mma_dots(W, L.rows, H, h16, zld, z);
+        mma_dots(W, L.rows, H, ld, h16, zld, z);
       } else {
         resident_dots(W, 0, G * U, H, B, hc, z, zld);
       }
@@ -353,30 +365,18 @@ int persistent_gates(PersistentCell cell) {
   return cell == PersistentCell::lstm ? 4 : 3;
 }
 
+PersistentSmem persistent_smem(PersistentCell cell, DType storage, int H, int units, int B,
+                               bool mma) {
+  const std::size_t weight_bytes = storage == DType::f32 ? sizeof(float) : 2;
+  return smem_layout(cell, weight_bytes, H, units, B, mma);
+}
+
 std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B,
                                     bool mma) {
-  const std::size_t weight_bytes = storage == DType::f32 ? sizeof(float) : 2;
-  return smem_layout(cell, weight_bytes, H, units, B, mma).total;
+  return persistent_smem(cell, storage, H, units, B, mma).total;
 }
 
 namespace {
-
-// Lets the kernel ask for up to `limit` bytes of shared memory, once per kernel and device: a
-// fixed ceiling (not each call's size) so that plans on several threads cannot race over it.
-cudaError_t allow_shared(const void* kernel, std::size_t limit) {
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              static_cast<int>(limit));
-}
-
-cudaError_t allow_optin_shared(const void* kernel) {
-  int device = 0, optin = 0;
-  cudaError_t status = cudaGetDevice(&device);
-  if (status == cudaSuccess) {
-    status = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-  }
-  if (status == cudaSuccess) status = allow_shared(kernel, static_cast<std::size_t>(optin));
-  return status;
-}
 
 // A launch that failed leaves its error as the thread's last error; clear it, so that the next
 // launch's check does not report it again.
@@ -386,6 +386,15 @@ cudaError_t forget(cudaError_t status) {
 }
 
 }  // namespace
+
+cudaError_t prepare_persistent_kernel(PersistentCell cell, GridBarrier barrier, DType storage,
+                                      std::size_t shared_optin) {
+  // The device's ceiling, not one call's size: every plan sets the same value, so plans on
+  // several threads cannot race each other into a smaller one.
+  return forget(cudaFuncSetAttribute(kernel_for(cell, barrier, storage),
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     static_cast<int>(shared_optin)));
+}
 
 bool persistent_mma_possible(PersistentCell cell, GridBarrier barrier, DType storage, int H) {
   if (storage == DType::f32 || cell == PersistentCell::gru_before || H % 16 != 0) return false;
@@ -399,11 +408,8 @@ bool persistent_mma_possible(PersistentCell cell, GridBarrier barrier, DType sto
 
 cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, DType storage,
                                      std::size_t shared, int* blocks) {
-  const void* kernel = kernel_for(cell, barrier, storage);
-  const cudaError_t status = allow_optin_shared(kernel);
-  if (status != cudaSuccess) return forget(status);
-  return forget(
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, kPersistentThreads, shared));
+  return forget(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+      blocks, kernel_for(cell, barrier, storage), kPersistentThreads, shared));
 }
 
 cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier, DType storage,
@@ -411,8 +417,6 @@ cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier, DT
   const void* kernel = kernel_for(cell, barrier, storage);
   const std::size_t shared =
       persistent_shared_bytes(cell, storage, args.H, args.units, args.B, args.mma);
-  cudaError_t status = allow_optin_shared(kernel);
-  if (status != cudaSuccess) return forget(status);
   const unsigned blocks =
       static_cast<unsigned>(args.directions * ((args.H + args.units - 1) / args.units));
   PersistentLayerArgs copy = args;

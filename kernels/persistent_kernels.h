@@ -23,6 +23,9 @@ enum class PersistentCell { lstm, gru_after, gru_before };
 enum class GridBarrier { cooperative, flags };
 
 constexpr int kPersistentThreads = 256;
+// Elements added to every 16-bit row of W_h and h on the tensor-core path (16 bytes: tile rows
+// start in different shared-memory banks).
+constexpr int kPersistentMmaPad = 8;
 
 int persistent_gates(PersistentCell cell);
 
@@ -56,8 +59,19 @@ struct PersistentLayerArgs {
   PersistentDirection d[2];
 };
 
-// Shared memory a block needs (bytes): W_h rows in `storage` (f32, bf16 or f16), the rest float;
-// with `mma`, rows and batch padded to 16 and a 16-bit copy of h.
+// One block's shared memory as the kernel lays it out, in bytes from its start (each array
+// 128-byte aligned): W_h's rows [rows][ld] in the storage type, the batch's h [B][H] in float32
+// (hc), with MMA its 16-bit copy h16 [zld][ld], the gate sums z [rows][zld], and the LSTM's c or
+// the reset-before GRU's r [units][B] (state). Without MMA rows = G * units, zld = B and ld = H;
+// with it rows and zld are padded to 16 and ld = H + kPersistentMmaPad.
+struct PersistentSmem {
+  std::size_t w = 0, hc = 0, h16 = 0, z = 0, state = 0, total = 0;
+  int rows = 0, zld = 0, ld = 0;
+};
+PersistentSmem persistent_smem(PersistentCell cell, DType storage, int H, int units, int B,
+                               bool mma);
+
+// Shared memory a block needs (bytes): persistent_smem(...).total.
 std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B,
                                     bool mma);
 
@@ -65,6 +79,12 @@ std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, i
 // reset-before GRU, H a multiple of 16, and the kernel that will run compiled for sm_80 or later
 // (its PTX version: a build for an older architecture JIT-compiled on a newer GPU has no MMA).
 bool persistent_mma_possible(PersistentCell cell, GridBarrier barrier, DType storage, int H);
+
+// Lets the kernel ask for up to `shared_optin` bytes of shared memory (the device's
+// cudaDevAttrMaxSharedMemoryPerBlockOptin) on the current device. Once per plan, for each kernel
+// the plan may launch, and before a limit search; the two functions below assume it.
+cudaError_t prepare_persistent_kernel(PersistentCell cell, GridBarrier barrier, DType storage,
+                                      std::size_t shared_optin);
 
 // How many blocks of this kernel fit on one multiprocessor with `shared` bytes each.
 cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, DType storage,

@@ -1,8 +1,11 @@
 #include "rnnx/rnn.h"
 
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "engine.h"
+#include "gpu/capture_gate.h"
 #include "rnnx/error.h"
 #include "validate.h"
 
@@ -62,14 +65,33 @@ bool is_gpu(Engine engine) noexcept {
          engine == Engine::gpu_persistent || engine == Engine::cudnn;
 }
 
+// A GPU plan's construction and destruction allocate, free and create handles, which synchronize
+// the device: they wait for, and hold off, other threads' graph captures (gpu/capture_gate.h).
 Rnn::Rnn(const Model& model, Engine engine, const Options& options) {
   validate(model);
+  const gpu::SyncScope sync;
   impl_ = make_engine(model, engine, options);
 }
 
-Rnn::~Rnn() = default;
+Rnn::~Rnn() {
+  if (impl_ == nullptr) return;  // moved from
+  const gpu::SyncScope sync;
+  impl_.reset();
+}
+
 Rnn::Rnn(Rnn&&) noexcept = default;
-Rnn& Rnn::operator=(Rnn&&) noexcept = default;
+
+Rnn& Rnn::operator=(Rnn&& other) noexcept {
+  if (this != &other) {
+    std::unique_ptr<EngineImpl> old = std::move(impl_);
+    impl_ = std::move(other.impl_);
+    if (old != nullptr) {
+      const gpu::SyncScope sync;
+      old.reset();
+    }
+  }
+  return *this;
+}
 
 const Model& Rnn::model() const noexcept {
   return impl_->model();

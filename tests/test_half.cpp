@@ -3,6 +3,7 @@
 // cpu_reference on bf16/f16 buffers, and the refusals of everything bf16/f16 models cannot do.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -123,21 +124,83 @@ Model small_model(DType dtype) {
 
 class HalfModels : public ::testing::TestWithParam<DType> {};
 
+// Layer l of `problem` alone, as a float64 model on `x` (its input sequence, already rounded):
+// its weights and initial states taken from the whole model's, rounded as the 16-bit run gets them.
+test::Problem layer_alone(const test::Problem& problem, int l, std::vector<double> x) {
+  const Model& m = problem.model;
+  const DType dtype = m.dtype;
+  test::Problem p = problem;
+  p.model.dtype = DType::f64;
+  p.model.input_size = layer_input_size(m, l);
+  p.model.layers = {m.layers[l]};
+  p.x = std::move(x);
+  const WeightLayout whole(m), alone(p.model);
+  const std::vector<double> weights = test::rounded(dtype, problem.weights);
+  p.weights.assign(alone.size(), 0.0);
+  const StateLayout whole_state(m, p.batch), alone_state(p.model, p.batch);
+  const std::vector<double> init = test::rounded(DType::f32, problem.init);
+  p.init.assign(alone_state.size(), 0.0);
+  const std::size_t state = alone_state.count(0);
+  for (int d = 0; d < directions(m.layers[l]); ++d) {
+    const Dir dir = d == 0 ? Dir::fw : Dir::bw;
+    for (Param param : {Param::Wx, Param::Wh, Param::bx, Param::bh}) {
+      std::copy_n(weights.begin() + whole.offset(l, dir, param), alone.count(0, param),
+                  p.weights.begin() + alone.offset(0, dir, param));
+    }
+    std::copy_n(init.begin() + whole_state.h(l, dir), state,
+                p.init.begin() + alone_state.h(0, dir));
+    if (m.layers[l].cell == Cell::lstm) {
+      std::copy_n(init.begin() + whole_state.c(l, dir), state,
+                  p.init.begin() + alone_state.c(0, dir));
+    }
+  }
+  return p;
+}
+
 // cpu_reference on a bf16/f16 model is the float64 reference on the same rounded inputs, with
-// y rounded to the dtype and the final states in float32.
+// each layer's output rounded to the dtype (the next layer reads it so, as gpu_persistent stores
+// it; y is the last layer's) and the final states in float32: exactly two float64 runs of one
+// layer each, with the rounding between them.
 TEST_P(HalfModels, ReferenceComputesOnTheRoundedValues) {
   const DType dtype = GetParam();
-  test::Problem half = test::random_problem(small_model(dtype), 6, 4, {6, 0, 3, 5}, 11);
+  const test::Problem half = test::random_problem(small_model(dtype), 6, 4, {6, 0, 3, 5}, 11);
+  const test::Result h = test::run(half, Engine::cpu_reference, false);
+  const test::Problem first = layer_alone(half, 0, test::rounded(dtype, half.x));
+  const test::Result one = test::run(first, Engine::cpu_reference, false);
+  const test::Problem second = layer_alone(half, 1, test::rounded(dtype, one.y));
+  const test::Result two = test::run(second, Engine::cpu_reference, false);
+  EXPECT_EQ(h.y, test::rounded(dtype, two.y));
+  // The final states, put together: the bidirectional LSTM's h and c from the first run, the
+  // GRU's h from the second.
+  const StateLayout sl(half.model, half.batch), sl_first(first.model, half.batch);
+  std::vector<double> composed(sl.size());
+  for (Dir dir : {Dir::fw, Dir::bw}) {
+    std::copy_n(one.final_state.begin() + sl_first.h(0, dir), sl.count(0),
+                composed.begin() + sl.h(0, dir));
+    std::copy_n(one.final_state.begin() + sl_first.c(0, dir), sl.count(0),
+                composed.begin() + sl.c(0, dir));
+  }
+  std::copy_n(two.final_state.begin(), sl.count(1), composed.begin() + sl.h(1, Dir::fw));
+  EXPECT_EQ(h.final_state, test::rounded(DType::f32, composed));
+
+  // The rounding between the layers is real: float64 on the same rounded inputs, rounding only
+  // at the end, gives the same first layer and a different second one.
   test::Problem wide = half;
   wide.model.dtype = DType::f64;
   wide.x = test::rounded(dtype, half.x);
   wide.weights = test::rounded(dtype, half.weights);
   wide.init = test::rounded(DType::f32, half.init);
-  const test::Result h = test::run(half, Engine::cpu_reference, false);
   const test::Result w = test::run(wide, Engine::cpu_reference, false);
-  EXPECT_EQ(h.y, test::rounded(dtype, w.y));
-  EXPECT_EQ(h.final_state, test::rounded(DType::f32, w.final_state));
-  // The rounding of the inputs is real: float64 on the unrounded inputs differs.
+  const std::vector<double> w_state = test::rounded(DType::f32, w.final_state);
+  auto same = [&](std::size_t at, std::size_t n) {
+    return std::equal(w_state.begin() + at, w_state.begin() + at + n, h.final_state.begin() + at);
+  };
+  for (Dir dir : {Dir::fw, Dir::bw}) {
+    EXPECT_TRUE(same(sl.h(0, dir), sl.count(0)));
+    EXPECT_TRUE(same(sl.c(0, dir), sl.count(0)));
+  }
+  EXPECT_FALSE(same(sl.h(1, Dir::fw), sl.count(1)));
+  // The rounding of the inputs is real too: float64 on the unrounded inputs differs.
   test::Problem exact = half;
   exact.model.dtype = DType::f64;
   EXPECT_GT(test::max_rel_error(h.y, test::run(exact, Engine::cpu_reference, false).y), 1e-4);

@@ -1,10 +1,14 @@
 // gpu_persistent's shared-memory arithmetic (kernels/persistent_kernels.h), which the host runs to
-// size launches and to compute the engine's limits: checked on the CPU, no GPU needed. The limit
-// searches bisect over H and B, so the bytes must grow with both.
+// size launches and to compute the engine's limits, and the engine's choice of a layer's layout
+// (src/gpu/persistent_engine.h): checked on the CPU, no GPU needed. The limit searches bisect over
+// H and B, so the bytes must grow with both.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
+#include <utility>
 
+#include "gpu/persistent_engine.h"
 #include "kernels/persistent_kernels.h"
 
 namespace rnnx {
@@ -16,15 +20,19 @@ using gpu::PersistentCell;
 constexpr PersistentCell kCells[] = {PersistentCell::lstm, PersistentCell::gru_after,
                                      PersistentCell::gru_before};
 
+int persistent_gates_of(PersistentCell cell) {
+  return cell == PersistentCell::lstm ? 4 : 3;
+}
+
 TEST(PersistentLayout, BytesAddUpByHand) {
   // LSTM, float32, H = 256, 2 units, batch 1: W 8 rows x 256 x 4 = 8192 | h 1 x 256 x 4 = 1024 |
   // z 8 x 1 x 4 = 32 -> 128 | c 2 x 1 x 4 = 8 -> 128 (each part 128-byte aligned).
   EXPECT_EQ(persistent_shared_bytes(PersistentCell::lstm, DType::f32, 256, 2, 1, false),
             8192u + 1024u + 128u + 128u);
-  // The same in bfloat16 with MMA: W 16 rows (padded) x 256 x 2 = 8192 | h 1024 | h16 16 x 256
-  // x 2 = 8192 | z 16 x 16 x 4 = 1024 | c 128.
+  // The same in bfloat16 with MMA: W 16 rows (padded) x (256 + 8) x 2 = 8448 | h 1024 | h16 16 x
+  // (256 + 8) x 2 = 8448 | z 16 x 16 x 4 = 1024 | c 128.
   EXPECT_EQ(persistent_shared_bytes(PersistentCell::lstm, DType::bf16, 256, 2, 1, true),
-            8192u + 1024u + 8192u + 1024u + 128u);
+            8448u + 1024u + 8448u + 1024u + 128u);
   // The reset-after GRU keeps no per-unit state: 3 x 2 rows x 256 x 2 = 3072 | h 1024 | z 128.
   EXPECT_EQ(persistent_shared_bytes(PersistentCell::gru_after, DType::f16, 256, 2, 1, false),
             3072u + 1024u + 128u);
@@ -67,6 +75,53 @@ TEST(PersistentLayout, SixteenBitRowsTakeLessAndMmaMore) {
   }
 }
 
+// The tensor-core path's tiles: load_matrix_sync wants ld a multiple of 8 (16-bit types) and
+// every tile pointer 32-byte aligned; the padded rows spread a tile's 8 rows over the 8 16-byte
+// groups of the 128-byte bank cycle; and the arrays do not overlap.
+TEST(PersistentLayout, TensorCoreTilesAlignedAndSpreadOverBanks) {
+  for (PersistentCell cell : {PersistentCell::lstm, PersistentCell::gru_after}) {
+    for (DType dtype : {DType::bf16, DType::f16}) {
+      for (int H = 16; H <= 2048; H += 16) {
+        for (int B : {1, 5, 16, 20, 33}) {
+          const int units = (H + 131) / 132;
+          const gpu::PersistentSmem s = gpu::persistent_smem(cell, dtype, H, units, B, true);
+          SCOPED_TRACE("H=" + std::to_string(H) + " B=" + std::to_string(B));
+          ASSERT_EQ(s.ld, H + gpu::kPersistentMmaPad);
+          ASSERT_EQ(s.ld % 8, 0);
+          ASSERT_EQ(s.rows % 16, 0);
+          ASSERT_EQ(s.zld % 16, 0);
+          ASSERT_GE(s.rows, persistent_gates_of(cell) * units);
+          ASSERT_GE(s.zld, B);
+          ASSERT_EQ(s.w % 128, 0u);
+          ASSERT_EQ(s.h16 % 128, 0u);
+          for (int tile = 0; tile < s.rows / 16; ++tile) {
+            for (int k = 0; k < H; k += 16) {
+              ASSERT_EQ((s.w + 2 * (std::size_t(tile) * 16 * s.ld + k)) % 32, 0u);
+            }
+          }
+          for (int tile = 0; tile < s.zld / 16; ++tile) {
+            for (int k = 0; k < H; k += 16) {
+              ASSERT_EQ((s.h16 + 2 * (std::size_t(tile) * 16 * s.ld + k)) % 32, 0u);
+            }
+          }
+          bool group_taken[8] = {};
+          for (int r = 0; r < 8; ++r) {
+            const std::size_t group = (std::size_t(r) * s.ld * 2) % 128 / 16;
+            ASSERT_FALSE(group_taken[group]) << "row " << r;
+            group_taken[group] = true;
+          }
+          ASSERT_LE(s.w + std::size_t(s.rows) * s.ld * 2, s.hc);
+          ASSERT_LE(s.hc + std::size_t(B) * H * 4, s.h16);
+          ASSERT_LE(s.h16 + std::size_t(s.zld) * s.ld * 2, s.z);
+          ASSERT_LE(s.z + std::size_t(s.rows) * s.zld * 4, s.state);
+          ASSERT_LE(s.state, s.total);
+          ASSERT_EQ(s.total, persistent_shared_bytes(cell, dtype, H, units, B, true));
+        }
+      }
+    }
+  }
+}
+
 TEST(PersistentLayout, TensorCoresOnlyWhereTheKernelHasThem) {
   // float32, the reset-before GRU and H not a multiple of 16 never take the MMA path; where they
   // could, the answer needs the kernel's attributes (false without a usable GPU).
@@ -76,6 +131,161 @@ TEST(PersistentLayout, TensorCoresOnlyWhereTheKernelHasThem) {
         gpu::persistent_mma_possible(PersistentCell::gru_before, barrier, DType::bf16, 256));
     EXPECT_FALSE(gpu::persistent_mma_possible(PersistentCell::lstm, barrier, DType::f16, 264));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The choice of a layer's layout (choose_persistent_layout)
+
+// A device's answers for one layer, by hand: why each (directions, tensor cores) layout cannot run,
+// and which the choice asked (each at most once).
+struct Device {
+  std::map<std::pair<int, bool>, std::string> why;
+  std::map<std::pair<int, bool>, int> asked;
+
+  PersistentLayoutCheck check() {
+    return [this](int directions, bool mma) {
+      ++asked[{directions, mma}];
+      return why[{directions, mma}];
+    };
+  }
+};
+
+PersistentLayerInputs bidirectional(PersistentMma mma) {
+  PersistentLayerInputs in;
+  in.mma = mma;
+  in.bidirectional = true;
+  return in;
+}
+
+// Issue 13's case: LSTM H = 1024, batch 20, bfloat16, on an H100 (132 multiprocessors, 227 KB a
+// block). Both directions in one grid give each block 16 units: with tensor cores that needs
+// 283 KB, without 215 KB; one grid per direction, 8 units: 214 KB with tensor cores.
+TEST(PersistentChoice, TheIssueCaseFromTheSharedMemoryArithmetic) {
+  constexpr std::size_t kOptin = 227 * 1024;
+  const auto bytes = [](int directions, bool mma) {
+    const int units = (1024 + 132 / directions - 1) / (132 / directions);
+    return persistent_shared_bytes(PersistentCell::lstm, DType::bf16, 1024, units, 20, mma);
+  };
+  EXPECT_EQ(bytes(2, true), 289536u);
+  EXPECT_EQ(bytes(2, false), 219392u);
+  EXPECT_EQ(bytes(1, true), 218752u);
+  Device device;
+  for (int d : {1, 2}) {
+    for (bool m : {false, true}) {
+      if (bytes(d, m) > kOptin) {
+        device.why[{d, m}] = "a block needs " + std::to_string((bytes(d, m) + 1023) / 1024) +
+                             " KB, the device allows 227 KB";
+      }
+    }
+  }
+  // Forced on: tensor cores before pairing, and the note says what pairing would have cost.
+  PersistentLayerChoice c =
+      choose_persistent_layout(bidirectional(PersistentMma::on), device.check());
+  EXPECT_EQ(c.directions, 1);
+  EXPECT_TRUE(c.mma);
+  EXPECT_EQ(c.note,
+            "tensor cores, one grid per direction (in one grid with tensor cores, a block needs "
+            "283 KB, the device allows 227 KB; RNNX_PERSISTENT_MMA=on puts tensor cores before "
+            "pairing)");
+  for (const auto& [layout, times] : device.asked) EXPECT_EQ(times, 1) << layout.first;
+  // automatic pairs them and says what that cost: the tensor cores.
+  device.asked.clear();
+  c = choose_persistent_layout(bidirectional(PersistentMma::automatic), device.check());
+  EXPECT_EQ(c.directions, 2);
+  EXPECT_FALSE(c.mma);
+  EXPECT_EQ(c.note,
+            "warp dot products, both directions in one grid (with tensor cores, a block needs "
+            "283 KB, the device allows 227 KB)");
+  for (const auto& [layout, times] : device.asked) EXPECT_EQ(times, 1) << layout.first;
+}
+
+TEST(PersistentChoice, PairedWithTensorCoresWhereTheyFit) {
+  for (PersistentMma mma : {PersistentMma::automatic, PersistentMma::on}) {
+    Device device;
+    const PersistentLayerChoice c = choose_persistent_layout(bidirectional(mma), device.check());
+    EXPECT_EQ(c.directions, 2);
+    EXPECT_TRUE(c.mma);
+    EXPECT_EQ(c.note, "tensor cores, both directions in one grid");
+    EXPECT_EQ(device.asked.size(), 1u);  // the first preference fits: nothing else asked
+  }
+}
+
+TEST(PersistentChoice, OffAndImpossibleAndFewTilesSaySo) {
+  Device device;
+  PersistentLayerChoice c =
+      choose_persistent_layout(bidirectional(PersistentMma::off), device.check());
+  EXPECT_EQ(c.directions, 2);
+  EXPECT_FALSE(c.mma);
+  EXPECT_EQ(c.note, "warp dot products, both directions in one grid (RNNX_PERSISTENT_MMA=off)");
+  EXPECT_EQ(device.asked.count({2, true}), 0u);
+
+  PersistentLayerInputs in = bidirectional(PersistentMma::on);
+  in.no_mma = "float32 weights";
+  c = choose_persistent_layout(in, device.check());
+  EXPECT_FALSE(c.mma);
+  EXPECT_EQ(c.note,
+            "warp dot products, both directions in one grid (no tensor cores for float32 weights)");
+
+  // Too few tiles: automatic does not try tensor cores, on does.
+  in = bidirectional(PersistentMma::automatic);
+  in.few_tiles[0] = in.few_tiles[1] = true;
+  c = choose_persistent_layout(in, device.check());
+  EXPECT_FALSE(c.mma);
+  EXPECT_EQ(c.note,
+            "warp dot products, both directions in one grid (fewer than 4 tiles of 16x16 a block "
+            "for tensor cores)");
+  in.mma = PersistentMma::on;
+  c = choose_persistent_layout(in, device.check());
+  EXPECT_TRUE(c.mma);
+}
+
+TEST(PersistentChoice, DirectionsApartWhenAskedOrWhenPairingDoesNotFit) {
+  Device device;
+  PersistentLayerInputs in = bidirectional(PersistentMma::automatic);
+  in.may_pair = false;
+  PersistentLayerChoice c = choose_persistent_layout(in, device.check());
+  EXPECT_EQ(c.directions, 1);
+  EXPECT_TRUE(c.mma);
+  EXPECT_EQ(c.note, "tensor cores, one grid per direction (RNNX_PERSISTENT_DIRECTIONS=apart)");
+  EXPECT_EQ(device.asked.count({2, true}) + device.asked.count({2, false}), 0u);
+
+  device.why[{2, true}] = "too big";
+  device.why[{2, false}] = "too big as well";
+  in.may_pair = true;
+  c = choose_persistent_layout(in, device.check());
+  EXPECT_EQ(c.directions, 1);
+  EXPECT_TRUE(c.mma);
+  EXPECT_EQ(c.note, "tensor cores, one grid per direction (in one grid, too big as well)");
+
+  // One direction only: pairing is never asked about, nor mentioned.
+  Device one;
+  in.bidirectional = false;
+  c = choose_persistent_layout(in, one.check());
+  EXPECT_EQ(c.directions, 1);
+  EXPECT_EQ(c.note, "tensor cores");
+  EXPECT_EQ(one.asked.count({2, true}) + one.asked.count({2, false}), 0u);
+}
+
+TEST(PersistentChoice, NothingFitsSaysWhyOfTheMostFrugalLayout) {
+  Device device;
+  for (int d : {1, 2}) {
+    for (bool m : {false, true})
+      device.why[{d, m}] = "no room " + std::to_string(d) + std::to_string(m);
+  }
+  for (PersistentMma mma : {PersistentMma::automatic, PersistentMma::on, PersistentMma::off}) {
+    const PersistentLayerChoice c = choose_persistent_layout(bidirectional(mma), device.check());
+    EXPECT_EQ(c.directions, 0);
+    EXPECT_EQ(c.why, "no room 10");
+  }
+  // Forced on, tensor cores fit nowhere: the warp path, saying why.
+  device.why[{1, false}] = "";
+  const PersistentLayerChoice c =
+      choose_persistent_layout(bidirectional(PersistentMma::on), device.check());
+  EXPECT_EQ(c.directions, 1);
+  EXPECT_FALSE(c.mma);
+  EXPECT_EQ(c.note,
+            "warp dot products, one grid per direction (with tensor cores, no room 11; in one "
+            "grid, no room 20)");
 }
 
 }  // namespace

@@ -32,8 +32,11 @@ Engine parse_engine(std::string_view name);     // the inverse; throws Error(inv
 bool is_gpu(Engine engine) noexcept;            // where its pointers must live
 
 // cuDNN's RNN algorithms, for the cudnn engine (Options::cudnn_algo). Each has cuDNN's own
-// limits (persist_static: no float64; persist_static_small_h: small hidden sizes); a model or
-// shape outside them is refused with Status::unsupported naming the algorithm.
+// limits (persist_static and persist_static_small_h: no float64; persist_static_small_h: hidden
+// up to 192); a model outside them is refused when the plan is made, and a shape cuDNN refuses
+// (varied lengths, a batch too large for the chip, ...) is refused by the call that first meets
+// it (forward, forward_train, backward, reserve_bytes, workspace_bytes or prepare) with
+// Status::unsupported naming the algorithm, before any output is written; the plan stays usable.
 enum class CudnnAlgo { standard, persist_static, persist_dynamic, persist_static_small_h };
 const char* to_string(CudnnAlgo algo) noexcept;  // "standard", "persist_static", ...
 
@@ -98,11 +101,21 @@ struct PlanStats {
   int graphs = 0;                   // gpu_static: graphs cached now
   std::size_t graph_nodes = 0;      // gpu_static: nodes of the last graph built
   double graph_build_ms = 0;        // gpu_static: time to capture and instantiate it
+  // gpu_static: captures taken a second time because something invalidated the first, such as
+  // another thread synchronizing the device meanwhile (README, "Threads and graph capture").
+  int graph_capture_retries = 0;
   // gpu_persistent: the grid barrier in use, "cooperative" or "flags" (the faster on this device,
-  // measured once per process, unless RNNX_PERSISTENT_BARRIER names one), and how many layers'
-  // recurrent products ran on tensor cores in the last call (bf16/f16 models).
+  // measured once per process, unless RNNX_PERSISTENT_BARRIER names one). Of the last call (or
+  // prepare): how many layers' recurrent products ran on tensor cores (bf16/f16 models), how many
+  // bidirectional layers ran both directions in one grid, and one line per layer ('\n' between)
+  // saying how it ran and, where it did not get tensor cores or pairing, why; e.g. "layer 0:
+  // tensor cores, one grid per direction (in one grid with tensor cores, a block needs 283 KB of
+  // shared memory for its 16 units' W_h rows and the batch's h, the device allows 227 KB;
+  // RNNX_PERSISTENT_MMA=on puts tensor cores before pairing)".
   std::string grid_barrier;
   int tensor_core_layers = 0;
+  int paired_layers = 0;
+  std::string layer_choices;
 };
 
 class EngineImpl;  // src/engine.h

@@ -12,6 +12,18 @@
 //   state gradients of their rows are zeroed going in, dinit = dfinal coming out).
 // - States: rnnx's state layout puts h of consecutive layers next to each other, so a segment's
 //   hx/hy (and cx/cy) are one [layers * dirs, B, H] block of it.
+// - Refusals (gpu::classify says which statuses are): cuDNN's limits on an algorithm are partly
+//   undocumented and depend on the GPU, so the engine asks cuDNN rather than guessing, at fixed
+//   points. Making the plan's descriptors probes the model. For a shape, every call and size
+//   query first configures all segments (sequence descriptors with the call's lengths,
+//   cudnnBuildRNNDynamic, cudnnGetRNNTempSpaceSizes) before it enqueues any work, so a refusal
+//   there leaves the caller's buffers untouched. cuDNN may check per-sequence lengths against
+//   the persistent algorithms only in cudnnRNNForward, before it launches anything; the lengths
+//   are the same for every segment, so such a refusal comes at the first segment, before the
+//   reserve is written. Whatever the refusal, the caller's outputs (y, final_state, dx, dinit,
+//   dweights) are written only after the last cuDNN call has returned. Plan state that a
+//   refused shape touched (persist_dynamic's build, the reserve layout) is committed only on
+//   success, so the next call of any shape starts clean.
 #include "gpu/cudnn_engine.h"
 
 #include <cuda_runtime_api.h>
@@ -23,6 +35,7 @@
 #include <vector>
 
 #include "fused/reserve.h"
+#include "gpu/capture_gate.h"
 #include "gpu/cuda_check.h"
 #include "gpu/cudnn_support.h"
 #include "gpu/plan_support.h"
@@ -39,6 +52,7 @@ namespace {
 using gpu::Carver;
 using gpu::check;
 using gpu::copy_or_zero;
+using gpu::CudnnCall;
 using gpu::DeviceGuard;
 using gpu::HandleStream;
 using gpu::Segment;
@@ -50,6 +64,8 @@ class CudnnEngine final : public EngineImpl {
  public:
   CudnnEngine(const Model& model, const Options& options)
       : EngineImpl(model), algo_(options.cudnn_algo) {
+    ctx_.algo = algo_;
+    ctx_.dtype = model.dtype;
     RNNX_CUDA_CHECK(cudaGetDevice(&device_));
     try {
       create(options);
@@ -64,7 +80,8 @@ class CudnnEngine final : public EngineImpl {
   Engine kind() const noexcept override { return Engine::cudnn; }
 
   // Sizes come from cuDNN, which these const queries ask (and persist_dynamic builds for the
-  // batch), hence the const_cast: the plan's observable state does not change.
+  // batch), hence the const_cast: the plan's observable state does not change. They configure
+  // the shape as a call would, so they throw the same Status::unsupported for a refused shape.
   std::size_t reserve_bytes(int steps, int batch) const override {
     return const_cast<CudnnEngine*>(this)->layout_reserve(steps, batch);
   }
@@ -130,6 +147,12 @@ class CudnnEngine final : public EngineImpl {
                   "Options.cudnn_algo = persist_static: cuDNN's persistent static algorithm "
                   "has no float64; use standard or persist_dynamic");
     }
+    if (algo_ == CudnnAlgo::persist_static_small_h && model().dtype == DType::f64) {
+      // NVIDIA's own guidance (PyTorch's algorithm choice, pytorch/pytorch#73211): no float64.
+      throw Error(Status::unsupported,
+                  "Options.cudnn_algo = persist_static_small_h: cuDNN's persistent algorithm "
+                  "for small hidden sizes has no float64; use standard or persist_dynamic");
+    }
     if (algo_ == CudnnAlgo::persist_static_small_h) {
       for (const Layer& layer : model().layers) {
         if (layer.hidden > 192) {
@@ -153,13 +176,15 @@ class CudnnEngine final : public EngineImpl {
     const cudnnMathType_t math = model().dtype == DType::f64 ? CUDNN_DEFAULT_MATH
                                  : options.allow_tf32        ? CUDNN_DEFAULT_MATH
                                                              : CUDNN_FMA_MATH;
-    check(cudnnCreate(&handle_), "cudnnCreate", algo_);
-    check(cudnnCreateDropoutDescriptor(&dropout_), "cudnnCreateDropoutDescriptor", algo_);
+    check(cudnnCreate(&handle_), "cudnnCreate", CudnnCall::plumbing, ctx_);
+    check(cudnnCreateDropoutDescriptor(&dropout_), "cudnnCreateDropoutDescriptor",
+          CudnnCall::plumbing, ctx_);
     std::size_t dropout_bytes = 0;
-    check(cudnnDropoutGetStatesSize(handle_, &dropout_bytes), "cudnnDropoutGetStatesSize", algo_);
+    check(cudnnDropoutGetStatesSize(handle_, &dropout_bytes), "cudnnDropoutGetStatesSize",
+          CudnnCall::plumbing, ctx_);
     RNNX_CUDA_CHECK(cudaMalloc(&dropout_states_, std::max<std::size_t>(dropout_bytes, 1)));
     check(cudnnSetDropoutDescriptor(dropout_, handle_, 0.0f, dropout_states_, dropout_bytes, 0),
-          "cudnnSetDropoutDescriptor", algo_);
+          "cudnnSetDropoutDescriptor", CudnnCall::plumbing, ctx_);
 
     // Segments: runs of layers cuDNN can express as one RNN.
     const std::vector<Layer>& layers = model().layers;
@@ -185,18 +210,22 @@ class CudnnEngine final : public EngineImpl {
       segments_.push_back(s);
     }
     for (Segment& s : segments_) {
-      check(cudnnCreateRNNDescriptor(&s.rnn), "cudnnCreateRNNDescriptor", algo_);
+      check(cudnnCreateRNNDescriptor(&s.rnn), "cudnnCreateRNNDescriptor", CudnnCall::plumbing,
+            ctx_);
       check(cudnnSetRNNDescriptor_v8(
                 s.rnn, to_cudnn(algo_), s.cell == Cell::lstm ? CUDNN_LSTM : CUDNN_GRU,
                 CUDNN_RNN_DOUBLE_BIAS, s.dirs == 2 ? CUDNN_BIDIRECTIONAL : CUDNN_UNIDIRECTIONAL,
                 CUDNN_LINEAR_INPUT, type, type, math, s.input, s.hidden, s.hidden, s.layers,
                 dropout_, CUDNN_RNN_PADDED_IO_ENABLED),
-            "cudnnSetRNNDescriptor_v8", algo_);
-      check(cudnnCreateRNNDataDescriptor(&s.x_desc), "cudnnCreateRNNDataDescriptor", algo_);
-      check(cudnnCreateRNNDataDescriptor(&s.y_desc), "cudnnCreateRNNDataDescriptor", algo_);
-      check(cudnnCreateTensorDescriptor(&s.h_desc), "cudnnCreateTensorDescriptor", algo_);
+            "cudnnSetRNNDescriptor_v8", CudnnCall::configure, ctx_);
+      check(cudnnCreateRNNDataDescriptor(&s.x_desc), "cudnnCreateRNNDataDescriptor",
+            CudnnCall::plumbing, ctx_);
+      check(cudnnCreateRNNDataDescriptor(&s.y_desc), "cudnnCreateRNNDataDescriptor",
+            CudnnCall::plumbing, ctx_);
+      check(cudnnCreateTensorDescriptor(&s.h_desc), "cudnnCreateTensorDescriptor",
+            CudnnCall::plumbing, ctx_);
       check(cudnnGetRNNWeightSpaceSize(handle_, s.rnn, &s.weight_bytes),
-            "cudnnGetRNNWeightSpaceSize", algo_);
+            "cudnnGetRNNWeightSpaceSize", CudnnCall::configure, ctx_);
     }
     // The weight spaces and their gradients, once for the plan.
     std::size_t bytes = 0;
@@ -217,8 +246,10 @@ class CudnnEngine final : public EngineImpl {
   void map_weights(const Segment& s) {
     const WeightLayout wl(model());
     cudnnTensorDescriptor_t m_desc = nullptr, b_desc = nullptr;
-    check(cudnnCreateTensorDescriptor(&m_desc), "cudnnCreateTensorDescriptor", algo_);
-    check(cudnnCreateTensorDescriptor(&b_desc), "cudnnCreateTensorDescriptor", algo_);
+    check(cudnnCreateTensorDescriptor(&m_desc), "cudnnCreateTensorDescriptor", CudnnCall::plumbing,
+          ctx_);
+    check(cudnnCreateTensorDescriptor(&b_desc), "cudnnCreateTensorDescriptor", CudnnCall::plumbing,
+          ctx_);
     try {
       for (int l = 0; l < s.layers; ++l) {
         const int layer = s.first + l;
@@ -232,7 +263,7 @@ class CudnnEngine final : public EngineImpl {
             void* b = nullptr;
             check(cudnnGetRNNWeightParams(handle_, s.rnn, l * s.dirs + d, s.weight_bytes, s.weights,
                                           id, m_desc, &m, b_desc, &b),
-                  "cudnnGetRNNWeightParams", algo_);
+                  "cudnnGetRNNWeightParams", CudnnCall::configure, ctx_);
             const std::size_t expect_m = std::size_t(s.hidden) * (recurrent ? s.hidden : in);
             expect_elements(m_desc, expect_m, "matrix");
             expect_elements(b_desc, s.hidden, "bias");
@@ -267,7 +298,7 @@ class CudnnEngine final : public EngineImpl {
     cudnnDataType_t type;
     int dims[8] = {}, strides[8] = {}, nb = 0;
     check(cudnnGetTensorNdDescriptor(desc, 8, &type, &nb, dims, strides),
-          "cudnnGetTensorNdDescriptor", algo_);
+          "cudnnGetTensorNdDescriptor", CudnnCall::plumbing, ctx_);
     std::size_t n = 1;
     for (int k = 0; k < nb; ++k) n *= static_cast<std::size_t>(dims[k]);
     if (n != expect) {
@@ -300,8 +331,14 @@ class CudnnEngine final : public EngineImpl {
     }
   }
 
-  // Sets the sequence descriptors for a shape and the lengths in `host_len` (each >= 1).
+  // Sets the sequence descriptors for a shape and the lengths in `host_len` (each >= 1), and
+  // the context that refusals name.
   void describe(int steps, int batch, const int* host_len) {
+    ctx_.steps = steps;
+    ctx_.batch = batch;
+    ctx_.varied_lengths =
+        std::any_of(host_len, host_len + batch, [&](int n) { return n != host_len[0]; });
+    ctx_.training = false;
     const cudnnDataType_t type = model().dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
     const cudnnRNNDataLayout_t layout = model().layout == Layout::time_major
                                             ? CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_UNPACKED
@@ -318,14 +355,14 @@ class CudnnEngine final : public EngineImpl {
     for (Segment& s : segments_) {
       check(
           cudnnSetRNNDataDescriptor(s.x_desc, type, layout, steps, batch, s.input, host_len, &zero),
-          "cudnnSetRNNDataDescriptor", algo_);
+          "cudnnSetRNNDataDescriptor", CudnnCall::plumbing, ctx_);
       check(cudnnSetRNNDataDescriptor(s.y_desc, type, layout, steps, batch, s.output(), host_len,
                                       &zero),
-            "cudnnSetRNNDataDescriptor", algo_);
+            "cudnnSetRNNDataDescriptor", CudnnCall::plumbing, ctx_);
       const int dims[3] = {s.blocks(), batch, s.hidden};
       const int strides[3] = {batch * s.hidden, s.hidden, 1};
       check(cudnnSetTensorNdDescriptor(s.h_desc, type, 3, dims, strides),
-            "cudnnSetTensorNdDescriptor", algo_);
+            "cudnnSetTensorNdDescriptor", CudnnCall::plumbing, ctx_);
     }
   }
 
@@ -333,9 +370,13 @@ class CudnnEngine final : public EngineImpl {
   void build_for_batch(int batch) {
     if (algo_ != CudnnAlgo::persist_dynamic || batch == built_batch_) return;
     call_order_.wait();  // no call may still run the old build
+    // Compiling and loading a kernel module may synchronize the device: not while another
+    // thread captures (gpu/capture_gate.h).
+    const gpu::SyncScope sync;
     built_batch_ = 0;
     for (const Segment& s : segments_) {
-      check(cudnnBuildRNNDynamic(handle_, s.rnn, batch), "cudnnBuildRNNDynamic", algo_);
+      check(cudnnBuildRNNDynamic(handle_, s.rnn, batch), "cudnnBuildRNNDynamic",
+            CudnnCall::configure, ctx_);
     }
     built_batch_ = batch;
   }
@@ -347,12 +388,14 @@ class CudnnEngine final : public EngineImpl {
     if (reserve != nullptr) reserve->clear();
     for (const Segment& s : segments_) {
       std::size_t w = 0, r = 0;
+      ctx_.training = false;
       check(cudnnGetRNNTempSpaceSizes(handle_, s.rnn, CUDNN_FWD_MODE_INFERENCE, s.x_desc, &w, &r),
-            "cudnnGetRNNTempSpaceSizes", algo_);
+            "cudnnGetRNNTempSpaceSizes", CudnnCall::configure, ctx_);
       work = std::max(work, w);
       if (training) {
+        ctx_.training = true;
         check(cudnnGetRNNTempSpaceSizes(handle_, s.rnn, CUDNN_FWD_MODE_TRAINING, s.x_desc, &w, &r),
-              "cudnnGetRNNTempSpaceSizes", algo_);
+              "cudnnGetRNNTempSpaceSizes", CudnnCall::configure, ctx_);
         work = std::max(work, w);
         if (reserve != nullptr) reserve->push_back(r);
       }
@@ -363,8 +406,8 @@ class CudnnEngine final : public EngineImpl {
   // Inference workspace for a shape, every sequence full length.
   std::size_t full_length_work(int steps, int batch) {
     const DeviceGuard guard(device_);
-    build_for_batch(batch);
     describe(steps, batch, std::vector<int>(batch, steps).data());
+    build_for_batch(batch);
     return query_work(false, nullptr);
   }
 
@@ -374,8 +417,8 @@ class CudnnEngine final : public EngineImpl {
     if (steps == reserve_steps_ && batch == reserve_batch_) return reserve_total_;
     const DeviceGuard guard(device_);
     reserve_steps_ = reserve_batch_ = 0;
-    build_for_batch(batch);
     describe(steps, batch, std::vector<int>(batch, steps).data());
+    build_for_batch(batch);
     std::vector<std::size_t> reserve;
     query_work(true, &reserve);
     const std::size_t tb = std::size_t(steps) * batch;
@@ -438,27 +481,22 @@ class CudnnEngine final : public EngineImpl {
 
   void ensure_workspace(int steps, int batch, std::size_t work) {
     const std::size_t need = carve(nullptr, steps, batch, work);
-    if (need > workspace_bytes_) {
-      void* old = workspace_;
-      workspace_ = nullptr;
-      workspace_bytes_ = 0;
-      if (old != nullptr) RNNX_CUDA_CHECK(cudaFree(old));
-      RNNX_CUDA_CHECK(cudaMalloc(&workspace_, need));
-      workspace_bytes_ = need;
-    }
+    if (need > workspace_bytes_) gpu::replace_device_block(workspace_, workspace_bytes_, need);
     carve(&buf_, steps, batch, work);
     work_bytes_ = work;
   }
 
   // Everything a call needs before its first cuDNN call: the lengths (as given and raised to >= 1
   // for cuDNN) on the device, descriptors for them, the reserve's layout when training (and the
-  // check that these lengths need no more reserve than full ones), the workspace for them.
+  // check that these lengths need no more reserve than full ones), the workspace for them. Every
+  // call that configures cuDNN for the shape happens here, before anything is enqueued: this is
+  // where cuDNN refuses a shape.
   void prepare_call(const Forward& args, bool training, cudaStream_t stream) {
     lengths_.fill(args, 0);
     raised_.fill(args, 1);
-    build_for_batch(args.batch);
     if (training) layout_reserve(args.steps, args.batch);
     describe(args.steps, args.batch, raised_.host());
+    build_for_batch(args.batch);
     std::vector<std::size_t> reserve;
     const std::size_t work = query_work(training, &reserve);
     for (std::size_t k = 0; training && k < segments_.size(); ++k) {
@@ -519,6 +557,7 @@ class CudnnEngine final : public EngineImpl {
   }
 
   CudnnAlgo algo_;
+  gpu::CudnnContext ctx_;  // what cuDNN is being configured for or running, for its messages
   int device_ = 0;
   cudnnHandle_t handle_ = nullptr;
   cudnnDropoutDescriptor_t dropout_ = nullptr;
@@ -546,7 +585,7 @@ void CudnnEngine<T>::run_forward(const Forward& args, char* reserve, Stream stre
   const DeviceGuard guard(device_);
   const cudaStream_t s = stream;
   const gpu::CallScope scope(call_order_, s);
-  const HandleStream on_stream(handle_, s, algo_);
+  const HandleStream on_stream(handle_, s, ctx_);
   prepare_call(args, reserve != nullptr, s);
   pack_if_needed(args, s);
 
@@ -571,7 +610,7 @@ void CudnnEngine<T>::run_forward(const Forward& args, char* reserve, Stream stre
                           seg.weights, work_bytes_, buf_.work,
                           reserve != nullptr ? seg.reserve_bytes : 0,
                           reserve != nullptr ? reserve + seg.reserve_offset : nullptr),
-          "cudnnRNNForward", algo_);
+          "cudnnRNNForward", CudnnCall::execute, ctx_);
     // Sequences of length 0 ran one step: no output, and their state is their initial one.
     RNNX_CUDA_CHECK(
         gpu::zero_padding<T>(s, y, args.steps, args.batch, seg.output(), m.layout, buf_.len));
@@ -599,7 +638,7 @@ void CudnnEngine<T>::backward(const Forward& args, const Backward& grads, Reserv
   const DeviceGuard guard(device_);
   const cudaStream_t s = stream;
   const gpu::CallScope scope(call_order_, s);
-  const HandleStream on_stream(handle_, s, algo_);
+  const HandleStream on_stream(handle_, s, ctx_);
   prepare_call(args, true, s);
   pack_if_needed(args, s);
 
@@ -652,12 +691,12 @@ void CudnnEngine<T>::backward(const Forward& args, const Backward& grads, Reserv
                                   dx, seg.h_desc, st.hx, st.dhy, st.dhx, seg.h_desc, st.cx, st.dcy,
                                   st.dcx, seg.weight_bytes, seg.weights, work_bytes_, buf_.work,
                                   seg.reserve_bytes, seg_reserve),
-          "cudnnRNNBackwardData_v8", algo_);
+          "cudnnRNNBackwardData_v8", CudnnCall::execute, ctx_);
     check(cudnnRNNBackwardWeights_v8(handle_, seg.rnn, CUDNN_WGRAD_MODE_ADD, buf_.len_raised,
                                      seg.x_desc, x, seg.h_desc, st.hx, seg.y_desc, y,
                                      seg.weight_bytes, seg.dweights, work_bytes_, buf_.work,
                                      seg.reserve_bytes, seg_reserve),
-          "cudnnRNNBackwardWeights_v8", algo_);
+          "cudnnRNNBackwardWeights_v8", CudnnCall::execute, ctx_);
     RNNX_CUDA_CHECK(
         gpu::zero_padding<T>(s, dx, args.steps, args.batch, seg.input, m.layout, buf_.len));
     // An empty sequence's state passes straight through: dinit = dfinal for its rows.

@@ -1,5 +1,6 @@
-// Pieces of the cudnn engine (src/gpu/cudnn_engine.cpp) that are not the engine itself: status
-// checks, the algorithm's cuDNN name, the segment and weight-copy records, stream scoping.
+// Pieces of the cudnn engine (src/gpu/cudnn_engine.cpp) that are not the engine itself: what a
+// cuDNN status means for rnnx, the algorithm's cuDNN name, the segment and weight-copy records,
+// stream scoping.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -8,13 +9,74 @@
 #include <cstddef>
 
 #include "gpu/cuda_check.h"
+#include "rnnx/error.h"
+#include "rnnx/model.h"
 #include "rnnx/rnn.h"
 
 namespace rnnx::gpu {
 
-// A cuDNN status: NOT_SUPPORTED becomes Status::unsupported naming the algorithm and what to do;
-// any other failure Status::backend_error naming the call.
-void check(cudnnStatus_t status, const char* call, CudnnAlgo algo);
+// The role of the cuDNN call a status came from. Only the calls that depend on the chosen
+// algorithm can be refused by it, and a refusal must come before anything is written.
+enum class CudnnCall {
+  // Handles, streams, dropout, tensor and sequence-data descriptors: nothing in them depends on
+  // the algorithm, so a failure is rnnx's mistake or the machine's.
+  plumbing,
+  // What configures the algorithm for the model or for a shape: cudnnSetRNNDescriptor_v8,
+  // cudnnGetRNNWeightSpaceSize, cudnnGetRNNWeightParams, cudnnBuildRNNDynamic,
+  // cudnnGetRNNTempSpaceSizes. The engine makes all of them before a call enqueues any work.
+  configure,
+  // cudnnRNNForward, cudnnRNNBackwardData_v8, cudnnRNNBackwardWeights_v8.
+  execute,
+};
+
+// What a failed cuDNN status means.
+enum class CudnnFailure {
+  refusal,      // the algorithm does not take this model or shape: Status::unsupported
+  environment,  // cuDNN cannot run on this machine (driver, architecture, sub-library): unsupported
+  error,        // anything else, rnnx's mistakes and cuDNN's failures: Status::backend_error
+};
+
+// The mapping (a pure function, so that tests check it without a GPU), for a status other than
+// CUDNN_STATUS_SUCCESS:
+// - environment, for any call and algorithm: NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER,
+//   _INCOMPATIBLE_CUDART, _ARCH_MISMATCH, _RUNTIME_PREREQUISITE_MISSING, _SUBLIBRARY_UNAVAILABLE.
+// - refusal, from a configure call: any other NOT_SUPPORTED status, whatever the algorithm (for
+//   standard, a size cuDNN cannot do at all); and for the persist algorithms also BAD_PARAM,
+//   INVALID_VALUE (2001), BAD_PARAM_OUT_OF_BOUND and INTERNAL_ERROR_COMPILATION_FAILED
+//   (cudnnBuildRNNDynamic compiling persist_dynamic's kernel), which cuDNN answers for a dtype,
+//   hidden size or batch the algorithm cannot take.
+// - refusal, from an execute call, for the persist algorithms only: those NOT_SUPPORTED and
+//   BAD_PARAM statuses, since cuDNN checks per-sequence lengths there (the persistent algorithms
+//   do not take lengths that vary across the batch). For standard they are errors: it accepted
+//   the same configuration a moment before.
+// - error: everything else, such as EXECUTION_FAILED*, INTERNAL_ERROR* (but compilation as
+//   above), NOT_INITIALIZED, SUBLIBRARY_VERSION_MISMATCH, and the BAD_PARAM sub-codes that name
+//   a caller's mistake (null or misaligned pointer, insufficient size, stream or graph mismatch,
+//   shape mismatch, ...). BAD_PARAM from standard is rnnx's mistake, never a refusal.
+// Statuses this header does not know fall by category: NOT_SUPPORTED ones as above, others are
+// errors.
+CudnnFailure classify(cudnnStatus_t status, CudnnCall call, CudnnAlgo algo) noexcept;
+
+// What the engine was configuring or running when a call failed, for the message.
+struct CudnnContext {
+  CudnnAlgo algo = CudnnAlgo::standard;
+  DType dtype = DType::f32;
+  int steps = 0, batch = 0;     // the shape; 0 while the plan itself is being made
+  bool varied_lengths = false;  // the sequences' lengths (raised to >= 1) differ
+  bool training = false;        // forward_train or backward, or a training-mode size query
+};
+
+// The Error for a failed status (not thrown, so that tests can read it): unsupported for a
+// refusal (naming the algorithm, the call, cuDNN's status and message, the likely reason and what
+// runs instead) or an environment failure; backend_error naming the call and status otherwise.
+Error cudnn_error(cudnnStatus_t status, const char* call_name, CudnnCall call,
+                  const CudnnContext& context);
+
+// Throws cudnn_error unless the status is CUDNN_STATUS_SUCCESS.
+inline void check(cudnnStatus_t status, const char* call_name, CudnnCall call,
+                  const CudnnContext& context) {
+  if (status != CUDNN_STATUS_SUCCESS) throw cudnn_error(status, call_name, call, context);
+}
 
 cudnnRNNAlgo_t to_cudnn(CudnnAlgo algo);
 
@@ -47,8 +109,9 @@ struct WeightCopy {
 // plan's next use of the handle.
 class HandleStream {
  public:
-  HandleStream(cudnnHandle_t handle, cudaStream_t stream, CudnnAlgo algo) : handle_(handle) {
-    check(cudnnSetStream(handle, stream), "cudnnSetStream", algo);
+  HandleStream(cudnnHandle_t handle, cudaStream_t stream, const CudnnContext& context)
+      : handle_(handle) {
+    check(cudnnSetStream(handle, stream), "cudnnSetStream", CudnnCall::plumbing, context);
   }
   ~HandleStream() { cudnnSetStream(handle_, nullptr); }
   HandleStream(const HandleStream&) = delete;

@@ -59,6 +59,9 @@ GpuReport query_devices() {
     report.why_none = "the CUDA driver reports no devices";
     return report;
   }
+  // Probing makes each device current in turn; the caller's current device is given back.
+  int previous = 0;
+  const bool known = cudaGetDevice(&previous) == cudaSuccess;
   for (int index = 0; index < count; ++index) {
     cudaDeviceProp prop{};
     if (const cudaError_t s = cudaGetDeviceProperties(&prop, index); s != cudaSuccess) {
@@ -86,8 +89,9 @@ GpuReport query_devices() {
                                 "): " + problem);
     }
   }
-  if (count > 0 && cudaSetDevice(0) != cudaSuccess) {
-    report.problems.push_back("cudaSetDevice(0) failed after probing");
+  if (count > 0 && cudaSetDevice(known ? previous : 0) != cudaSuccess) {
+    report.problems.push_back("cudaSetDevice(" + std::to_string(known ? previous : 0) +
+                              ") failed after probing");
   }
   if (report.devices.empty()) {
     report.why_none = std::to_string(count) + " CUDA device(s) found, none usable";

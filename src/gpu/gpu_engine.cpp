@@ -11,6 +11,7 @@
 
 #include "fused/network.h"
 #include "gpu/backend.h"
+#include "gpu/capture_gate.h"
 #include "gpu/cuda_check.h"
 #include "gpu/plan_support.h"
 #include "rnnx/error.h"
@@ -167,6 +168,7 @@ class GpuEngine final : public EngineImpl {
     s.graphs = static_cast<int>(graphs_.size());
     s.graph_nodes = last_graph_nodes_;
     s.graph_build_ms = last_graph_build_ms_;
+    s.graph_capture_retries = capture_retries_;
     return s;
   }
 
@@ -195,21 +197,18 @@ class GpuEngine final : public EngineImpl {
     Carver measure(nullptr);
     Buffers<T>().carve(measure, model(), steps, batch, graphs_enabled());
     if (measure.used() > workspace_bytes_) {
-      // Forget the old block entirely first (graphs and carved pieces point into it), so that a
-      // failure below leaves a plan that allocates afresh next time, never a dangling pointer.
+      // Forget what points into the old block first (graphs and carved pieces), so that a
+      // failure below leaves a plan that allocates afresh next time.
       drop_graphs();
-      void* old = workspace_;
-      workspace_ = nullptr;
-      workspace_bytes_ = 0;
       carved_steps_ = carved_batch_ = 0;
+      weights_in_from_ = nullptr;
       buf_ = Buffers<T>{};
-      if (old != nullptr) RNNX_CUDA_CHECK(cudaFree(old));
-      RNNX_CUDA_CHECK(cudaMalloc(&workspace_, measure.used()));
-      workspace_bytes_ = measure.used();
+      gpu::replace_device_block(workspace_, workspace_bytes_, measure.used());
     }
     if (steps != carved_steps_ || batch != carved_batch_) {
       // Another shape moves the pieces, and graphs of other shapes with them.
       if (carved_steps_ != 0) drop_graphs();
+      weights_in_from_ = nullptr;  // w_in moves with the other pieces
       Carver carver(static_cast<char*>(workspace_));
       buf_.carve(carver, model(), steps, batch, graphs_enabled());
       carved_steps_ = steps;
@@ -315,7 +314,13 @@ class GpuEngine final : public EngineImpl {
       }
     };
     to(args.x.data, buf_.x_in, tb * I);
-    to(args.weights.data, buf_.w_in, W);
+    // The caller's promise (Forward::weights_unchanged) lets a replay read the weights the
+    // previous call copied, if they are still there: same source buffer, w_in not moved since.
+    if (!args.weights_unchanged || weights_in_from_ != args.weights.data) {
+      weights_in_from_ = nullptr;  // until the copy below is enqueued
+      to(args.weights.data, buf_.w_in, W);
+      weights_in_from_ = args.weights.data;
+    }
     if (pass != Pass::backward) to(args.init.data, buf_.init_in, S);
     if (grads != nullptr) {
       to(grads->dy.data, buf_.dy_in, tb * D);
@@ -359,16 +364,8 @@ class GpuEngine final : public EngineImpl {
     io.dx = buf_.dx_out;
     io.reserve = static_cast<T*>(const_cast<void*>(reserve));
     bind(capture_);
-    RNNX_CUDA_CHECK(cudaStreamBeginCapture(capture_, cudaStreamCaptureModeThreadLocal));
-    try {
-      enqueue(pass, io, steps, batch, steps);
-    } catch (...) {
-      cudaGraph_t broken = nullptr;
-      cudaStreamEndCapture(capture_, &broken);  // leave the stream usable
-      if (broken != nullptr) cudaGraphDestroy(broken);
-      throw;
-    }
-    RNNX_CUDA_CHECK(cudaStreamEndCapture(capture_, &entry.graph));
+    entry.graph = gpu::capture_graph(
+        capture_, [&] { enqueue(pass, io, steps, batch, steps); }, capture_retries_);
     std::size_t nodes = 0;
     try {
       RNNX_CUDA_CHECK(cudaGraphInstantiate(&entry.exec, entry.graph, 0));
@@ -436,6 +433,9 @@ class GpuEngine final : public EngineImpl {
   std::list<GraphEntry> graphs_;
   std::size_t last_graph_nodes_ = 0;
   double last_graph_build_ms_ = 0;
+  int capture_retries_ = 0;
+  // gpu_static: the caller's weights buffer that w_in holds a copy of (null: none, or unknown).
+  const void* weights_in_from_ = nullptr;
 };
 
 }  // namespace

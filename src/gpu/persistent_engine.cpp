@@ -44,18 +44,16 @@ const char* cell_name(PersistentCell cell) {
 }
 
 // Tensor cores for the recurrent product of bf16/f16 models (where persistent_mma_possible):
-// RNNX_PERSISTENT_MMA=auto (default) uses them when a step has at least kMmaMinTiles 16x16 tiles
-// of z per block, so that several warps share the work (one warp alone running H/16 MMAs in a
-// row is likely slower than eight warps of dot products: a guess until measured on a GPU); on
-// uses them wherever possible, off never (both for measuring one path against the other).
-enum class MmaChoice { automatic, on, off };
-constexpr int kMmaMinTiles = 4;
-
-MmaChoice mma_choice() {
+// RNNX_PERSISTENT_MMA=auto (default) uses them when a step has at least kPersistentMmaMinTiles
+// 16x16 tiles of z per block, so that several warps share the work (one warp alone running H/16
+// MMAs in a row is likely slower than eight warps of dot products: a guess until measured on a
+// GPU); on uses them wherever possible and they fit, off never (both for measuring one path
+// against the other).
+PersistentMma mma_choice() {
   const char* v = std::getenv("RNNX_PERSISTENT_MMA");
-  if (v == nullptr || std::string(v) == "auto") return MmaChoice::automatic;
-  if (std::string(v) == "on") return MmaChoice::on;
-  if (std::string(v) == "off") return MmaChoice::off;
+  if (v == nullptr || std::string(v) == "auto") return PersistentMma::automatic;
+  if (std::string(v) == "on") return PersistentMma::on;
+  if (std::string(v) == "off") return PersistentMma::off;
   throw Error(Status::invalid_argument,
               std::string("RNNX_PERSISTENT_MMA = '") + v + "': must be auto, on or off");
 }
@@ -70,13 +68,15 @@ bool pair_directions() {
               std::string("RNNX_PERSISTENT_DIRECTIONS = '") + v + "': must be paired or apart");
 }
 
-bool use_mma(PersistentCell cell, GridBarrier barrier, DType storage, int H, int units, int B) {
-  const MmaChoice choice = mma_choice();
-  if (choice == MmaChoice::off || !gpu::persistent_mma_possible(cell, barrier, storage, H)) {
-    return false;
+// Why a layer's recurrent product cannot run on tensor cores at all; empty when it can.
+std::string no_tensor_cores(PersistentCell cell, GridBarrier barrier, DType storage, int H) {
+  if (storage == DType::f32) return "float32 weights";
+  if (cell == PersistentCell::gru_before) return "a GRU resetting before the matmul";
+  if (H % 16 != 0) return "hidden " + std::to_string(H) + " is not a multiple of 16";
+  if (!gpu::persistent_mma_possible(cell, barrier, storage, H)) {
+    return "the kernel was compiled for an architecture before sm_80";
   }
-  const int rows = (gpu::persistent_gates(cell) * units + 15) / 16, cols = (B + 15) / 16;
-  return choice == MmaChoice::on || rows * cols >= kMmaMinTiles;
+  return {};
 }
 
 struct Device {
@@ -153,9 +153,17 @@ GridBarrier barrier_choice(const Device& d) {
               std::string("RNNX_PERSISTENT_BARRIER = '") + v + "': must be cooperative or flags");
 }
 
-// How one layer of H units runs for a batch of B: one block per multiprocessor at most, each
-// owning `units` units, for one direction per launch or both in one grid (each direction then
-// gets half the multiprocessors); or why it cannot.
+// The units a block owns: H over the multiprocessors, half of them per direction when both
+// directions share the grid.
+int units_per_block(int H, int directions, const Device& d) {
+  const int sms = std::max(1, d.multiprocessors / directions);
+  return (H + sms - 1) / sms;
+}
+
+// How one layer of H units runs for a batch of B in one layout: one block per multiprocessor at
+// most, each owning `units` units, for one direction per launch or both in one grid (each
+// direction then gets half the multiprocessors), on tensor cores or not; or why it cannot. Its
+// kernel must have been prepared on the device (gpu::prepare_persistent_kernel).
 struct Fit {
   int directions = 1;  // directions per launch
   int units = 0, blocks = 0;
@@ -165,32 +173,39 @@ struct Fit {
 };
 
 Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, const Device& d,
-        bool allow_mma = true, int directions = 1) {
+        int directions, bool mma) {
   Fit f;
   f.directions = directions;
-  const int sms = std::max(1, d.multiprocessors / directions);
-  f.units = (H + sms - 1) / sms;
+  f.mma = mma;
+  f.units = units_per_block(H, directions, d);
   f.blocks = directions * ((H + f.units - 1) / f.units);
-  f.mma = allow_mma && use_mma(cell, barrier, storage, H, f.units, B);
-  f.shared = gpu::persistent_shared_bytes(cell, storage, H, f.units, B, f.mma);
-  // MMA's padding and 16-bit copy of h take more shared memory: where they do not fit, the
-  // warp-per-dot path may (and keeps "fits" monotone in H and B for the limit searches).
-  const bool too_big = f.shared > d.shared_optin;
-  if (too_big && f.mma) return fit(cell, storage, barrier, H, B, d, false, directions);
-  if (too_big) {
-    f.why = "a block needs " + std::to_string(f.shared / 1024) + " KB of shared memory for its " +
-            std::to_string(f.units) + " units' W_h rows and the batch's h, the device allows " +
+  f.shared = gpu::persistent_shared_bytes(cell, storage, H, f.units, B, mma);
+  if (f.shared > d.shared_optin) {
+    f.why = "a block needs " + std::to_string((f.shared + 1023) / 1024) +
+            " KB of shared memory for its " + std::to_string(f.units) +
+            " units' W_h rows and the batch's h, the device allows " +
             std::to_string(d.shared_optin / 1024) + " KB";
     return f;
   }
   int per_sm = 0;
   RNNX_CUDA_CHECK(gpu::persistent_blocks_per_sm(cell, barrier, storage, f.shared, &per_sm));
   if (per_sm * d.multiprocessors < f.blocks) {
-    if (f.mma) return fit(cell, storage, barrier, H, B, d, false, directions);
     f.why = std::to_string(f.blocks) + " blocks cannot all be resident (" + std::to_string(per_sm) +
             " per multiprocessor x " + std::to_string(d.multiprocessors) + ")";
   }
   return f;
+}
+
+// Whether the layer runs at all: one direction per launch without tensor cores is the most
+// frugal layout (tensor cores' padding and 16-bit copy of h take more shared memory), and its
+// "fits" is monotone in H and B, as the limit searches need.
+Fit fit_frugal(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B,
+               const Device& d) {
+  return fit(cell, storage, barrier, H, B, d, 1, false);
+}
+
+void prepare_kernel(PersistentCell cell, GridBarrier barrier, DType storage, const Device& d) {
+  RNNX_CUDA_CHECK(gpu::prepare_persistent_kernel(cell, barrier, storage, d.shared_optin));
 }
 
 // The largest value in [1, hi] for which fits(v) holds, 0 if none (fits is monotone).
@@ -214,10 +229,18 @@ class PersistentEngine final : public EngineImpl {
     RNNX_CUDA_CHECK(cudaGetDevice(&device_index_));
     device_ = device_properties(device_index_);
     barrier_ = barrier_choice(device_);
+    // The kernels' shared-memory ceiling and what the layers' tensor cores depend on, once per
+    // plan rather than per launch.
+    bool prepared[3] = {};
     for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
       const Layer& layer = model.layers[l];
       const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
-      const Fit f = fit(cell, model.dtype, barrier_, layer.hidden, 1, device_);
+      if (!prepared[static_cast<int>(cell)]) {
+        prepare_kernel(cell, barrier_, model.dtype, device_);
+        prepared[static_cast<int>(cell)] = true;
+      }
+      no_mma_.push_back(no_tensor_cores(cell, barrier_, model.dtype, layer.hidden));
+      const Fit f = fit_frugal(cell, model.dtype, barrier_, layer.hidden, 1, device_);
       if (!f.why.empty()) {
         throw Error(Status::unsupported,
                     "engine gpu_persistent: model.layers[" + std::to_string(l) + "].hidden = " +
@@ -259,6 +282,7 @@ class PersistentEngine final : public EngineImpl {
     const DeviceGuard guard(device_index_);
     call_order_.wait();
     ensure_workspace(steps, batch);
+    record_choices(fits_for(batch));
   }
 
   PlanStats stats() const override {
@@ -266,6 +290,8 @@ class PersistentEngine final : public EngineImpl {
     s.workspace_bytes = workspace_bytes_;
     s.grid_barrier = barrier_ == GridBarrier::flags ? "flags" : "cooperative";
     s.tensor_core_layers = tensor_core_layers_;
+    s.paired_layers = paired_layers_;
+    s.layer_choices = layer_choices_;
     return s;
   }
 
@@ -332,46 +358,70 @@ class PersistentEngine final : public EngineImpl {
 
   void ensure_workspace(int steps, int batch) {
     const std::size_t need = carve(nullptr, steps, batch);
-    if (need > workspace_bytes_) {
-      void* old = workspace_;
-      workspace_ = nullptr;
-      workspace_bytes_ = 0;
-      if (old != nullptr) RNNX_CUDA_CHECK(cudaFree(old));
-      RNNX_CUDA_CHECK(cudaMalloc(&workspace_, need));
-      workspace_bytes_ = need;
-    }
+    if (need > workspace_bytes_) gpu::replace_device_block(workspace_, workspace_bytes_, need);
     carve(&buf_, steps, batch);
   }
 
-  // How each layer runs at a batch size, computed once per batch size.
+  // How each layer runs at a batch size (choose_persistent_layout), computed once per batch size.
   const std::vector<Fit>& fits_for(int batch) {
     if (batch != fits_batch_) {
       fits_.clear();
+      notes_.clear();
       fits_batch_ = 0;
-      for (const Layer& layer : model().layers) {
+      const PersistentMma mma = mma_choice();
+      const bool pair = pair_directions();
+      for (int l = 0; l < static_cast<int>(model().layers.size()); ++l) {
+        const Layer& layer = model().layers[l];
         const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
-        // A bidirectional layer runs both directions in one grid where that fits (one launch
-        // and one barrier a step for both, each block with twice the units: which pays is to be
-        // measured), else one direction after the other.
-        Fit f = fit(cell, model().dtype, barrier_, layer.hidden, batch, device_, true, 1);
-        if (layer.bidirectional && f.why.empty() && pair_directions()) {
-          const Fit both =
-              fit(cell, model().dtype, barrier_, layer.hidden, batch, device_, true, 2);
-          if (both.why.empty()) f = both;
+        PersistentLayerInputs in;
+        in.mma = mma;
+        in.bidirectional = layer.bidirectional;
+        in.may_pair = pair;
+        in.no_mma = no_mma_[l];
+        Fit tried[2][2];  // [directions - 1][mma], as the choice asked
+        for (int d = 1; d <= 2; ++d) {
+          const int units = units_per_block(layer.hidden, d, device_);
+          const int rows = (gpu::persistent_gates(cell) * units + 15) / 16;
+          in.few_tiles[d - 1] = rows * ((batch + 15) / 16) < kPersistentMmaMinTiles;
         }
-        fits_.push_back(f);
+        const PersistentLayerChoice choice = choose_persistent_layout(in, [&](int directions,
+                                                                              bool use_mma) {
+          Fit& f = tried[directions - 1][use_mma];
+          f = fit(cell, model().dtype, barrier_, layer.hidden, batch, device_, directions, use_mma);
+          return f.why;
+        });
+        // Nothing fits: the most frugal layout, whose `why` forward reports.
+        fits_.push_back(choice.directions == 0 ? tried[0][0]
+                                               : tried[choice.directions - 1][choice.mma]);
+        notes_.push_back("layer " + std::to_string(l) + ": " + choice.note);
       }
       fits_batch_ = batch;
     }
     return fits_;
   }
 
+  // What PlanStats reports of the layers' layouts.
+  void record_choices(const std::vector<Fit>& fits) {
+    tensor_core_layers_ = static_cast<int>(
+        std::count_if(fits.begin(), fits.end(), [](const Fit& f) { return f.mma; }));
+    paired_layers_ = static_cast<int>(
+        std::count_if(fits.begin(), fits.end(), [](const Fit& f) { return f.directions == 2; }));
+    layer_choices_.clear();
+    for (const std::string& note : notes_) {
+      layer_choices_ += (layer_choices_.empty() ? "" : "\n") + note;
+    }
+  }
+
   int device_index_ = 0;
   Device device_;
+  std::vector<std::string> no_mma_;  // per layer: why tensor cores cannot run it at all
   std::vector<Fit> fits_;
+  std::vector<std::string> notes_;  // per layer, for PlanStats::layer_choices
   int fits_batch_ = 0;
   GridBarrier barrier_ = GridBarrier::cooperative;
-  int tensor_core_layers_ = 0;  // in the last call
+  int tensor_core_layers_ = 0;  // in the last call or prepare
+  int paired_layers_ = 0;       // in the last call or prepare
+  std::string layer_choices_;   // of the last call or prepare
   cublasHandle_t cublas_ = nullptr;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;
@@ -396,8 +446,7 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
                                                             layer.hidden, device_index_, m.dtype)));
     }
   }
-  tensor_core_layers_ =
-      static_cast<int>(std::count_if(fits.begin(), fits.end(), [](const Fit& f) { return f.mma; }));
+  record_choices(fits);
   const cudaStream_t s = stream;
   const gpu::CallScope scope(call_order_, s);
   ensure_workspace(args.steps, args.batch);
@@ -529,6 +578,77 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
 
 }  // namespace
 
+PersistentLayerChoice choose_persistent_layout(const PersistentLayerInputs& in,
+                                               const PersistentLayoutCheck& check) {
+  const bool forced = in.mma == PersistentMma::on;
+  const bool pair = in.bidirectional && in.may_pair;
+  auto mma_allowed = [&](int directions) {
+    return in.no_mma.empty() && in.mma != PersistentMma::off &&
+           (forced || !in.few_tiles[directions - 1]);
+  };
+  std::string why[2][2];
+  bool asked[2][2] = {};
+  auto why_not = [&](int directions, bool mma) -> const std::string& {
+    if (!asked[directions - 1][mma]) {
+      why[directions - 1][mma] = check(directions, mma);
+      asked[directions - 1][mma] = true;
+    }
+    return why[directions - 1][mma];
+  };
+  struct Candidate {
+    int directions;
+    bool mma;
+  };
+  const Candidate order[2][4] = {{{2, true}, {2, false}, {1, true}, {1, false}},
+                                 {{2, true}, {1, true}, {2, false}, {1, false}}};
+  PersistentLayerChoice c;
+  for (const Candidate& layout : order[forced]) {
+    if ((layout.directions == 2 && !pair) || (layout.mma && !mma_allowed(layout.directions))) {
+      continue;
+    }
+    if (why_not(layout.directions, layout.mma).empty()) {
+      c.directions = layout.directions;
+      c.mma = layout.mma;
+      break;
+    }
+  }
+  if (c.directions == 0) {
+    c.why = why_not(1, false);
+    c.note = "does not fit: " + c.why;
+    return c;
+  }
+  c.note = c.mma ? "tensor cores" : "warp dot products";
+  if (in.bidirectional) {
+    c.note += c.directions == 2 ? ", both directions in one grid" : ", one grid per direction";
+  }
+  std::string reasons;
+  auto add = [&](const std::string& reason) { reasons += (reasons.empty() ? "" : "; ") + reason; };
+  if (!c.mma) {
+    if (!in.no_mma.empty()) {
+      add("no tensor cores for " + in.no_mma);
+    } else if (in.mma == PersistentMma::off) {
+      add("RNNX_PERSISTENT_MMA=off");
+    } else if (!mma_allowed(c.directions)) {
+      add("fewer than " + std::to_string(kPersistentMmaMinTiles) +
+          " tiles of 16x16 a block for tensor cores");
+    } else {
+      add("with tensor cores, " + why_not(c.directions, true));
+    }
+  }
+  if (in.bidirectional && c.directions == 1) {
+    if (!in.may_pair) {
+      add("RNNX_PERSISTENT_DIRECTIONS=apart");
+    } else if (forced && c.mma) {
+      add("in one grid with tensor cores, " + why_not(2, true));
+      add("RNNX_PERSISTENT_MMA=on puts tensor cores before pairing");
+    } else {
+      add("in one grid, " + why_not(2, false));
+    }
+  }
+  if (!reasons.empty()) c.note += " (" + reasons + ")";
+  return c;
+}
+
 std::unique_ptr<EngineImpl> make_persistent_engine(const Model& model, const Options& options) {
   if (model.dtype == DType::f64) {
     throw Error(Status::unsupported,
@@ -553,7 +673,9 @@ int persistent_limit_hidden(Cell cell, GruReset reset, int batch, int device, DT
     const DeviceGuard guard(device);
     const PersistentCell c = persistent_cell(cell, reset);
     const GridBarrier barrier = barrier_choice(d);
-    return largest(1 << 16, [&](int H) { return fit(c, dtype, barrier, H, batch, d).why.empty(); });
+    prepare_kernel(c, barrier, dtype, d);
+    return largest(1 << 16,
+                   [&](int H) { return fit_frugal(c, dtype, barrier, H, batch, d).why.empty(); });
   } catch (const Error&) {
     return 0;  // documented: 0 when nothing can be said
   }
@@ -565,8 +687,9 @@ int persistent_limit_batch(Cell cell, GruReset reset, int hidden, int device, DT
     const DeviceGuard guard(device);
     const PersistentCell c = persistent_cell(cell, reset);
     const GridBarrier barrier = barrier_choice(d);
+    prepare_kernel(c, barrier, dtype, d);
     return largest(1 << 20,
-                   [&](int B) { return fit(c, dtype, barrier, hidden, B, d).why.empty(); });
+                   [&](int B) { return fit_frugal(c, dtype, barrier, hidden, B, d).why.empty(); });
   } catch (const Error&) {
     return 0;
   }

@@ -1,8 +1,10 @@
 #include "gpu/plan_support.h"
 
 #include <algorithm>
+#include <exception>
 #include <string>
 
+#include "gpu/capture_gate.h"
 #include "gpu/cuda_check.h"
 #include "rnnx/error.h"
 
@@ -61,11 +63,22 @@ void check_call_memory(const Forward& args, const Backward* grads, const void* r
   }
 }
 
+void replace_device_block(void*& block, std::size_t& bytes, std::size_t need) {
+  const SyncScope sync;
+  void* old = block;
+  block = nullptr;
+  bytes = 0;
+  if (old != nullptr) RNNX_CUDA_CHECK(cudaFree(old));
+  RNNX_CUDA_CHECK(cudaMalloc(&block, need));
+  bytes = need;
+}
+
 LengthStager::LengthStager() {
   RNNX_CUDA_CHECK(cudaEventCreateWithFlags(&copied_, cudaEventDisableTiming));
 }
 
 LengthStager::~LengthStager() {
+  const SyncScope sync;  // cudaFreeHost synchronizes the device
   if (copied_ != nullptr) {
     cudaEventSynchronize(copied_);
     cudaEventDestroy(copied_);
@@ -76,6 +89,7 @@ LengthStager::~LengthStager() {
 int LengthStager::fill(const Forward& args, int at_least) {
   RNNX_CUDA_CHECK(cudaEventSynchronize(copied_));
   if (capacity_ < args.batch) {
+    const SyncScope sync;
     if (pinned_ != nullptr) RNNX_CUDA_CHECK(cudaFreeHost(pinned_));
     pinned_ = nullptr;
     capacity_ = 0;
@@ -119,6 +133,51 @@ void CallOrder::end(cudaStream_t stream) noexcept {
 
 void CallOrder::wait() noexcept {
   cudaEventSynchronize(done_);
+}
+
+namespace testing {
+std::atomic<void (*)(cudaStream_t)> after_begin_capture{nullptr};
+}  // namespace testing
+
+cudaGraph_t capture_graph(cudaStream_t stream, const std::function<void()>& enqueue, int& retries) {
+  const CaptureScope gate;
+  for (int attempt = 1;; ++attempt) {
+    RNNX_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    std::exception_ptr failure;
+    try {
+      if (void (*hook)(cudaStream_t) = testing::after_begin_capture.load()) hook(stream);
+      enqueue();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    // Asked before ending: an invalidated capture is what a retry can mend; any other failure is
+    // rethrown as it came.
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    const bool asked = cudaStreamIsCapturing(stream, &status) == cudaSuccess;
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+    const bool invalidated = (asked && status == cudaStreamCaptureStatusInvalidated) ||
+                             ended == cudaErrorStreamCaptureInvalidated;
+    if (!invalidated && failure == nullptr && ended == cudaSuccess) return graph;
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    // The failed calls left their error as this thread's last error; the next launch check must
+    // not report it again.
+    (void)cudaGetLastError();
+    if (invalidated && attempt == 1) {
+      ++retries;
+      continue;
+    }
+    if (invalidated) {
+      throw Error(
+          Status::backend_error,
+          "gpu_static: the CUDA Graph capture of this shape was invalidated twice (a "
+          "global-mode capture on another thread, or a device-wide synchronization while this "
+          "one captured); keep such work away from a shape's first call, or capture ahead with "
+          "Rnn::prepare");
+    }
+    if (failure != nullptr) std::rethrow_exception(failure);
+    RNNX_CUDA_CHECK(ended);
+  }
 }
 
 }  // namespace rnnx::gpu

@@ -5,7 +5,9 @@
 
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstddef>
+#include <functional>
 
 #include "rnnx/rnn.h"
 
@@ -48,6 +50,11 @@ class Carver {
   char* base_;
   std::size_t used_ = 0;
 };
+
+// Replaces `block` (holding `bytes`) by a new device allocation of `need` bytes, under the
+// capture gate (cudaFree synchronizes the device; gpu/capture_gate.h). The old block is forgotten
+// before anything can fail, so a failed allocation leaves {nullptr, 0}, never a dangling pointer.
+void replace_device_block(void*& block, std::size_t& bytes, std::size_t need);
 
 // The lengths of a call, copied to the device through pinned memory. The previous call's copy
 // must have left the staging buffer before it is rewritten, which is the one wait on the host.
@@ -110,5 +117,19 @@ class CallScope {
   CallOrder& order_;
   cudaStream_t stream_;
 };
+
+// Captures into a new graph what `enqueue` puts on `stream` (and the streams it forks), in
+// cudaStreamCaptureModeThreadLocal, holding the capture gate (gpu/capture_gate.h). A capture that
+// something else invalidated, such as another thread synchronizing the device, is captured again
+// once (counted in `retries`); a second invalidation throws Error(backend_error) saying what must
+// not run meanwhile. Any other failure of `enqueue` or of ending the capture is rethrown, with the
+// stream left out of capture mode. The caller owns the returned graph.
+cudaGraph_t capture_graph(cudaStream_t stream, const std::function<void()>& enqueue, int& retries);
+
+namespace testing {
+// Called right after each cudaStreamBeginCapture of capture_graph, on the capturing thread; null
+// (the default) in the library. Tests set it to invalidate a capture at a known point.
+extern std::atomic<void (*)(cudaStream_t)> after_begin_capture;
+}  // namespace testing
 
 }  // namespace rnnx::gpu

@@ -38,7 +38,7 @@ double element(ConstBuffer b, std::size_t k) {
 }
 
 // bf16/f16 values are exact in float64: the reference computes on the same rounded values as a
-// bf16/f16 engine and rounds only its outputs.
+// bf16/f16 engine, and rounds what such an engine stores in 16 bits (below).
 Vec read(ConstBuffer b) {
   Vec v(b.size);
   for (std::size_t k = 0; k < b.size; ++k) v[k] = element(b, k);
@@ -47,6 +47,21 @@ Vec read(ConstBuffer b) {
 
 Vec read_or_zeros(ConstBuffer b, std::size_t size) {
   return b.empty() ? Vec(size, 0.0) : read(b);
+}
+
+// The value a bf16/f16 buffer holds for v: float64 -> float32 -> 16 bits, as write() stores it.
+double round_to(DType dtype, double v) {
+  const auto f = static_cast<float>(v);
+  switch (dtype) {
+    case DType::bf16:
+      return bf16_to_float(float_to_bf16(f));
+    case DType::f16:
+      return f16_to_float(float_to_f16(f));
+    case DType::f32:
+    case DType::f64:
+      break;
+  }
+  return v;
 }
 
 void write(const Vec& v, Buffer b) {
@@ -347,6 +362,11 @@ Pass run_forward(const Model& model, const Forward& args) {
                     pass.final_state.begin() + sl.c(l, dir) + std::size_t(b) * H);
         }
       }
+    }
+    // A bf16/f16 model's layer output is the next layer's input in the model's dtype (as y is):
+    // rounded here as gpu_persistent stores it, so that the two differ only in arithmetic.
+    if (is_half(model.dtype) && l + 1 < L) {
+      for (double& v : out) v = round_to(model.dtype, v);
     }
     pass.inputs.push_back(std::move(out));
   }

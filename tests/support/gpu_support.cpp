@@ -50,20 +50,39 @@ std::vector<double> decode(const std::vector<unsigned char>& bytes, DType dtype)
   return values;
 }
 
-// One tensor on the device: an input (uploaded) or an output (NaN-poisoned).
+// One tensor on the device: an input (uploaded) or an output (NaN-poisoned). With a stream,
+// everything is ordered on it (stream-ordered allocation, asynchronous copies): nothing
+// synchronizes the device, which would break another thread's graph capture.
 class DeviceTensor {
  public:
-  DeviceTensor(const std::vector<double>& values, DType dtype)
+  DeviceTensor(const std::vector<double>& values, DType dtype, cudaStream_t stream)
       : dtype_(dtype),
         count_(values.size()),
-        memory_(std::max<std::size_t>(1, values.size()) * dtype_size(dtype)) {
+        stream_(stream),
+        memory_(std::max<std::size_t>(1, values.size()) * dtype_size(dtype), stream) {
     const std::vector<unsigned char> bytes = encode(values, dtype);
-    check(cudaMemcpy(memory_.get(), bytes.data(), bytes.size(), cudaMemcpyHostToDevice), "upload");
+    if (stream_ == nullptr) {
+      check(cudaMemcpy(memory_.get(), bytes.data(), bytes.size(), cudaMemcpyHostToDevice),
+            "upload");
+    } else {
+      // From pageable memory: the copy is staged before cudaMemcpyAsync returns.
+      check(cudaMemcpyAsync(memory_.get(), bytes.data(), bytes.size(), cudaMemcpyHostToDevice,
+                            stream_),
+            "upload");
+      check(cudaStreamSynchronize(stream_), "upload");
+    }
   }
-  DeviceTensor(std::size_t count, DType dtype)
-      : dtype_(dtype), count_(count), memory_(std::max<std::size_t>(1, count) * dtype_size(dtype)) {
+  DeviceTensor(std::size_t count, DType dtype, cudaStream_t stream)
+      : dtype_(dtype),
+        count_(count),
+        stream_(stream),
+        memory_(std::max<std::size_t>(1, count) * dtype_size(dtype), stream) {
     // All bits set is a NaN in every dtype.
-    check(cudaMemset(memory_.get(), 0xFF, memory_.bytes()), "poison");
+    if (stream_ == nullptr) {
+      check(cudaMemset(memory_.get(), 0xFF, memory_.bytes()), "poison");
+    } else {
+      check(cudaMemsetAsync(memory_.get(), 0xFF, memory_.bytes(), stream_), "poison");
+    }
   }
   ConstBuffer in() const {
     return count_ == 0 ? ConstBuffer() : ConstBuffer(memory_.get(), count_, dtype_);
@@ -71,25 +90,42 @@ class DeviceTensor {
   Buffer out() { return Buffer(memory_.get(), count_, dtype_); }
   std::vector<double> download() const {
     std::vector<unsigned char> bytes(count_ * dtype_size(dtype_));
-    check(cudaMemcpy(bytes.data(), memory_.get(), bytes.size(), cudaMemcpyDeviceToHost),
-          "download");
+    if (stream_ == nullptr) {
+      check(cudaMemcpy(bytes.data(), memory_.get(), bytes.size(), cudaMemcpyDeviceToHost),
+            "download");
+    } else {
+      check(cudaMemcpyAsync(bytes.data(), memory_.get(), bytes.size(), cudaMemcpyDeviceToHost,
+                            stream_),
+            "download");
+      check(cudaStreamSynchronize(stream_), "download");
+    }
     return decode(bytes, dtype_);
   }
 
  private:
   DType dtype_;
   std::size_t count_;
+  cudaStream_t stream_;
   DeviceMemory memory_;
 };
 
 }  // namespace
 
-DeviceMemory::DeviceMemory(std::size_t bytes) : bytes_(bytes) {
-  check(cudaMalloc(&p_, bytes), "cudaMalloc");
+DeviceMemory::DeviceMemory(std::size_t bytes, cudaStream_t stream)
+    : bytes_(bytes), stream_(stream) {
+  if (stream_ == nullptr) {
+    check(cudaMalloc(&p_, bytes), "cudaMalloc");
+  } else {
+    check(cudaMallocAsync(&p_, bytes, stream_), "cudaMallocAsync");
+  }
 }
 
 DeviceMemory::~DeviceMemory() {
-  cudaFree(p_);
+  if (stream_ == nullptr) {
+    cudaFree(p_);
+  } else {
+    cudaFreeAsync(p_, stream_);
+  }
 }
 
 Result run_on_device(const Problem& p, Engine engine, bool backward, const Options& options,
@@ -101,9 +137,15 @@ Result run_on_device(const Problem& p, Engine engine, bool backward, const Optio
 Result run_on_device(Rnn& rnn, const Problem& p, bool backward, cudaStream_t stream) {
   const DType dt = p.model.dtype, st = state_dtype(dt);
   const std::size_t state = StateLayout(p.model, p.batch).size();
-  const DeviceTensor x(p.x, dt), w(p.weights, dt), init(p.init, st), dy(p.dy, dt),
-      dfinal(p.dfinal, st);
-  DeviceTensor y(std::size_t(p.steps) * p.batch * output_size(p.model), dt), final_state(state, st);
+  const DeviceTensor x(p.x, dt, stream), w(p.weights, dt, stream), init(p.init, st, stream),
+      dy(p.dy, dt, stream), dfinal(p.dfinal, st, stream);
+  DeviceTensor y(std::size_t(p.steps) * p.batch * output_size(p.model), dt, stream),
+      final_state(state, st, stream);
+  // The legacy stream's uploads and poison must be done before a non-blocking `stream` reads
+  // them; with a stream of the caller's, they were ordered on it.
+  auto setup_done = [&] {
+    if (stream == nullptr) check(cudaDeviceSynchronize(), "setup");
+  };
 
   Forward f;
   f.steps = p.steps;
@@ -117,16 +159,15 @@ Result run_on_device(Rnn& rnn, const Problem& p, bool backward, cudaStream_t str
 
   Result r;
   if (!backward) {
-    // The uploads and the poison ran on the legacy stream; a non-blocking `stream` must not
-    // overtake them.
-    check(cudaDeviceSynchronize(), "setup");
+    setup_done();
     rnn.forward(f, stream);
   } else {
     // At least some memory: an engine that keeps no reserve (or refuses training) still gets a
     // valid pointer, so that what is tested is the engine's answer, not the null check.
-    DeviceMemory reserve(std::max<std::size_t>(rnn.reserve_bytes(p.steps, p.batch), 256));
-    DeviceTensor dx(p.x.size(), dt), dinit(state, st), dweights(p.weights.size(), dt);
-    check(cudaDeviceSynchronize(), "setup");
+    DeviceMemory reserve(std::max<std::size_t>(rnn.reserve_bytes(p.steps, p.batch), 256), stream);
+    DeviceTensor dx(p.x.size(), dt, stream), dinit(state, st, stream),
+        dweights(p.weights.size(), dt, stream);
+    setup_done();
     Backward b;
     b.dy = dy.in();
     b.dfinal = dfinal.in();

@@ -8,7 +8,10 @@
 
 namespace rnnx::test {
 
-// Like run(), with device buffers, on `stream` (synchronized before returning).
+// Like run(), with device buffers, on `stream` (synchronized before returning). With the legacy
+// stream (nullptr) the buffers are set up with synchronous calls and cudaDeviceSynchronize; with
+// a stream of the caller's, everything is ordered on that stream and only it is synchronized, so
+// that other threads' graph captures are left alone.
 Result run_on_device(const Problem& problem, Engine engine, bool backward,
                      const Options& options = {}, cudaStream_t stream = nullptr);
 // The same with a plan the caller keeps (its model must be the problem's).
@@ -27,10 +30,11 @@ Errors compare_results(const Result& got, const Result& ref, bool backward);
 double expect_device_close(const Problem& p, Engine engine, double bound,
                            const Options& options = {}, cudaStream_t stream = nullptr);
 
-// cudaMalloc'd memory freed on destruction.
+// Device memory freed on destruction: cudaMalloc/cudaFree, or with a stream stream-ordered
+// (cudaMallocAsync/cudaFreeAsync on it).
 class DeviceMemory {
  public:
-  explicit DeviceMemory(std::size_t bytes);
+  explicit DeviceMemory(std::size_t bytes, cudaStream_t stream = nullptr);
   ~DeviceMemory();
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
@@ -40,6 +44,7 @@ class DeviceMemory {
  private:
   void* p_ = nullptr;
   std::size_t bytes_ = 0;
+  cudaStream_t stream_ = nullptr;
 };
 
 }  // namespace rnnx::test
