@@ -89,10 +89,9 @@ bool onednn_peer(const Model& model, PeerCell* cell) {
 void register_host(const std::string& suite, Engine engine, const std::string& cell, const Model& m,
                    int steps, int batch, Mode mode) {
   const int H = m.layers[0].hidden;
-  configure(benchmark::RegisterBenchmark(
-                case_name(suite, to_string(engine), cell, H, batch, steps, to_string(mode)).c_str(),
-                [=](benchmark::State& s) { run_host(s, m, engine, steps, batch, mode); }),
-            false);
+  add_case(
+      case_name(suite, to_string(engine), cell, H, batch, steps, to_string(mode)),
+      [=](benchmark::State& s) { run_host(s, m, engine, steps, batch, mode); }, false);
 }
 
 // The `cpu` suite on one model: every CPU engine, oneDNN's primitive, the GEMMs alone.
@@ -107,16 +106,14 @@ void register_cpu_case(const std::string& cell, const Model& m, int steps, int b
     PeerCell peer;
     if (mode != Mode::train && onednn_peer(m, &peer)) {
       const bool training = mode == Mode::train_fwd;
-      configure(benchmark::RegisterBenchmark(
-                    case_name("cpu", "onednn", cell, H, batch, steps, to_string(mode)).c_str(),
-                    [=](benchmark::State& s) { run_onednn(s, peer, m, steps, batch, training); }),
-                false);
+      add_case(
+          case_name("cpu", "onednn", cell, H, batch, steps, to_string(mode)),
+          [=](benchmark::State& s) { run_onednn(s, peer, m, steps, batch, training); }, false);
     }
   }
-  configure(
-      benchmark::RegisterBenchmark(case_name("cpu", "sgemm", cell, H, batch, steps, "fwd").c_str(),
-                                   [=](benchmark::State& s) { run_gemms(s, m, steps, batch); }),
-      false);
+  add_case(
+      case_name("cpu", "sgemm", cell, H, batch, steps, "fwd"),
+      [=](benchmark::State& s) { run_gemms(s, m, steps, batch); }, false);
 }
 
 }  // namespace

@@ -3,12 +3,18 @@
 // algorithm), the cpu engine against oneDNN's RNN primitive, cpu_reference and the GEMMs alone.
 //
 //   rnnx_bench [--rnnx_quick] [Google Benchmark flags, e.g. --benchmark_filter=^latency/]
+//
+// Minimum time, repetitions and the L2 state of GPU cases come from RNNX_BENCH_MIN_TIME,
+// RNNX_BENCH_REPETITIONS and RNNX_BENCH_L2 (bench_common.h), not from --benchmark_min_time or
+// --benchmark_repetitions, which are refused.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench_common.h"
@@ -66,20 +72,47 @@ class RatioReporter : public benchmark::ConsoleReporter {
   std::map<std::string, double> seconds_;
 };
 
+// Google Benchmark's own flags for what the RNNX_BENCH_* settings decide: every case sets its
+// own value, which overrides the flag, so the flag would do nothing. Returns the variable to use
+// instead, or nullptr.
+const char* overridden_flag(const char* arg) {
+  const std::pair<const char*, const char*> flags[] = {
+      {"--benchmark_min_time", "RNNX_BENCH_MIN_TIME"},
+      {"--benchmark_repetitions", "RNNX_BENCH_REPETITIONS"}};
+  for (const auto& [flag, variable] : flags) {
+    const std::size_t n = std::strlen(flag);
+    if (std::strncmp(arg, flag, n) == 0 && (arg[n] == '\0' || arg[n] == '=')) return variable;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<char*> args;
+  bool quick = false;
   for (int k = 0; k < argc; ++k) {
-    if (std::strcmp(argv[k], "--rnnx_quick") == 0) {
-      rnnx::bench::set_quick(true);
+    if (k > 0 && std::strcmp(argv[k], "--rnnx_quick") == 0) {
+      quick = true;
+    } else if (const char* variable = k > 0 ? overridden_flag(argv[k]) : nullptr) {
+      std::fprintf(stderr,
+                   "rnnx_bench: %s would be ignored (each case sets its own); set %s instead "
+                   "(bench/bench_common.h)\n",
+                   argv[k], variable);
+      return 2;
     } else {
       args.push_back(argv[k]);
     }
   }
+  try {
+    rnnx::bench::load_settings(quick);
+    rnnx::bench::register_cpu_suites();
+    rnnx::bench::register_gpu_suites();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rnnx_bench: %s\n", e.what());
+    return 2;
+  }
   int count = static_cast<int>(args.size());
-  rnnx::bench::register_cpu_suites();
-  rnnx::bench::register_gpu_suites();
   benchmark::Initialize(&count, args.data());
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
   RatioReporter reporter;

@@ -6,7 +6,11 @@ and `seed` suites, engine name `torch`, so bench/plot.py and the README can set 
 users run today. CUDA events, a warm-up, the median of --repeats timed runs, random data.
 
     python3 bench/torch_peer.py --out OUT.json [--repeats 20] [--suites latency,seed]
-                                [--dtypes f32,bf16,f16]
+                                [--dtypes f32,bf16,f16] [--l2 cold|warm]
+
+--l2 matches rnnx_bench's RNNX_BENCH_L2: cold (default) writes a buffer of twice the device's L2
+before each timed call, outside the timing, so every call starts with nothing of its own in L2;
+warm times the same module and input call after call.
 
 The latency suite runs in each of --dtypes (bf16/f16: module and input in that type, as
 gpu_persistent's 16-bit cases); a dtype PyTorch/cuDNN refuses on the device is reported and left
@@ -26,13 +30,16 @@ def flops(gates, layers, input_size, hidden, batch, steps, dirs=1):
     return total
 
 
-def time_module(torch, module, x, repeats):
+def time_module(torch, module, x, repeats, flush):
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     with torch.no_grad():
         for _ in range(3):
             module(x)
         times = []
         for _ in range(repeats):
+            if flush is not None:
+                flush.zero_()
+                torch.cuda.synchronize()
             start.record()
             module(x)
             stop.record()
@@ -52,6 +59,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--suites", default="latency,seed")
     parser.add_argument("--dtypes", default="f32,bf16,f16")
+    parser.add_argument("--l2", choices=("cold", "warm"), default="cold")
     args = parser.parse_args()
     try:
         import torch
@@ -61,6 +69,12 @@ def main():
         sys.exit("torch_peer.py: no CUDA device for PyTorch")
     torch.backends.cudnn.allow_tf32 = False  # float32 as rnnx measures it
     device = torch.device("cuda")
+    flush = None
+    if args.l2 == "cold":
+        l2_bytes = torch.cuda.get_device_properties(0).L2_cache_size
+        if l2_bytes <= 0:
+            sys.exit("torch_peer.py: the device reports no L2 size; use --l2 warm")
+        flush = torch.empty(2 * l2_bytes, dtype=torch.uint8, device=device)
     results = []
     suites = args.suites.split(",")
     types = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
@@ -74,7 +88,7 @@ def main():
                         x = torch.randn(100, batch, hidden, device=device, dtype=types[label])
                         name = f"latency/torch/{cell}/H:{hidden}/B:{batch}/T:100/fwd/{label}"
                         try:
-                            ms = time_module(torch, module, x, args.repeats)
+                            ms = time_module(torch, module, x, args.repeats, flush)
                         except RuntimeError as e:  # e.g. a dtype cuDNN's RNN lacks here
                             print(f"torch_peer.py: {name}: {e}", file=sys.stderr)
                             continue
@@ -87,12 +101,12 @@ def main():
                                             ("bi_lstm", 1, True), ("multi_bi_lstm", 3, True)):
             module = torch.nn.LSTM(28, 128, num_layers=layers, bidirectional=bidirectional).to(device)
             x = torch.randn(28, 128, 28, device=device)
-            ms = time_module(torch, module, x, args.repeats)
+            ms = time_module(torch, module, x, args.repeats, flush)
             dirs = 2 if bidirectional else 1
             results.append(entry(f"seed/torch/{name}/H:128/B:128/T:28/fwd/f32", ms,
                                  flops(4, layers, 28, 128, 128, 28, dirs), 28))
     context = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-               "cudnn": torch.backends.cudnn.version()}
+               "cudnn": torch.backends.cudnn.version(), "l2": args.l2}
     with open(args.out, "w") as f:
         json.dump({"context": context, "benchmarks": results}, f, indent=1)
     print(f"torch_peer.py: {len(results)} cases on {context['device']} -> {args.out}")
