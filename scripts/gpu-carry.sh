@@ -5,7 +5,10 @@
 #   library and CMake config (found there with benchmark_DIR), and oneDNN and OpenBLAS with the
 #   libraries they load, xz-compressed (about 7 MB; 60 MB unpacked would not fit the 64 MiB that
 #   travels), with zlib's headers and static library, for scripts/gpu-check.sh to unpack there;
-#   and Fashion-MNIST (30 MB, already gzip) for the seed classifier.
+#   and Fashion-MNIST (30 MB, already gzip) for the seed classifier;
+#   and commit.txt, the commit and whether the tree differs from it (.git does not travel), with
+#   files.txt and a hash of those files, by which scripts/gpu-check.sh tells whether the tree it
+#   runs on is still the one described.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 carry="$root/.gpu-carry"
@@ -30,4 +33,16 @@ files=(usr/include/oneapi/dnnl $(cd / && ls usr/include/dnnl*.h)
        usr/include/zlib.h usr/include/zconf.h $lib/libz.a)
 (cd / && tar -cJf "$carry/cpu-libs.tar.xz" "${files[@]}")
 cp -r /usr/share/datasets/fashion-mnist "$carry/fashion-mnist"
+
+# What travels to the device: tracked files and untracked ones git does not ignore.
+cd "$root"
+{ git ls-files; git ls-files --others --exclude-standard; } | sort -u >"$carry/files.txt"
+changes=$(git status --porcelain --untracked-files=normal | wc -l)
+{
+  echo "commit: $(git rev-parse --short HEAD) ($(git log -1 --format=%cs HEAD))$([ "$changes" -gt 0 ] &&
+    echo " + $changes uncommitted change(s)")"
+  echo "carried: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "tree: $(tr '\n' '\0' <"$carry/files.txt" | xargs -0 sha1sum 2>/dev/null | sha1sum | cut -c1-12)"
+} >"$carry/commit.txt"
+cat "$carry/commit.txt"
 du -sh "$carry" "$carry/cpu-libs.tar.xz"
