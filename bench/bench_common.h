@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "rnnx/rnnx.h"
+#include "seed_models.h"
 
 namespace rnnx::bench {
 

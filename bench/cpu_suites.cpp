@@ -79,11 +79,24 @@ void run_gemms(benchmark::State& state, const Model& model, int steps, int batch
 
 bool onednn_peer(const Model& model, PeerCell* cell) {
   if (model.layers.size() != 1 || model.layers[0].bidirectional) return false;
-  const Layer& layer = model.layers[0];
-  *cell = layer.cell == Cell::lstm                     ? PeerCell::lstm
-          : layer.gru_reset == GruReset::before_matmul ? PeerCell::gru_before
-                                                       : PeerCell::gru_after;
-  return true;
+  switch (cell_kind(model.layers[0])) {
+    case CellKind::lstm:
+      *cell = PeerCell::lstm;
+      return true;
+    case CellKind::gru_reset_after:
+      *cell = PeerCell::gru_after;
+      return true;
+    case CellKind::gru_reset_before:
+      *cell = PeerCell::gru_before;
+      return true;
+    case CellKind::rnn_tanh:
+      *cell = PeerCell::rnn_tanh;
+      return true;
+    case CellKind::rnn_relu:
+      *cell = PeerCell::rnn_relu;
+      return true;
+  }
+  return false;
 }
 
 void register_host(const std::string& suite, Engine engine, const std::string& cell, const Model& m,
@@ -128,12 +141,20 @@ void register_cpu_suites() {
       }
     }
   }
-  // cpu: the seed's LSTM and GRUs (both reset modes), and the larger LSTM.
+  // cpu: the seed's LSTM and GRUs (both reset modes), the vanilla RNN at the seed's size (both
+  // activations), and the larger LSTM.
   Model gru_after = seed_model("gru");
   gru_after.layers[0].gru_reset = GruReset::after_matmul;
   register_cpu_case("lstm", seed_model("lstm"), 28, 128, true);
   register_cpu_case("gru", seed_model("gru"), 28, 128, true);
   register_cpu_case("gru_after", gru_after, 28, 128, true);
+  for (Activation act : {Activation::tanh, Activation::relu}) {
+    Model rnn = seed_model("lstm");
+    rnn.layers[0].cell = Cell::rnn;
+    rnn.layers[0].activation = act;
+    rnn.layers[0].forget_bias = 0.0;  // as a fresh Layer has it: an RNN ignores it
+    register_cpu_case(std::string("rnn_") + to_string(act), rnn, 28, 128, true);
+  }
   Model large = seed_model("lstm", 512, 512);
   large.layers[0].forget_bias = 0.0;
   register_cpu_case("lstm", large, 100, 64, false);  // cpu_reference: ~10 s a pass here

@@ -287,11 +287,22 @@ void run_device(benchmark::State& state, Model m, const GpuEngine& which, int st
 }
 
 std::string cell_name(const Model& m) {
-  const Layer& layer = m.layers[0];
-  if (layer.cell == Cell::lstm) return "lstm";
-  return layer.gru_reset == GruReset::after_matmul ? "gru" : "gru_before";
+  switch (cell_kind(m.layers[0])) {
+    case CellKind::lstm:
+      return "lstm";
+    case CellKind::gru_reset_after:
+      return "gru";
+    case CellKind::gru_reset_before:
+      return "gru_before";
+    case CellKind::rnn_tanh:
+      return "rnn_tanh";
+    case CellKind::rnn_relu:
+      return "rnn_relu";
+  }
+  return "cell";
 }
 
+// One layer of `cell` (the RNN with tanh, the GRU resetting after the matmul).
 Model one_layer(Cell cell, int input, int hidden) {
   Model m;
   m.input_size = input;
@@ -413,7 +424,8 @@ void register_gpu_suites() {
       }
     }
   }
-  // latency: one layer, T = 100, forward, every engine and cuDNN algorithm.
+  // latency: one layer, T = 100, forward, every engine and cuDNN algorithm; the vanilla RNN
+  // (tanh) at two sizes, where its one gate makes the recurrence nearly all barrier and launch.
   for (Cell cell : {Cell::lstm, Cell::gru}) {
     for (int H : {256, 512, 1024, 2048}) {
       for (int B : {1, 4, 16, 64}) {
@@ -422,6 +434,12 @@ void register_gpu_suites() {
           register_device("latency", cell_name(m), m, e, 100, B, Mode::fwd);
         }
       }
+    }
+  }
+  for (int H : {256, 1024}) {
+    const Model m = one_layer(Cell::rnn, H, H);
+    for (const GpuEngine& e : kGpuEngines) {
+      register_device("latency", cell_name(m), m, e, 100, 16, Mode::fwd);
     }
   }
   // deepbench: baidu-research/DeepBench's RNN problems (input = hidden); forward, backward and

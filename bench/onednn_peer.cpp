@@ -34,8 +34,23 @@ memory weights(const memory::desc& plain, const memory::desc& chosen, const dnnl
 
 OnednnRnn::OnednnRnn(PeerCell cell, int input, int hidden, int batch, int steps, bool training)
     : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
-  const int gates = cell == PeerCell::lstm ? 4 : 3;
-  const int bias_gates = cell == PeerCell::gru_after ? 4 : gates;  // LBR-GRU: bhn apart
+  int gates = 0, bias_gates = 0;
+  switch (cell) {
+    case PeerCell::lstm:
+      gates = bias_gates = 4;
+      break;
+    case PeerCell::gru_before:
+      gates = bias_gates = 3;
+      break;
+    case PeerCell::gru_after:
+      gates = 3;
+      bias_gates = 4;  // LBR-GRU: bhn apart
+      break;
+    case PeerCell::rnn_tanh:
+    case PeerCell::rnn_relu:
+      gates = bias_gates = 1;
+      break;
+  }
   const memory::desc src({steps, batch, input}, dt::f32, tag::tnc);
   const memory::desc dst({steps, batch, hidden}, dt::f32, tag::tnc);
   const memory::desc layer_plain({1, 1, input, gates, hidden}, dt::f32, tag::ldigo);
@@ -75,6 +90,19 @@ OnednnRnn::OnednnRnn(PeerCell cell, int input, int hidden, int batch, int steps,
                                           dst, none);
       const dnnl::lbr_gru_forward::primitive_desc pd(d, engine_);
       primitive_ = dnnl::lbr_gru_forward(pd);
+      chosen_layer = pd.weights_layer_desc();
+      chosen_iter = pd.weights_iter_desc();
+      workspace = pd.workspace_desc();
+      break;
+    }
+    case PeerCell::rnn_tanh:
+    case PeerCell::rnn_relu: {
+      const auto activation = cell == PeerCell::rnn_tanh ? dnnl::algorithm::eltwise_tanh
+                                                         : dnnl::algorithm::eltwise_relu;
+      const dnnl::vanilla_rnn_forward::desc d(prop, activation, direction, src, none, layer_any,
+                                              iter_any, bias, dst, none);
+      const dnnl::vanilla_rnn_forward::primitive_desc pd(d, engine_);
+      primitive_ = dnnl::vanilla_rnn_forward(pd);
       chosen_layer = pd.weights_layer_desc();
       chosen_iter = pd.weights_iter_desc();
       workspace = pd.workspace_desc();

@@ -12,6 +12,8 @@ enum class PeerCell {
   lstm,        // lstm_forward
   gru_before,  // gru_forward: reset before the matmul, as TF's GRUCell
   gru_after,   // lbr_gru_forward: "linear before reset", as cuDNN and PyTorch
+  rnn_tanh,    // vanilla_rnn_forward with eltwise_tanh
+  rnn_relu,    // vanilla_rnn_forward with eltwise_relu (alpha 0: no leak)
 };
 
 class OnednnRnn {

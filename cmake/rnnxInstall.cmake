@@ -17,6 +17,12 @@ install(FILES "${PROJECT_BINARY_DIR}/include/rnnx/version.h"
 if(RNNX_BUILD_CLI)
   install(TARGETS rnnx_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+if(RNNX_CUDA)
+  # The GPU module, which librnnx loads at the first need of a GPU (docs/GPU_LIBRARIES.md):
+  # <prefix>/lib is where an installed program (bin/../lib) and a find_package(rnnx) consumer
+  # (the run path rnnxConfig.cmake adds) look.
+  install(TARGETS rnnx_gpu LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 
 install(EXPORT rnnxTargets NAMESPACE rnnx:: DESTINATION ${RNNX_INSTALL_CMAKEDIR})
 configure_package_config_file(cmake/rnnxConfig.cmake.in
@@ -24,11 +30,10 @@ configure_package_config_file(cmake/rnnxConfig.cmake.in
   INSTALL_DESTINATION ${RNNX_INSTALL_CMAKEDIR})
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/rnnxConfigVersion.cmake"
   COMPATIBILITY SameMinorVersion)
+# No CUDA package: librnnx links no CUDA library; the GPU module carries them.
 install(FILES
   "${PROJECT_BINARY_DIR}/rnnxConfig.cmake"
   "${PROJECT_BINARY_DIR}/rnnxConfigVersion.cmake"
   cmake/FindDNNL.cmake
   cmake/FindOpenBLAS.cmake
-  cmake/FindCUBLAS.cmake
-  cmake/FindCUDNN.cmake
   DESTINATION ${RNNX_INSTALL_CMAKEDIR})

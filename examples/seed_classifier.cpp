@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "seed_models.h"
 #include "trainer.h"
 
 namespace {

@@ -1,6 +1,6 @@
-// The cell math of LSTM and GRU, once, for every fast engine: the cpu engine compiles it with the
-// host compiler, the GPU engines with nvcc. DESIGN.md has the formulas; the reference engine
-// (src/reference/) writes them out separately, so that the two check each other.
+// The cell math of LSTM, GRU and the vanilla RNN, once, for every fast engine: the cpu engine
+// compiles it with the host compiler, the GPU engines with nvcc. DESIGN.md has the formulas; the
+// reference engine (src/reference/) writes them out separately, so that the two check each other.
 //
 // Every function works on one hidden unit and is branch-free, so that loops over units
 // vectorize on the CPU and map to threads on the GPU.
@@ -174,6 +174,30 @@ struct GruResetGrad {
 template <class T>
 RNNX_HD GruResetGrad<T> gru_reset_before_backward(T r, T h_prev, T drh) {
   return GruResetGrad<T>{drh * h_prev * r * (T(1) - r), drh * r};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vanilla RNN: h = act(z), z = Wx x + bx + Wh h_prev + bh, act = tanh or relu (kRelu). Both
+// derivatives are functions of h itself (tanh' = 1 - h^2; relu' = 1 where h > 0, which is
+// where z > 0), so backward needs only the step's output, not z.
+
+template <bool kRelu, class T>
+RNNX_HD T rnn_forward(T z) {
+  if constexpr (kRelu) {
+    return z > T(0) ? z : T(0);  // a select (max), not a branch; relu(NaN) = 0 as the reference's
+  } else {
+    return tanh_(z);
+  }
+}
+
+// dh: the gradient arriving at the step's h; returns that of z. relu'(0) = 0, as PyTorch has it.
+template <bool kRelu, class T>
+RNNX_HD T rnn_backward(T h, T dh) {
+  if constexpr (kRelu) {
+    return h > T(0) ? dh : T(0);
+  } else {
+    return dh * (T(1) - h * h);
+  }
 }
 
 }  // namespace rnnx::cell

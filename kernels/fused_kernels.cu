@@ -144,6 +144,27 @@ __global__ void gru_before_forward_kernel(StepRows rows, int H, const T* proj, c
   }
 }
 
+// save.gates gets h itself: the RNN's one "gate" (G = 1).
+template <class T, bool kRelu>
+__global__ void rnn_forward_kernel(StepRows rows, int H, const T* proj, const T* bias, const T* rec,
+                                   T* h, T* y, int y_ld, StepSave<T> save) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= H) return;
+  RNNX_FOR_EACH_ROW(rows) {
+    const int t = rows.time(b);
+    if (t < 0) continue;
+    const std::size_t row = rows.row(t, b), s = std::size_t(b) * H + j;
+    const T h_prev = h[s];
+    const T out = cell::rnn_forward<kRelu>(proj[row * H + j] + bias[j] + rec[s]);
+    h[s] = out;
+    y[row * y_ld + j] = out;
+    if (save.gates != nullptr) {
+      save.gates[row * H + j] = out;
+      save.h_prev[row * H + j] = h_prev;
+    }
+  }
+}
+
 // ---- backward ----
 
 template <class T>
@@ -244,6 +265,26 @@ __global__ void gru_before_reset_backward_kernel(StepRows rows, int H, StepSave<
         saved.gates[row * G + j], saved.h_prev[row * H + j], drh[s]);
     dzx[row * G + j] = dzh[row * G + j] = dz_step[b * G + j] = d.dr;
     dh_direct[s] += d.dh_prev;
+  }
+}
+
+template <class T, bool kRelu>
+__global__ void rnn_backward_kernel(StepRows rows, int H, StepSave<T> saved, const T* dh,
+                                    const T* dout, int dout_ld, T* dz, T* dz_step) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= H) return;
+  RNNX_FOR_EACH_ROW(rows) {
+    const int t = rows.time(b);
+    const std::size_t s = std::size_t(b) * H + j;
+    if (t < 0) {
+      dz_step[s] = T(0);  // an ended sequence's row still feeds the dh GEMM
+      continue;
+    }
+    const std::size_t row = rows.row(t, b);
+    const T d =
+        cell::rnn_backward<kRelu>(saved.gates[row * H + j], dh[s] + dout[row * dout_ld + j]);
+    dz[row * H + j] = d;
+    dz_step[s] = d;
   }
 }
 
@@ -369,6 +410,24 @@ cudaError_t gru_before_forward_step(cudaStream_t stream, const StepRows& rows, i
 }
 
 template <class T>
+cudaError_t rnn_forward_step(cudaStream_t stream, const StepRows& rows, int H, Activation act,
+                             const T* proj, const T* bias, const T* rec, T* h, T* y, int y_ld,
+                             const StepSave<T>& save) {
+  const RowLaunch launch = row_launch(H, rows.last - rows.first);
+  switch (act) {
+    case Activation::tanh:
+      rnn_forward_kernel<T, false>
+          <<<launch.grid, launch.block, 0, stream>>>(rows, H, proj, bias, rec, h, y, y_ld, save);
+      return cudaGetLastError();
+    case Activation::relu:
+      rnn_forward_kernel<T, true>
+          <<<launch.grid, launch.block, 0, stream>>>(rows, H, proj, bias, rec, h, y, y_ld, save);
+      return cudaGetLastError();
+  }
+  return cudaErrorInvalidValue;  // not an Activation: validate() refuses such models
+}
+
+template <class T>
 cudaError_t lstm_backward_step(cudaStream_t stream, const StepRows& rows, int H,
                                const StepSave<T>& saved, const T* dh, const T* dout, int dout_ld,
                                T* dc, T* dz, T* dz_step) {
@@ -397,6 +456,24 @@ cudaError_t gru_before_reset_backward_step(cudaStream_t stream, const StepRows& 
                                            T* dz_step, T* dh_direct) {
   RNNX_ROW_LAUNCH(gru_before_reset_backward_kernel, rows, H, saved, drh, dzx, dzh, dz_step,
                   dh_direct);
+}
+
+template <class T>
+cudaError_t rnn_backward_step(cudaStream_t stream, const StepRows& rows, int H, Activation act,
+                              const StepSave<T>& saved, const T* dh, const T* dout, int dout_ld,
+                              T* dz, T* dz_step) {
+  const RowLaunch launch = row_launch(H, rows.last - rows.first);
+  switch (act) {
+    case Activation::tanh:
+      rnn_backward_kernel<T, false><<<launch.grid, launch.block, 0, stream>>>(
+          rows, H, saved, dh, dout, dout_ld, dz, dz_step);
+      return cudaGetLastError();
+    case Activation::relu:
+      rnn_backward_kernel<T, true><<<launch.grid, launch.block, 0, stream>>>(
+          rows, H, saved, dh, dout, dout_ld, dz, dz_step);
+      return cudaGetLastError();
+  }
+  return cudaErrorInvalidValue;  // not an Activation: validate() refuses such models
 }
 
 template <class T>
@@ -471,6 +548,11 @@ cudaError_t write_or_add(cudaStream_t stream, const T* in, std::size_t n, bool a
                                                    T*, T*, T*, T*);                                \
   template cudaError_t gru_before_reset_backward_step<T>(                                          \
       cudaStream_t, const StepRows&, int, const StepSave<T>&, const T*, T*, T*, T*, T*);           \
+  template cudaError_t rnn_forward_step<T>(cudaStream_t, const StepRows&, int, Activation,         \
+                                           const T*, const T*, const T*, T*, T*, int,              \
+                                           const StepSave<T>&);                                    \
+  template cudaError_t rnn_backward_step<T>(cudaStream_t, const StepRows&, int, Activation,        \
+                                            const StepSave<T>&, const T*, const T*, int, T*, T*);  \
   template cudaError_t combine_dh<T>(cudaStream_t, const StepRows&, int, bool, const T*, const T*, \
                                      T*);                                                          \
   template cudaError_t projection_bias<T>(cudaStream_t, int, int, bool, const T*, const T*, T*);   \

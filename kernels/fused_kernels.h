@@ -35,6 +35,11 @@ template <class T>
 cudaError_t gru_before_forward_step(cudaStream_t stream, const StepRows& rows, int H, const T* proj,
                                     const T* bias, const T* rec, const T* r, T* h, T* y, int y_ld,
                                     const StepSave<T>& save);
+// The vanilla RNN, tanh or relu (one kernel instance each, chosen here by act).
+template <class T>
+cudaError_t rnn_forward_step(cudaStream_t stream, const StepRows& rows, int H, Activation act,
+                             const T* proj, const T* bias, const T* rec, T* h, T* y, int y_ld,
+                             const StepSave<T>& save);
 template <class T>
 cudaError_t lstm_backward_step(cudaStream_t stream, const StepRows& rows, int H,
                                const StepSave<T>& saved, const T* dh, const T* dout, int dout_ld,
@@ -51,6 +56,10 @@ template <class T>
 cudaError_t gru_before_reset_backward_step(cudaStream_t stream, const StepRows& rows, int H,
                                            const StepSave<T>& saved, const T* drh, T* dzx, T* dzh,
                                            T* dz_step, T* dh_direct);
+template <class T>
+cudaError_t rnn_backward_step(cudaStream_t stream, const StepRows& rows, int H, Activation act,
+                              const StepSave<T>& saved, const T* dh, const T* dout, int dout_ld,
+                              T* dz, T* dz_step);
 
 // dh = dh_step (+ dh_direct) for the sequences still running at this step.
 template <class T>

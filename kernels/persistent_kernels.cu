@@ -75,6 +75,34 @@ __host__ __device__ inline std::size_t align128(std::size_t bytes) {
   return (bytes + 127) / 128 * 128;
 }
 
+// What the kernel and its shared memory need of a kind, on the host and the device (cell_traits is
+// host-only without --expt-relaxed-constexpr; the static_asserts below keep the two equal).
+struct KindShape {
+  int gates;        // G
+  bool unit_state;  // a float per owned unit and sequence kept across the step: LSTM c, GRU r
+};
+__host__ __device__ constexpr KindShape kind_shape(CellKind kind) {
+  switch (kind) {
+    case CellKind::lstm:
+      return KindShape{4, true};
+    case CellKind::gru_reset_after:
+      return KindShape{3, false};
+    case CellKind::gru_reset_before:
+      return KindShape{3, true};
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      return KindShape{1, false};
+  }
+  return KindShape{0, false};
+}
+static_assert(kind_shape(CellKind::lstm).gates == cell_traits(CellKind::lstm).gates);
+static_assert(kind_shape(CellKind::gru_reset_after).gates ==
+              cell_traits(CellKind::gru_reset_after).gates);
+static_assert(kind_shape(CellKind::gru_reset_before).gates ==
+              cell_traits(CellKind::gru_reset_before).gates);
+static_assert(kind_shape(CellKind::rnn_tanh).gates == cell_traits(CellKind::rnn_tanh).gates);
+static_assert(kind_shape(CellKind::rnn_relu).gates == cell_traits(CellKind::rnn_relu).gates);
+
 // The shared-memory layout (PersistentSmem in the header) on the host and the device alike. With
 // MMA, ld = H + kPersistentMmaPad. With ld = H (a multiple of 16) a row is 2H bytes, a multiple of
 // 32, so the 8 rows that a tile load reads together start in at most 4 of the 8 16-byte groups of
@@ -83,9 +111,10 @@ __host__ __device__ inline std::size_t align128(std::size_t bytes) {
 // 8 consecutive rows in 8 different groups. ld stays a multiple of 8 elements and every tile
 // starts 32-byte aligned (row offsets 16 * ld * 2 bytes, column offsets 16 * 2 bytes, arrays
 // 128-byte aligned), as load_matrix_sync requires.
-__host__ __device__ inline PersistentSmem smem_layout(PersistentCell cell, std::size_t weight_bytes,
+__host__ __device__ inline PersistentSmem smem_layout(CellKind cell, std::size_t weight_bytes,
                                                       int H, int U, int B, bool mma) {
-  const int G = cell == PersistentCell::lstm ? 4 : 3;
+  const KindShape shape = kind_shape(cell);
+  const int G = shape.gates;
   PersistentSmem s;
   s.rows = mma ? (G * U + 15) / 16 * 16 : G * U;
   s.zld = mma ? (B + 15) / 16 * 16 : B;
@@ -100,7 +129,7 @@ __host__ __device__ inline PersistentSmem smem_layout(PersistentCell cell, std::
   s.z = at;
   at = align128(at + std::size_t(s.rows) * s.zld * sizeof(float));
   s.state = at;
-  if (cell != PersistentCell::gru_after) at = align128(at + std::size_t(U) * B * sizeof(float));
+  if (shape.unit_state) at = align128(at + std::size_t(U) * B * sizeof(float));
   s.total = at;
   return s;
 }
@@ -168,12 +197,12 @@ __device__ int time_of(const int* lengths, Dir dir, int s, int b) {
 // block per multiprocessor is all the grid ever asks for (minimum 1 in the launch bounds), so
 // ptxas need not hold registers down for more; without it, it spilled a few bytes around the
 // cooperative grid sync on sm_80.
-template <PersistentCell kCell, GridBarrier kBarrier, class TW>
+template <CellKind kCell, GridBarrier kBarrier, class TW>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     persistent_layer_kernel(const __grid_constant__ PersistentLayerArgs a) {
-  constexpr int G = kCell == PersistentCell::lstm ? 4 : 3;
-  constexpr bool lstm = kCell == PersistentCell::lstm;
-  constexpr bool before = kCell == PersistentCell::gru_before;
+  constexpr int G = kind_shape(kCell).gates;
+  constexpr bool lstm = kCell == CellKind::lstm;
+  constexpr bool before = kCell == CellKind::gru_reset_before;
   const int H = a.H, B = a.B, U = a.units;
   // With both directions in the grid, blocks [0, n) run the forward one and [n, 2n) the backward.
   const int per_direction = (H + U - 1) / U;
@@ -274,27 +303,42 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       }
       const std::size_t row = std::size_t(t) * B + b;
       const float* p = d.proj + row * G * H;
-      float h;
-      if constexpr (lstm) {
-        const cell::LstmUnit<float> unit =
-            cell::lstm_forward(z[(0 * U + u) * zld + b] + p[j] + d.bias[j],
-                               z[(1 * U + u) * zld + b] + p[H + j] + d.bias[H + j],
-                               z[(2 * U + u) * zld + b] + p[2 * H + j] + d.bias[2 * H + j],
-                               z[(3 * U + u) * zld + b] + p[3 * H + j] + d.bias[3 * H + j],
-                               cstate[u * B + b], a.forget_bias);
-        cstate[u * B + b] = unit.c;
-        h = unit.h;
-      } else if constexpr (kCell == PersistentCell::gru_after) {
-        const float r = cell::sigmoid(z[u * zld + b] + p[j] + d.bias[j]);
-        const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + d.bias[H + j]);
-        const float hn = z[(2 * U + u) * zld + b] + d.bhn[j];
-        const float n = cell::gru_candidate(p[2 * H + j] + d.bias[2 * H + j], hn, r, true);
-        h = cell::gru_output(update, n, h_prev);
-      } else {
-        const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + d.bias[H + j]);
-        const float n = cell::gru_candidate(p[2 * H + j] + d.bias[2 * H + j],
-                                            z[(2 * U + u) * zld + b], reset[u * B + b], false);
-        h = cell::gru_output(update, n, h_prev);
+      float h = 0.0f;
+      // kCell is a constant: each instantiation keeps its own case.
+      switch (kCell) {
+        case CellKind::lstm: {
+          const cell::LstmUnit<float> unit =
+              cell::lstm_forward(z[(0 * U + u) * zld + b] + p[j] + d.bias[j],
+                                 z[(1 * U + u) * zld + b] + p[H + j] + d.bias[H + j],
+                                 z[(2 * U + u) * zld + b] + p[2 * H + j] + d.bias[2 * H + j],
+                                 z[(3 * U + u) * zld + b] + p[3 * H + j] + d.bias[3 * H + j],
+                                 cstate[u * B + b], a.forget_bias);
+          cstate[u * B + b] = unit.c;
+          h = unit.h;
+          break;
+        }
+        case CellKind::gru_reset_after: {
+          const float r = cell::sigmoid(z[u * zld + b] + p[j] + d.bias[j]);
+          const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + d.bias[H + j]);
+          const float hn = z[(2 * U + u) * zld + b] + d.bhn[j];
+          const float n = cell::gru_candidate(p[2 * H + j] + d.bias[2 * H + j], hn, r, true);
+          h = cell::gru_output(update, n, h_prev);
+          break;
+        }
+        case CellKind::gru_reset_before: {
+          const float update = cell::sigmoid(z[(U + u) * zld + b] + p[H + j] + d.bias[H + j]);
+          const float n = cell::gru_candidate(p[2 * H + j] + d.bias[2 * H + j],
+                                              z[(2 * U + u) * zld + b], reset[u * B + b], false);
+          h = cell::gru_output(update, n, h_prev);
+          break;
+        }
+        // The vanilla RNN: one gate, bias = bx + bh (projection_bias), act of the sum.
+        case CellKind::rnn_tanh:
+          h = cell::rnn_forward<false>(z[u * zld + b] + p[j] + d.bias[j]);
+          break;
+        case CellKind::rnn_relu:
+          h = cell::rnn_forward<true>(z[u * zld + b] + p[j] + d.bias[j]);
+          break;
       }
       hnext[at] = h;
       y[row * a.y_ld + j] = narrow<TW>(h);
@@ -320,7 +364,7 @@ __global__ void __launch_bounds__(kPersistentThreads)
 
 __global__ void empty_kernel() {}
 
-template <PersistentCell kCell, GridBarrier kBarrier>
+template <CellKind kCell, GridBarrier kBarrier>
 const void* kernel_of(DType storage) {
   switch (storage) {
     case DType::bf16:
@@ -333,22 +377,26 @@ const void* kernel_of(DType storage) {
   }
 }
 
-template <PersistentCell kCell>
+template <CellKind kCell>
 const void* kernel_of(GridBarrier barrier, DType storage) {
   return barrier == GridBarrier::flags ? kernel_of<kCell, GridBarrier::flags>(storage)
                                        : kernel_of<kCell, GridBarrier::cooperative>(storage);
 }
 
-const void* kernel_for(PersistentCell cell, GridBarrier barrier, DType storage) {
+const void* kernel_for(CellKind cell, GridBarrier barrier, DType storage) {
   switch (cell) {
-    case PersistentCell::lstm:
-      return kernel_of<PersistentCell::lstm>(barrier, storage);
-    case PersistentCell::gru_after:
-      return kernel_of<PersistentCell::gru_after>(barrier, storage);
-    case PersistentCell::gru_before:
-      break;
+    case CellKind::lstm:
+      return kernel_of<CellKind::lstm>(barrier, storage);
+    case CellKind::gru_reset_after:
+      return kernel_of<CellKind::gru_reset_after>(barrier, storage);
+    case CellKind::gru_reset_before:
+      return kernel_of<CellKind::gru_reset_before>(barrier, storage);
+    case CellKind::rnn_tanh:
+      return kernel_of<CellKind::rnn_tanh>(barrier, storage);
+    case CellKind::rnn_relu:
+      return kernel_of<CellKind::rnn_relu>(barrier, storage);
   }
-  return kernel_of<PersistentCell::gru_before>(barrier, storage);
+  return nullptr;  // not a CellKind: the CUDA calls given it fail (invalid device function)
 }
 
 template <class TW>
@@ -361,17 +409,12 @@ __global__ void widen_kernel(const TW* in, std::size_t n, float* out) {
 
 }  // namespace
 
-int persistent_gates(PersistentCell cell) {
-  return cell == PersistentCell::lstm ? 4 : 3;
-}
-
-PersistentSmem persistent_smem(PersistentCell cell, DType storage, int H, int units, int B,
-                               bool mma) {
+PersistentSmem persistent_smem(CellKind cell, DType storage, int H, int units, int B, bool mma) {
   const std::size_t weight_bytes = storage == DType::f32 ? sizeof(float) : 2;
   return smem_layout(cell, weight_bytes, H, units, B, mma);
 }
 
-std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B,
+std::size_t persistent_shared_bytes(CellKind cell, DType storage, int H, int units, int B,
                                     bool mma) {
   return persistent_smem(cell, storage, H, units, B, mma).total;
 }
@@ -387,7 +430,7 @@ cudaError_t forget(cudaError_t status) {
 
 }  // namespace
 
-cudaError_t prepare_persistent_kernel(PersistentCell cell, GridBarrier barrier, DType storage,
+cudaError_t prepare_persistent_kernel(CellKind cell, GridBarrier barrier, DType storage,
                                       std::size_t shared_optin) {
   // The device's ceiling, not one call's size: every plan sets the same value, so plans on
   // several threads cannot race each other into a smaller one.
@@ -396,8 +439,17 @@ cudaError_t prepare_persistent_kernel(PersistentCell cell, GridBarrier barrier, 
                                      static_cast<int>(shared_optin)));
 }
 
-bool persistent_mma_possible(PersistentCell cell, GridBarrier barrier, DType storage, int H) {
-  if (storage == DType::f32 || cell == PersistentCell::gru_before || H % 16 != 0) return false;
+bool persistent_mma_possible(CellKind cell, GridBarrier barrier, DType storage, int H) {
+  if (storage == DType::f32 || H % 16 != 0) return false;
+  switch (cell) {
+    case CellKind::lstm:
+    case CellKind::gru_reset_after:
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      break;
+    case CellKind::gru_reset_before:
+      return false;  // its two rounds need separate row ranges of z (persistent_layer_kernel)
+  }
   cudaFuncAttributes attributes{};
   if (forget(cudaFuncGetAttributes(&attributes, kernel_for(cell, barrier, storage))) !=
       cudaSuccess) {
@@ -406,13 +458,13 @@ bool persistent_mma_possible(PersistentCell cell, GridBarrier barrier, DType sto
   return attributes.ptxVersion >= 80;
 }
 
-cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, DType storage,
+cudaError_t persistent_blocks_per_sm(CellKind cell, GridBarrier barrier, DType storage,
                                      std::size_t shared, int* blocks) {
   return forget(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
       blocks, kernel_for(cell, barrier, storage), kPersistentThreads, shared));
 }
 
-cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier, DType storage,
+cudaError_t launch_persistent_layer(CellKind cell, GridBarrier barrier, DType storage,
                                     const PersistentLayerArgs& args, cudaStream_t stream) {
   const void* kernel = kernel_for(cell, barrier, storage);
   const std::size_t shared =

@@ -6,7 +6,8 @@
 // with the shared cell math (kernels/cell_math.h), writes its slice of h_t and y_t, and meets the
 // grid at a barrier. Weights, inputs and outputs in float32, bfloat16 or float16 (`storage`);
 // state, projections and accumulation in float32 (on the tensor-core path, `mma`, h is rounded to
-// the 16-bit storage type for the W_h product). Launchers return the CUDA status.
+// the 16-bit storage type for the W_h product). Every kind of cell (CellKind): LSTM, both GRUs and
+// the vanilla RNN (one gate, h' = act(Wx x + bx + Wh h + bh)). Launchers return the CUDA status.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -17,7 +18,6 @@
 
 namespace rnnx::gpu {
 
-enum class PersistentCell { lstm, gru_after, gru_before };
 // The grid barrier: cooperative groups' grid sync, or rnnx's own flag barrier (an arrival
 // counter and a generation word, release/acquire through fences).
 enum class GridBarrier { cooperative, flags };
@@ -27,14 +27,12 @@ constexpr int kPersistentThreads = 256;
 // start in different shared-memory banks).
 constexpr int kPersistentMmaPad = 8;
 
-int persistent_gates(PersistentCell cell);
-
 // What differs between the two directions of a layer.
 struct PersistentDirection {
   Dir dir = Dir::fw;
   const float* proj = nullptr;  // [T][B][G*H] = x Wx^T, biases not included
   const float* bias = nullptr;  // [G*H]: bx + bh (bx alone for the n rows, GRU reset after)
-  const float* bhn = nullptr;   // GRU reset after: [H], inside r * (Whn h + bhn)
+  const float* bhn = nullptr;   // GRU reset after: [H], inside r * (Whn h + bhn); else null
   const void* Wh = nullptr;     // [G*H, H] in the storage type
   float* h[2] = {};             // [B][H] each; h[0] holds the initial state
   const float* c0 = nullptr;    // LSTM: [B][H]
@@ -63,36 +61,37 @@ struct PersistentLayerArgs {
 // 128-byte aligned): W_h's rows [rows][ld] in the storage type, the batch's h [B][H] in float32
 // (hc), with MMA its 16-bit copy h16 [zld][ld], the gate sums z [rows][zld], and the LSTM's c or
 // the reset-before GRU's r [units][B] (state). Without MMA rows = G * units, zld = B and ld = H;
-// with it rows and zld are padded to 16 and ld = H + kPersistentMmaPad.
+// with it rows and zld are padded to 16 and ld = H + kPersistentMmaPad. The reset-after GRU and
+// the vanilla RNN keep no per-unit state (state == total).
 struct PersistentSmem {
   std::size_t w = 0, hc = 0, h16 = 0, z = 0, state = 0, total = 0;
   int rows = 0, zld = 0, ld = 0;
 };
-PersistentSmem persistent_smem(PersistentCell cell, DType storage, int H, int units, int B,
-                               bool mma);
+PersistentSmem persistent_smem(CellKind cell, DType storage, int H, int units, int B, bool mma);
 
 // Shared memory a block needs (bytes): persistent_smem(...).total.
-std::size_t persistent_shared_bytes(PersistentCell cell, DType storage, int H, int units, int B,
+std::size_t persistent_shared_bytes(CellKind cell, DType storage, int H, int units, int B,
                                     bool mma);
 
 // Whether the recurrent product may run on tensor cores (WMMA 16x16x16): 16-bit storage, not the
-// reset-before GRU, H a multiple of 16, and the kernel that will run compiled for sm_80 or later
-// (its PTX version: a build for an older architecture JIT-compiled on a newer GPU has no MMA).
-bool persistent_mma_possible(PersistentCell cell, GridBarrier barrier, DType storage, int H);
+// reset-before GRU (LSTM, the reset-after GRU and the vanilla RNN may), H a multiple of 16, and the
+// kernel that will run compiled for sm_80 or later (its PTX version: a build for an older
+// architecture JIT-compiled on a newer GPU has no MMA).
+bool persistent_mma_possible(CellKind cell, GridBarrier barrier, DType storage, int H);
 
 // Lets the kernel ask for up to `shared_optin` bytes of shared memory (the device's
 // cudaDevAttrMaxSharedMemoryPerBlockOptin) on the current device. Once per plan, for each kernel
 // the plan may launch, and before a limit search; the two functions below assume it.
-cudaError_t prepare_persistent_kernel(PersistentCell cell, GridBarrier barrier, DType storage,
+cudaError_t prepare_persistent_kernel(CellKind cell, GridBarrier barrier, DType storage,
                                       std::size_t shared_optin);
 
 // How many blocks of this kernel fit on one multiprocessor with `shared` bytes each.
-cudaError_t persistent_blocks_per_sm(PersistentCell cell, GridBarrier barrier, DType storage,
+cudaError_t persistent_blocks_per_sm(CellKind cell, GridBarrier barrier, DType storage,
                                      std::size_t shared, int* blocks);
 
 // A cooperative launch: fails (cudaErrorCooperativeLaunchTooLarge) rather than deadlock when the
 // grid cannot be resident at once.
-cudaError_t launch_persistent_layer(PersistentCell cell, GridBarrier barrier, DType storage,
+cudaError_t launch_persistent_layer(CellKind cell, GridBarrier barrier, DType storage,
                                     const PersistentLayerArgs& args, cudaStream_t stream);
 
 // out[k] = float(in[k]) for n values of `storage` (bf16 or f16): biases for the float32 math.

@@ -3,23 +3,19 @@
 
 #include "cpu/cpu_engine.h"
 #include "engine.h"
+#include "gpu_loader.h"
 #include "reference/reference_engine.h"
 #include "rnnx/error.h"
 #include "rnnx/info.h"
 #include "rnnx/version.h"
 
-#if RNNX_WITH_CUDA
-#include "gpu/cudnn_engine.h"
-#include "gpu/gpu_engine.h"
-#include "gpu/persistent_engine.h"
-#endif
-
 namespace rnnx {
 
 namespace {
 
-// Why `engine` cannot run here (a GPU engine without CUDA in the build, or without a GPU), or an
-// empty message when it can.
+// Why `engine` cannot run here (a GPU engine without CUDA in the build, without the GPU module or
+// its libraries, or without a GPU), or an empty message when it can. Loads the GPU module for a
+// GPU engine, and only for one.
 std::string unavailable(Engine engine, Status* status) {
   if (!is_gpu(engine)) return "";
   const std::string name = to_string(engine);
@@ -28,6 +24,12 @@ std::string unavailable(Engine engine, Status* status) {
     return "engine " + name +
            " is not built: this rnnx was configured with RNNX_CUDA=OFF; rebuild with "
            "-DRNNX_CUDA=ON, or use cpu";
+  }
+  if (const gpu_loader::Loaded& module = gpu_loader::module(); module.table == nullptr) {
+    // Built, but not loadable in this process: as good as not built (docs/GPU_LIBRARIES.md).
+    *status = Status::not_built;
+    return "engine " + name +
+           " cannot run: rnnx's GPU module could not be loaded: " + module.problem + "; use cpu";
   }
   const GpuReport report = gpus();
   if (report.devices.empty()) {
@@ -102,22 +104,21 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
                                          "not to " +
                                          to_string(engine));
   }
-  // unavailable() has ruled out every engine but the implemented ones.
   switch (engine) {
     case Engine::cpu:
       return make_cpu_engine(model, options);
     case Engine::cpu_reference:
       return make_reference_engine(model, options);
-    default:
+    case Engine::gpu_dynamic:
+    case Engine::gpu_static:
+    case Engine::gpu_persistent:
+    case Engine::cudnn:
+      // unavailable() has checked the build and loaded the GPU module.
+      return gpu_loader::make_engine(model, engine, options);
+    case Engine::automatic:
       break;
   }
-#if RNNX_WITH_CUDA
-  if (engine == Engine::cudnn) return make_cudnn_engine(model, options);
-  if (engine == Engine::gpu_persistent) return make_persistent_engine(model, options);
-  return make_gpu_engine(model, engine, options);
-#else
-  throw Error(Status::not_built, std::string("engine ") + to_string(engine) + " is not built");
-#endif
+  throw Error(Status::invalid_argument, "engine auto was handled above");  // unreachable
 }
 
 }  // namespace rnnx

@@ -1,15 +1,11 @@
 #include "rnnx/info.h"
 
-#include "rnnx/version.h"
-
-#if RNNX_WITH_CUDA
 #include <atomic>
 
 #include "build_config.h"
 #include "gpu/capture_gate.h"
-#include "gpu/devices.h"
-#include "gpu/persistent_engine.h"
-#endif
+#include "gpu_loader.h"
+#include "rnnx/version.h"
 
 namespace rnnx {
 
@@ -17,43 +13,54 @@ BuildInfo build_info() {
   BuildInfo info;
   info.version = RNNX_VERSION_STRING;
   info.cuda = RNNX_WITH_CUDA != 0;
-#if RNNX_WITH_CUDA
+  if (!info.cuda) return info;
   info.cuda_architectures = RNNX_CUDA_ARCHITECTURES;
-  gpu::add_library_versions(info);
-#endif
+  const gpu_loader::Loaded& module = gpu_loader::module();
+  if (module.table == nullptr) {
+    info.gpu_module_problem = module.problem;
+  } else {
+    info.gpu_module = module.path;
+    module.table->library_versions(&info);
+  }
+  info.gpu_libraries = gpu_loader::mapped_gpu_libraries();
   return info;
 }
 
-#if RNNX_WITH_CUDA
 namespace {
+
 const GpuReport& probed_devices() {
-  static const GpuReport report = gpu::query_devices();
+  static const GpuReport report = [] {
+    GpuReport r;
+    const gpu_loader::Loaded& module = gpu_loader::module();
+    if (module.table == nullptr) {
+      r.why_none = "rnnx's GPU module could not be loaded: " + module.problem;
+    } else {
+      module.table->query_devices(&r);
+    }
+    return r;
+  }();
   return report;
 }
+
 }  // namespace
-#endif
 
 GpuReport gpus() {
-#if RNNX_WITH_CUDA
+  if (!RNNX_WITH_CUDA) {
+    GpuReport report;
+    report.why_none = "this rnnx was built without CUDA (RNNX_CUDA=OFF)";
+    return report;
+  }
   // The probe copies synchronously: not while another thread's plan captures. The gate is taken
   // before the static's own initialization lock, as Rnn's constructor takes them (gate, then
-  // this), so that two threads cannot each hold one and wait for the other.
+  // this), so that two threads cannot each hold one and wait for the other. Loading the module
+  // (inside) takes no lock of rnnx's.
   static std::atomic<bool> probed{false};
   if (probed.load(std::memory_order_acquire)) return probed_devices();
   const gpu::SyncScope sync;
   const GpuReport& report = probed_devices();
   probed.store(true, std::memory_order_release);
   return report;
-#else
-  GpuReport report;
-  report.why_none = "this rnnx was built without CUDA (RNNX_CUDA=OFF)";
-  return report;
-#endif
 }
-
-}  // namespace rnnx
-
-namespace rnnx {
 
 namespace {
 
@@ -67,25 +74,16 @@ bool device_present(int device) {
 }  // namespace
 
 int persistent_max_hidden(Cell cell, GruReset reset, int batch, int device, DType dtype) {
-#if RNNX_WITH_CUDA
+  // device_present loads the module: a listed device means the table is there.
   if (batch < 1 || dtype == DType::f64 || !device_present(device)) return 0;
   const gpu::SyncScope sync;  // the first call measures the grid barriers on the device
-  return persistent_limit_hidden(cell, reset, batch, device, dtype);
-#else
-  (void)cell, (void)reset, (void)batch, (void)device, (void)device_present, (void)dtype;
-  return 0;
-#endif
+  return gpu_loader::module().table->persistent_max_hidden(cell, reset, batch, device, dtype);
 }
 
 int persistent_max_batch(Cell cell, GruReset reset, int hidden, int device, DType dtype) {
-#if RNNX_WITH_CUDA
   if (hidden < 1 || dtype == DType::f64 || !device_present(device)) return 0;
   const gpu::SyncScope sync;  // the first call measures the grid barriers on the device
-  return persistent_limit_batch(cell, reset, hidden, device, dtype);
-#else
-  (void)cell, (void)reset, (void)hidden, (void)device, (void)dtype;
-  return 0;
-#endif
+  return gpu_loader::module().table->persistent_max_batch(cell, reset, hidden, device, dtype);
 }
 
 }  // namespace rnnx

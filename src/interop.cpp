@@ -25,21 +25,44 @@ struct TensorMap {
   std::vector<Source> sources;  // one per element, row-major
 };
 
-// The canonical gate of each of a format's gates, in the format's order.
-const std::vector<int>& gate_order(WeightFormat format, Cell cell, int part = 0) {
+// The canonical gate of each of a format's gates, in the format's order. tf's GRUCell has two
+// kernels: part 0 the gates (r, u), part 1 the candidate.
+const std::vector<int>& gate_order(WeightFormat format, CellKind kind, int part = 0) {
   static const std::vector<int> identity_lstm = {0, 1, 2, 3}, identity_gru = {0, 1, 2};
   static const std::vector<int> tf_lstm = {lstm_i, lstm_g, lstm_f, lstm_o};  // i, j, f, o
   static const std::vector<int> tf_gru_gates = {gru_r, gru_z}, tf_gru_candidate = {gru_n};
   static const std::vector<int> onnx_lstm = {lstm_i, lstm_o, lstm_f, lstm_g};  // i, o, f, c
   static const std::vector<int> onnx_gru = {gru_z, gru_r, gru_n};              // z, r, h
-  switch (format) {
-    case WeightFormat::tf:
-      return cell == Cell::lstm ? tf_lstm : part == 0 ? tf_gru_gates : tf_gru_candidate;
-    case WeightFormat::onnx:
-      return cell == Cell::lstm ? onnx_lstm : onnx_gru;
-    default:
-      return cell == Cell::lstm ? identity_lstm : identity_gru;
+  static const std::vector<int> one_gate = {0};  // the vanilla RNN in every format
+  switch (kind) {
+    case CellKind::lstm:
+      switch (format) {
+        case WeightFormat::tf:
+          return tf_lstm;
+        case WeightFormat::onnx:
+          return onnx_lstm;
+        case WeightFormat::rnnx:
+        case WeightFormat::torch:
+          return identity_lstm;
+      }
+      break;
+    case CellKind::gru_reset_after:
+    case CellKind::gru_reset_before:
+      switch (format) {
+        case WeightFormat::tf:
+          return part == 0 ? tf_gru_gates : tf_gru_candidate;
+        case WeightFormat::onnx:
+          return onnx_gru;
+        case WeightFormat::rnnx:
+        case WeightFormat::torch:
+          return identity_gru;
+      }
+      break;
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      return one_gate;
   }
+  throw Error(Status::invalid_argument, "gate_order: unknown cell kind or weight format");
 }
 
 std::string layer_dir(int l, Dir d) {
@@ -106,9 +129,10 @@ std::vector<TensorMap> tensor_maps(const Model& model, WeightFormat format, bool
   std::vector<TensorMap> maps;
   for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
     const Layer& layer = model.layers[l];
-    const int H = layer.hidden, I = layer_input_size(model, l), G = gates(layer.cell);
+    const int H = layer.hidden, I = layer_input_size(model, l), G = cell_traits(layer).gates;
     const int dirs = directions(layer);
-    const std::vector<int>& order = gate_order(format, layer.cell);
+    const CellKind kind = cell_kind(layer);
+    const std::vector<int>& order = gate_order(format, kind);
     const std::size_t GH = std::size_t(G) * H;
     if (format == WeightFormat::onnx) {
       const std::string p = "L" + std::to_string(l) + ".";
@@ -145,15 +169,24 @@ std::vector<TensorMap> tensor_maps(const Model& model, WeightFormat format, bool
         add_rows(bx, build, l, d, Param::bx, order, H, 1);
         add_rows(bh, build, l, d, Param::bh, order, H, 1);
         for (TensorMap* t : {&Wx, &Wh, &bx, &bh}) maps.push_back(std::move(*t));
-      } else if (layer.cell == Cell::lstm) {  // tf
-        maps.push_back(tf_kernel(build, l, d, "kernel", order, I, H));
-        maps.push_back(tf_bias(build, l, d, "bias", order, H));
-      } else {
-        const std::vector<int>& candidate = gate_order(format, layer.cell, 1);
-        maps.push_back(tf_kernel(build, l, d, "gates_kernel", order, I, H));
-        maps.push_back(tf_bias(build, l, d, "gates_bias", order, H));
-        maps.push_back(tf_kernel(build, l, d, "candidate_kernel", candidate, I, H));
-        maps.push_back(tf_bias(build, l, d, "candidate_bias", candidate, H));
+        continue;
+      }
+      switch (kind) {             // tf
+        case CellKind::lstm:      // BasicLSTMCell / LSTMCell: kernel [I+H, 4H] (i, j, f, o), bias
+        case CellKind::rnn_tanh:  // BasicRNNCell: kernel [I+H, H], bias [H]
+        case CellKind::rnn_relu:
+          maps.push_back(tf_kernel(build, l, d, "kernel", order, I, H));
+          maps.push_back(tf_bias(build, l, d, "bias", order, H));
+          break;
+        case CellKind::gru_reset_before:   // GRUCell
+        case CellKind::gru_reset_after: {  // refused by check_weight_format
+          const std::vector<int>& candidate = gate_order(format, kind, 1);
+          maps.push_back(tf_kernel(build, l, d, "gates_kernel", order, I, H));
+          maps.push_back(tf_bias(build, l, d, "gates_bias", order, H));
+          maps.push_back(tf_kernel(build, l, d, "candidate_kernel", candidate, I, H));
+          maps.push_back(tf_bias(build, l, d, "candidate_bias", candidate, H));
+          break;
+        }
       }
     }
   }
@@ -221,22 +254,33 @@ void check_weight_format(const Model& model, WeightFormat format) {
   for (std::size_t l = 0; l < model.layers.size(); ++l) {
     const Layer& layer = model.layers[l];
     const std::string where = "layer " + std::to_string(l) + ": ";
-    if ((format == WeightFormat::torch || format == WeightFormat::onnx) &&
-        layer.cell == Cell::lstm && layer.forget_bias != 0.0) {
-      throw Error(Status::unsupported,
-                  where + "forget_bias = " + std::to_string(layer.forget_bias) + ", but " +
-                      to_string(format) +
-                      " has no forget bias (allowed: 0; add it to the forget gate's bias instead)");
-    }
-    if (layer.cell == Cell::gru && format == WeightFormat::tf &&
-        layer.gru_reset != GruReset::before_matmul) {
-      throw Error(Status::unsupported,
-                  where + "tf's GRUCell resets before the matmul; this GRU resets after it");
-    }
-    if (layer.cell == Cell::gru && format == WeightFormat::torch &&
-        layer.gru_reset != GruReset::after_matmul) {
-      throw Error(Status::unsupported,
-                  where + "PyTorch's nn.GRU resets after the matmul; this GRU resets before it");
+    switch (cell_kind(layer)) {
+      case CellKind::lstm:
+        if ((format == WeightFormat::torch || format == WeightFormat::onnx) &&
+            layer.forget_bias != 0.0) {
+          throw Error(Status::unsupported,
+                      where + "forget_bias = " + std::to_string(layer.forget_bias) + ", but " +
+                          to_string(format) +
+                          " has no forget bias (allowed: 0; add it to the forget gate's bias "
+                          "instead)");
+        }
+        break;
+      case CellKind::gru_reset_after:
+        if (format == WeightFormat::tf) {
+          throw Error(Status::unsupported,
+                      where + "tf's GRUCell resets before the matmul; this GRU resets after it");
+        }
+        break;
+      case CellKind::gru_reset_before:
+        if (format == WeightFormat::torch) {
+          throw Error(
+              Status::unsupported,
+              where + "PyTorch's nn.GRU resets after the matmul; this GRU resets before it");
+        }
+        break;
+      case CellKind::rnn_tanh:
+      case CellKind::rnn_relu:
+        break;  // every format holds both: the activation is the model's, not a tensor
     }
   }
 }
@@ -275,7 +319,15 @@ std::vector<RefusedTensor> refused_tensors(const Model& model, WeightFormat form
   for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
     const Layer& layer = model.layers[l];
     const std::string where = "layer " + std::to_string(l) + ": ";
-    if (layer.cell != Cell::lstm) continue;  // peepholes and projections are LSTM features
+    switch (cell_kind(layer)) {
+      case CellKind::lstm:
+        break;  // peepholes and projections are LSTM features
+      case CellKind::gru_reset_after:
+      case CellKind::gru_reset_before:
+      case CellKind::rnn_tanh:
+      case CellKind::rnn_relu:
+        continue;  // ONNX's GRU/RNN have no P; nn.GRU/nn.RNN no projection; nor TF's cells
+    }
     if (format == WeightFormat::onnx) {
       refused.push_back({"L" + std::to_string(l) + ".P",
                          where + "ONNX peephole weights (input P) are not supported by rnnx"});
@@ -300,6 +352,62 @@ std::vector<RefusedTensor> refused_tensors(const Model& model, WeightFormat form
     }
   }
   return refused;
+}
+
+const char* activation_name(WeightFormat format, Activation activation) noexcept {
+  const bool onnx = format == WeightFormat::onnx;
+  switch (activation) {
+    case Activation::tanh:
+      return onnx ? "Tanh" : "tanh";
+    case Activation::relu:
+      return onnx ? "Relu" : "relu";
+  }
+  return "?";
+}
+
+void check_activation(const Model& model, int layer, WeightFormat format, std::string_view name) {
+  validate(model);
+  const int layers = static_cast<int>(model.layers.size());
+  if (layer < 0 || layer >= layers) {
+    throw Error(Status::invalid_argument, "check_activation: layer = " + std::to_string(layer) +
+                                              " is outside [0, " + std::to_string(layers) + ")");
+  }
+  const Layer& l = model.layers[layer];
+  const std::string where = "layer " + std::to_string(layer) + ": ";
+  const char* setting = format == WeightFormat::torch  ? "nonlinearity"
+                        : format == WeightFormat::onnx ? "activations"
+                                                       : "activation";
+  const std::string given =
+      std::string(to_string(format)) + " " + setting + " '" + std::string(name) + "'";
+  bool known = false;
+  Activation framework = Activation::tanh;
+  for (Activation a : {Activation::tanh, Activation::relu}) {
+    if (name == activation_name(format, a)) {
+      known = true;
+      framework = a;
+    }
+  }
+  switch (cell_kind(l)) {
+    case CellKind::lstm:
+    case CellKind::gru_reset_after:
+    case CellKind::gru_reset_before:
+      throw Error(Status::invalid_argument,
+                  where + given + " is for a vanilla RNN layer; this one is " + to_string(l.cell));
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      break;
+  }
+  if (!known) {
+    throw Error(Status::unsupported, where + given + " is not supported by rnnx (allowed: " +
+                                         activation_name(format, Activation::tanh) + ", " +
+                                         activation_name(format, Activation::relu) + ")");
+  }
+  if (framework != l.activation) {
+    throw Error(Status::invalid_argument,
+                where + given + " does not match the model's activation " +
+                    to_string(l.activation) + " (set \"activation\": \"" + to_string(framework) +
+                    "\" in the model JSON, Layer::activation in C++)");
+  }
 }
 
 std::vector<NamedTensor> export_weights(const Model& model, WeightFormat format,

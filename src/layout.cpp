@@ -37,7 +37,7 @@ WeightLayout::WeightLayout(const Model& model) {
     const Layer& layer = model.layers[l];
     Entry e;
     e.base = base;
-    e.gates = gates(layer.cell);
+    e.gates = cell_traits(layer).gates;
     e.hidden = layer.hidden;
     e.input = layer_input_size(model, static_cast<int>(l));
     e.directions = directions(layer);
@@ -117,7 +117,7 @@ StateLayout::StateLayout(const Model& model, int batch) : batch_(batch) {
     e.h = at;
     e.hidden = layer.hidden;
     e.directions = directions(layer);
-    e.has_c = layer.cell == Cell::lstm;
+    e.has_c = cell_traits(layer).has_c;
     at = checked_add(
         at, checked_mul(checked_mul(batch, layer.hidden, "state"), e.directions, "state"), "state");
     layers_.push_back(e);

@@ -34,19 +34,53 @@ void validate(const Model& model) {
   for (std::size_t l = 0; l < model.layers.size(); ++l) {
     const Layer& layer = model.layers[l];
     const std::string name = layer_name(static_cast<int>(l));
-    require(layer.cell == Cell::lstm || layer.cell == Cell::gru,
-            name + ".cell: must be Cell::lstm or Cell::gru");
+    require(layer.cell == Cell::lstm || layer.cell == Cell::gru || layer.cell == Cell::rnn,
+            name + ".cell: must be Cell::lstm, Cell::gru or Cell::rnn");
     require(layer.hidden >= 1 && layer.hidden <= max_size,
             name + ".hidden = " + std::to_string(layer.hidden) + ": must be in [1, " +
                 std::to_string(max_size) + "]");
     require(std::isfinite(layer.forget_bias), name + ".forget_bias: must be a finite number");
     require(layer.gru_reset == GruReset::after_matmul || layer.gru_reset == GruReset::before_matmul,
             name + ".gru_reset: must be GruReset::after_matmul or GruReset::before_matmul");
+    require(layer.activation == Activation::tanh || layer.activation == Activation::relu,
+            name + ".activation: must be Activation::tanh or Activation::relu");
   }
 }
 
+CellKind cell_kind(const Layer& layer) noexcept {
+  switch (layer.cell) {
+    case Cell::lstm:
+      return CellKind::lstm;
+    case Cell::gru:
+      switch (layer.gru_reset) {
+        case GruReset::after_matmul:
+          return CellKind::gru_reset_after;
+        case GruReset::before_matmul:
+          return CellKind::gru_reset_before;
+      }
+      break;
+    case Cell::rnn:
+      switch (layer.activation) {
+        case Activation::tanh:
+          return CellKind::rnn_tanh;
+        case Activation::relu:
+          return CellKind::rnn_relu;
+      }
+      break;
+  }
+  return CellKind::lstm;  // not reached for a validated model
+}
+
 int gates(Cell cell) noexcept {
-  return cell == Cell::lstm ? 4 : 3;
+  switch (cell) {
+    case Cell::lstm:
+      return cell_traits(CellKind::lstm).gates;
+    case Cell::gru:
+      return cell_traits(CellKind::gru_reset_after).gates;
+    case Cell::rnn:
+      return cell_traits(CellKind::rnn_tanh).gates;
+  }
+  return 0;
 }
 int directions(const Layer& layer) noexcept {
   return layer.bidirectional ? 2 : 1;
@@ -81,7 +115,39 @@ DType state_dtype(DType dtype) noexcept {
 }
 
 const char* to_string(Cell cell) noexcept {
-  return cell == Cell::lstm ? "lstm" : "gru";
+  switch (cell) {
+    case Cell::lstm:
+      return "lstm";
+    case Cell::gru:
+      return "gru";
+    case Cell::rnn:
+      return "rnn";
+  }
+  return "unknown";
+}
+const char* to_string(Activation act) noexcept {
+  switch (act) {
+    case Activation::tanh:
+      return "tanh";
+    case Activation::relu:
+      return "relu";
+  }
+  return "unknown";
+}
+const char* to_string(CellKind kind) noexcept {
+  switch (kind) {
+    case CellKind::lstm:
+      return "lstm";
+    case CellKind::gru_reset_after:
+      return "gru_reset_after";
+    case CellKind::gru_reset_before:
+      return "gru_reset_before";
+    case CellKind::rnn_tanh:
+      return "rnn_tanh";
+    case CellKind::rnn_relu:
+      return "rnn_relu";
+  }
+  return "unknown";
 }
 const char* to_string(GruReset reset) noexcept {
   return reset == GruReset::after_matmul ? "after" : "before";
@@ -127,10 +193,18 @@ std::string describe(const Model& model) {
     const Layer& layer = model.layers[l];
     out << (l == 0 ? " " : " -> ") << (layer.bidirectional ? "bi_" : "") << to_string(layer.cell)
         << '(' << layer.hidden;
-    if (layer.cell == Cell::lstm) {
-      out << ", fb=" << layer.forget_bias;
-    } else {
-      out << ", reset " << to_string(layer.gru_reset);
+    switch (cell_kind(layer)) {
+      case CellKind::lstm:
+        out << ", fb=" << layer.forget_bias;
+        break;
+      case CellKind::gru_reset_after:
+      case CellKind::gru_reset_before:
+        out << ", reset " << to_string(layer.gru_reset);
+        break;
+      case CellKind::rnn_tanh:
+      case CellKind::rnn_relu:
+        out << ", " << to_string(layer.activation);
+        break;
     }
     out << ')';
   }

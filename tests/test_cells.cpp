@@ -1,6 +1,6 @@
-// Test 1 of issue #2: one LSTM step and one GRU step (both reset modes) with small literal
-// weights; the expected numbers are worked out here from DESIGN.md's formulas, gate by gate,
-// without calling rnnx.
+// One LSTM step, one GRU step (both reset modes) and one vanilla RNN step
+// (tanh and relu) with small literal weights; the expected numbers are worked out here from
+// DESIGN.md's formulas, gate by gate, without calling rnnx.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,7 +21,8 @@ const std::vector<double> kX = {0.5, -1.0};
 const std::vector<double> kH0 = {0.2, -0.4};
 const std::vector<double> kC0 = {-0.3, 0.6};
 
-Model one_layer(Cell cell, GruReset reset = GruReset::after_matmul, double forget_bias = 0.0) {
+Model one_layer(Cell cell, GruReset reset = GruReset::after_matmul, double forget_bias = 0.0,
+                Activation activation = Activation::tanh) {
   Model m;
   m.input_size = kI;
   m.dtype = DType::f64;
@@ -30,6 +31,7 @@ Model one_layer(Cell cell, GruReset reset = GruReset::after_matmul, double forge
   layer.hidden = kH;
   layer.forget_bias = forget_bias;
   layer.gru_reset = reset;
+  layer.activation = activation;
   m.layers.push_back(layer);
   return m;
 }
@@ -39,6 +41,12 @@ Model one_layer(Cell cell, GruReset reset = GruReset::after_matmul, double forge
 struct Literal {
   std::vector<double> Wx, Wh, bx, bh, flat;
 };
+// Canonical order inside a direction: Wx, Wh, bx, bh.
+void flatten(Literal& w) {
+  w.flat.clear();
+  for (auto* part : {&w.Wx, &w.Wh, &w.bx, &w.bh})
+    w.flat.insert(w.flat.end(), part->begin(), part->end());
+}
 Literal literal_weights(int gates) {
   Literal w;
   for (int r = 0; r < gates * kH; ++r) {
@@ -47,9 +55,7 @@ Literal literal_weights(int gates) {
   }
   for (int r = 0; r < gates * kH; ++r) w.bx.push_back(0.01 * r);
   for (int r = 0; r < gates * kH; ++r) w.bh.push_back(-0.02 * r);
-  // Canonical order inside a direction: Wx, Wh, bx, bh.
-  for (auto* part : {&w.Wx, &w.Wh, &w.bx, &w.bh})
-    w.flat.insert(w.flat.end(), part->begin(), part->end());
+  flatten(w);
   return w;
 }
 
@@ -120,6 +126,36 @@ TEST(CellStep, GruResetBeforeMatmulMatchesHandComputation) {
   // The two modes must differ on these weights, or the test above proves nothing about them.
   const test::Result after = run_one_step(one_layer(Cell::gru, GruReset::after_matmul), w, false);
   EXPECT_GT(std::abs(after.y[0] - r.y[0]) + std::abs(after.y[1] - r.y[1]), 1e-6);
+}
+
+// h = act(Wx x + bx + Wh h0 + bh), one gate (G = 1).
+TEST(CellStep, RnnTanhMatchesHandComputation) {
+  const Literal w = literal_weights(1);
+  const test::Result r = run_one_step(one_layer(Cell::rnn, {}, 0.0, Activation::tanh), w, false);
+  for (int j = 0; j < kH; ++j) {
+    const double h = std::tanh(x_term(w, j) + h_term(w, j, kH0));
+    EXPECT_NEAR(r.y[j], h, 1e-15) << "unit " << j;
+    EXPECT_NEAR(r.final_state[j], h, 1e-15) << "unit " << j;
+  }
+  EXPECT_EQ(r.final_state.size(), std::size_t(kH)) << "an RNN has no c state";
+}
+
+TEST(CellStep, RnnReluMatchesHandComputation) {
+  Literal w = literal_weights(1);
+  // Unit 1's x side negated, so that its pre-activation is negative (-0.22) and relu cuts it,
+  // while unit 0's (0.12) passes.
+  for (int k = 0; k < kI; ++k) w.Wx[kI + k] = -w.Wx[kI + k];
+  w.bx[1] = -w.bx[1];
+  flatten(w);
+  const double pre0 = x_term(w, 0) + h_term(w, 0, kH0), pre1 = x_term(w, 1) + h_term(w, 1, kH0);
+  ASSERT_GT(pre0, 0.05);
+  ASSERT_LT(pre1, -0.05);
+  const test::Result r = run_one_step(one_layer(Cell::rnn, {}, 0.0, Activation::relu), w, false);
+  EXPECT_NEAR(r.y[0], pre0, 1e-15);
+  EXPECT_EQ(r.y[1], 0.0);
+  // tanh on the same weights differs, or the activation was ignored.
+  const test::Result t = run_one_step(one_layer(Cell::rnn, {}, 0.0, Activation::tanh), w, false);
+  EXPECT_NEAR(t.y[1], std::tanh(pre1), 1e-15);
 }
 
 }  // namespace

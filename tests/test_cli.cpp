@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli.h"
+#include "io/json.h"
 #include "io/npy.h"
 #include "support/test_support.h"
 
@@ -247,8 +249,9 @@ TEST_F(Cli, UnknownJsonKey) {
 
 TEST_F(Cli, UnknownJsonValue) {
   write_tiny_lstm();
-  write_model(R"({"input_size": 1, "layers": [{"cell": "rnn", "hidden": 1}]})");
-  expect_refused("model.json", "layers[0].cell: unknown value \"rnn\"");
+  write_model(R"({"input_size": 1, "layers": [{"cell": "elman", "hidden": 1}]})");
+  expect_refused("model.json",
+                 "layers[0].cell: unknown value \"elman\" (allowed: \"lstm\", \"gru\", \"rnn\")");
   write_model(
       R"({"input_size": 1, "layers": [{"cell": "lstm", "hidden": 1, "gru_reset": "before"}]})");
   expect_refused("model.json", "layers[0].gru_reset: applies to GRU layers only");
@@ -256,6 +259,95 @@ TEST_F(Cli, UnknownJsonValue) {
   expect_refused("model.json", "input_size: expected an integer");
   write_model(R"({"input_size": 1, "layers": [{"cell": "lstm", "hidden": 1},]})");
   expect_refused("model.json", "line 1");
+}
+
+// One vanilla RNN layer of two units (I=1, T=3, B=1, float64), every value chosen by hand so that
+// relu clips some pre-activations and not others.
+TEST_F(Cli, RunReproducesHandComputedRnn) {
+  write_f64(dir / "in/x.npy", {3, 1, 1}, {0.5, -1.0, 2.0});
+  write_f64(dir / "in/L0.fw.Wx.npy", {2, 1}, {0.8, -0.6});
+  write_f64(dir / "in/L0.fw.Wh.npy", {2, 2}, {0.5, -0.3, 0.2, 0.4});
+  write_f64(dir / "in/L0.fw.bx.npy", {2}, {0.1, -0.05});
+  write_f64(dir / "in/L0.fw.bh.npy", {2}, {-0.2, 0.15});
+  write_f64(dir / "in/L0.fw.h0.npy", {1, 2}, {0.3, -0.4});
+  for (const char* activation : {"tanh", "relu"}) {
+    SCOPED_TRACE(activation);
+    const bool relu = std::string(activation) == "relu";
+    write_model(std::string(R"({"input_size": 1, "dtype": "float64", "layers": [
+                    {"cell": "rnn", "hidden": 2, "activation": ")") +
+                activation + "\"}]}");
+    const Outcome o = run();
+    ASSERT_EQ(o.code, 0) << o.err;
+    double h0 = 0.3, h1 = -0.4;
+    std::vector<double> expected;
+    int clipped = 0;
+    for (double x : {0.5, -1.0, 2.0}) {
+      const double z0 = 0.8 * x + 0.1 + 0.5 * h0 - 0.3 * h1 - 0.2;
+      const double z1 = -0.6 * x - 0.05 + 0.2 * h0 + 0.4 * h1 + 0.15;
+      clipped += (z0 < 0) + (z1 < 0);
+      h0 = relu ? std::max(z0, 0.0) : std::tanh(z0);
+      h1 = relu ? std::max(z1, 0.0) : std::tanh(z1);
+      expected.insert(expected.end(), {h0, h1});
+    }
+    EXPECT_GT(clipped, 0);
+    EXPECT_LT(clipped, 6);
+    const std::vector<double> y = read_f64(dir / "in/y.npy");
+    ASSERT_EQ(y.size(), 6u);
+    for (std::size_t k = 0; k < 6; ++k) EXPECT_NEAR(y[k], expected[k], 1e-15) << k;
+    EXPECT_EQ(read_f64(dir / "in/L0.fw.hn.npy"), (std::vector<double>{y[4], y[5]}));
+    EXPECT_FALSE(fs::exists(dir / "in/L0.fw.cn.npy"));
+  }
+}
+
+TEST_F(Cli, RnnModelJson) {
+  const Model m = cli::model_from_json(io::parse_json(R"({"input_size": 2, "layers": [
+      {"cell": "rnn", "hidden": 3, "bidirectional": true, "activation": "relu"},
+      {"cell": "rnn", "hidden": 2}]})"),
+                                       "model.json");
+  ASSERT_EQ(m.layers.size(), 2u);
+  EXPECT_EQ(m.layers[0].cell, Cell::rnn);
+  EXPECT_EQ(m.layers[0].activation, Activation::relu);
+  EXPECT_TRUE(m.layers[0].bidirectional);
+  EXPECT_EQ(m.layers[1].activation, Activation::tanh);  // the default
+  EXPECT_EQ(cell_kind(m.layers[1]), CellKind::rnn_tanh);
+  // Written back with its activation and nothing that belongs to other cells.
+  const std::string written = cli::model_to_json(m).dump();
+  EXPECT_NE(written.find(R"("activation":"relu")"), std::string::npos) << written;
+  EXPECT_NE(written.find(R"("activation":"tanh")"), std::string::npos) << written;
+  EXPECT_EQ(written.find("forget_bias"), std::string::npos) << written;
+  EXPECT_EQ(written.find("gru_reset"), std::string::npos) << written;
+  const Model back = cli::model_from_json(io::parse_json(written), "written");
+  EXPECT_EQ(describe(back), describe(m));
+  EXPECT_EQ(describe(m), "float32 time_major I=2: bi_rnn(3, relu) -> rnn(2, tanh)");
+
+  // `rnnx init` writes one-gate weights: Wh [H, H], and layer 1 reads both directions.
+  write_model(written);
+  const Outcome init = rnnx_cli("init --model " + (dir / "model.json").string() + " --dir " +
+                                    (dir / "in").string() + " --steps 2 --batch 1",
+                                scratch);
+  ASSERT_EQ(init.code, 0) << init.err;
+  EXPECT_EQ(io::read_npy((dir / "in/L0.bw.Wh.npy").string()).shape,
+            (std::vector<std::size_t>{3, 3}));
+  EXPECT_EQ(io::read_npy((dir / "in/L1.fw.Wx.npy").string()).shape,
+            (std::vector<std::size_t>{2, 6}));
+
+  write_model(
+      R"({"input_size": 1, "layers": [{"cell": "rnn", "hidden": 1, "activation": "sigmoid"}]})");
+  expect_refused("model.json",
+                 "layers[0].activation: unknown value \"sigmoid\" (allowed: \"tanh\", \"relu\")");
+  write_model(R"({"input_size": 1, "layers": [{"cell": "rnn", "hidden": 1, "activation": 1}]})");
+  expect_refused("model.json", "layers[0].activation");
+  write_model(
+      R"({"input_size": 1, "layers": [{"cell": "lstm", "hidden": 1, "activation": "relu"}]})");
+  expect_refused("model.json", "layers[0].activation: applies to RNN layers only");
+  write_model(
+      R"({"input_size": 1, "layers": [{"cell": "gru", "hidden": 1, "activation": "tanh"}]})");
+  expect_refused("model.json", "layers[0].activation: applies to RNN layers only");
+  write_model(R"({"input_size": 1, "layers": [{"cell": "rnn", "hidden": 1, "forget_bias": 1.0}]})");
+  expect_refused("model.json", "layers[0].forget_bias: applies to LSTM layers only");
+  write_model(
+      R"({"input_size": 1, "layers": [{"cell": "rnn", "hidden": 1, "gru_reset": "after"}]})");
+  expect_refused("model.json", "layers[0].gru_reset: applies to GRU layers only");
 }
 
 TEST_F(Cli, CpuEngineMatchesTheReference) {

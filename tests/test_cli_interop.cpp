@@ -31,8 +31,16 @@ Model read_model(const fs::path& path) {
 using cli::gradient_file;
 
 // A model each format can hold: torch and onnx have no forget bias, tf's GRUCell resets before
-// the matmul and PyTorch's after; onnx has both.
-std::string model_json_for(WeightFormat format) {
+// the matmul and PyTorch's after; onnx has both. With `rnn`, a stack with vanilla RNN layers of
+// both activations behind the same bidirectional LSTM.
+std::string model_json_for(WeightFormat format, bool rnn) {
+  if (rnn) {
+    return std::string(R"({"input_size": 3, "layers": [
+        {"cell": "lstm", "hidden": 4, "bidirectional": true)") +
+           (format == WeightFormat::tf ? R"(, "forget_bias": 1.0)" : "") + R"(},
+        {"cell": "rnn", "hidden": 5, "activation": "relu"},
+        {"cell": "rnn", "hidden": 3, "bidirectional": true, "activation": "tanh"}]})";
+  }
   switch (format) {
     case WeightFormat::tf:
       return R"({"input_size": 3, "layers": [
@@ -53,6 +61,7 @@ std::string model_json_for(WeightFormat format) {
 struct FormatParam {
   WeightFormat format;
   const char* dtype;
+  bool rnn = false;  // the model of model_json_for(format, true)
 };
 
 class WeightFormatRun : public ::testing::TestWithParam<FormatParam> {
@@ -65,7 +74,8 @@ class WeightFormatRun : public ::testing::TestWithParam<FormatParam> {
     const fs::path dir = folder.path() / to_string(format);
     fs::create_directories(dir);
     fs::create_directories(scratch);
-    std::ofstream(folder.path() / "model.json") << model_json_for(GetParam().format);
+    std::ofstream(folder.path() / "model.json")
+        << model_json_for(GetParam().format, GetParam().rnn);
     const std::string f = std::string(" --weights-format ") + to_string(format);
     const Outcome init = rnnx_cli("init --model " + (folder.path() / "model.json").string() +
                                       " --dir " + dir.string() + " --dtype " + GetParam().dtype +
@@ -94,8 +104,10 @@ TEST_P(WeightFormatRun, GivesTheResultsOfTheCanonicalFiles) {
     worst = std::max(worst, e);
     EXPECT_LE(e, bound) << what;
   };
-  for (const char* file : {"y.npy", "dx.npy", "L0.fw.hn.npy", "L0.bw.cn.npy", "L0.bw.dh0.npy",
-                           "L1.fw.hn.npy", "L1.fw.dh0.npy"}) {
+  std::vector<std::string> files = {"y.npy",         "dx.npy",       "L0.fw.hn.npy", "L0.bw.cn.npy",
+                                    "L0.bw.dh0.npy", "L1.fw.hn.npy", "L1.fw.dh0.npy"};
+  if (GetParam().rnn) files.insert(files.end(), {"L2.bw.hn.npy", "L2.bw.dh0.npy"});
+  for (const std::string& file : files) {
     compare(test::read_npy_values(other / file), test::read_npy_values(canonical / file), file);
   }
   // The format's gradient files are rnnx's gradients converted by export_gradients.
@@ -119,9 +131,16 @@ INSTANTIATE_TEST_SUITE_P(Cli, WeightFormatRun,
                                            FormatParam{WeightFormat::torch, "float64"},
                                            FormatParam{WeightFormat::torch, "float32"},
                                            FormatParam{WeightFormat::onnx, "float64"},
-                                           FormatParam{WeightFormat::onnx, "float32"}),
+                                           FormatParam{WeightFormat::onnx, "float32"},
+                                           FormatParam{WeightFormat::tf, "float64", true},
+                                           FormatParam{WeightFormat::tf, "float32", true},
+                                           FormatParam{WeightFormat::torch, "float64", true},
+                                           FormatParam{WeightFormat::torch, "float32", true},
+                                           FormatParam{WeightFormat::onnx, "float64", true},
+                                           FormatParam{WeightFormat::onnx, "float32", true}),
                          [](const ::testing::TestParamInfo<FormatParam>& p) {
-                           return std::string(to_string(p.param.format)) + "_" + p.param.dtype;
+                           return std::string(to_string(p.param.format)) + "_" + p.param.dtype +
+                                  (p.param.rnn ? "_rnn" : "");
                          });
 
 double sig(double v) {
@@ -159,13 +178,13 @@ class TfCells : public ::testing::Test {
   }
 
   // x [T, B, I]; returns y [T, B, H] as rnnx computed it.
-  std::vector<double> run_rnnx(const std::string& model_json) {
+  std::vector<double> run_rnnx(const std::string& model_json, const char* engine = "cpu") {
     std::ofstream(folder.path() / "model.json") << model_json;
     const fs::path scratch = folder.path() / "scratch";
     fs::create_directories(scratch);
     const Outcome o =
         rnnx_cli("run --model " + (folder.path() / "model.json").string() + " --dir " +
-                     folder.path().string() + " --engine cpu --weights-format tf",
+                     folder.path().string() + " --engine " + engine + " --weights-format tf",
                  scratch);
     EXPECT_EQ(o.code, 0) << o.err;
     return test::read_npy_values(folder.path() / "y.npy");
@@ -231,6 +250,42 @@ TEST_F(TfCells, GruCell) {
   EXPECT_LT(worst, 1e-14);
 }
 
+// BasicRNNCell: h = act(concat(x, h) kernel + bias), kernel [I+H, H], with tanh and with relu
+// (tf.nn.relu), on both CPU engines.
+TEST_F(TfCells, BasicRnnCell) {
+  const std::vector<double> x = write("x.npy", {T, B, I}, 9);
+  const std::vector<double> kernel = write("L0.fw.kernel.npy", {I + H, H}, 10);
+  const std::vector<double> bias = write("L0.fw.bias.npy", {H}, 11);
+  for (const char* activation : {"tanh", "relu"}) {
+    const bool relu = std::string(activation) == "relu";
+    std::vector<double> expected(std::size_t(T * B * H));
+    int zeros = 0;
+    for (int b = 0; b < B; ++b) {
+      std::vector<double> h(H, 0.0);
+      for (int t = 0; t < T; ++t) {
+        const std::vector<double> z = affine(concat(&x[(t * B + b) * I], h), kernel, bias);
+        for (int u = 0; u < H; ++u) {
+          h[u] = relu ? std::max(z[u], 0.0) : std::tanh(z[u]);
+          zeros += h[u] == 0.0;
+          expected[(t * B + b) * H + u] = h[u];
+        }
+      }
+    }
+    if (relu) {
+      EXPECT_GT(zeros, 0) << "the inputs never reach relu's flat half";
+    }
+    for (const char* engine : {"cpu_reference", "cpu"}) {
+      SCOPED_TRACE(std::string(activation) + " on " + engine);
+      const std::vector<double> y = run_rnnx(std::string(R"({"input_size": 2, "dtype": "float64",
+          "layers": [{"cell": "rnn", "hidden": 3, "activation": ")") +
+                                                 activation + R"("}]})",
+                                             engine);
+      ASSERT_EQ(y.size(), expected.size());
+      EXPECT_LT(test::max_rel_error(y, expected), 1e-14);
+    }
+  }
+}
+
 // PyTorch's float64 forward outputs and autograd gradients, committed under tests/data/torch:
 // every file under <case>/expected must be what `rnnx run --weights-format torch --grad` writes.
 struct GoldenParam {
@@ -285,7 +340,37 @@ INSTANTIATE_TEST_SUITE_P(Cli, TorchGolden, ::testing::ValuesIn(torch_goldens()),
 
 TEST(CliWeightFormats, GoldensAreThere) {
   // A goldens folder lost in a move must fail, not leave TorchGolden with nothing to run.
-  EXPECT_GE(torch_goldens().size(), 10u);
+  EXPECT_GE(torch_goldens().size(), 16u);
+  std::size_t rnn = 0;
+  for (const GoldenParam& p : torch_goldens()) rnn += p.golden.find("rnn_") != std::string::npos;
+  EXPECT_GE(rnn, 6u);  // three nn.RNN goldens (tanh, relu, mixed stack) on two engines
+}
+
+// nn.RNN's nonlinearity is not in its state_dict, so the golden's model.json carries it: the same
+// files with the other activation must not pass, or the goldens would not pin it down.
+TEST(CliWeightFormats, RnnGoldensDependOnTheModelsActivation) {
+  for (const char* golden :
+       {"rnn_tanh_1_layer_mixed_lengths", "rnn_relu_2_layers_bi_mixed_lengths"}) {
+    SCOPED_TRACE(golden);
+    const fs::path source = fs::path(RNNX_TORCH_GOLDENS_DIR) / golden;
+    test::ScratchDir folder("rnnx_test_torch_activation");
+    const fs::path dir = folder.path() / "case", scratch = folder.path() / "scratch";
+    fs::create_directories(scratch);
+    fs::copy(source, dir, fs::copy_options::recursive);
+    Model model = read_model(dir / "model.json");
+    for (Layer& layer : model.layers) {
+      ASSERT_EQ(layer.cell, Cell::rnn);
+      layer.activation = layer.activation == Activation::tanh ? Activation::relu : Activation::tanh;
+    }
+    std::ofstream(dir / "model.json") << cli::model_to_json(model).dump();
+    const Outcome o = rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " +
+                                   dir.string() + " --weights-format torch --engine cpu_reference",
+                               scratch);
+    ASSERT_EQ(o.code, 0) << o.err;
+    EXPECT_GT(test::max_rel_error(test::read_npy_values(dir / "y.npy"),
+                                  test::read_npy_values(source / "expected" / "y.npy")),
+              0.01);
+  }
 }
 
 // Files rnnx cannot use are refused before anything is computed: exit 3 for what rnnx lacks
@@ -307,10 +392,11 @@ class WeightFormatRefusal : public ::testing::Test {
   }
 
   void expect_refused(const std::string& format, int code, const std::string& what1,
-                      const std::string& what2) {
-    const Outcome o = rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " +
-                                   dir.string() + " --engine cpu --weights-format " + format,
-                               scratch);
+                      const std::string& what2, const std::string& engine = "cpu") {
+    const Outcome o =
+        rnnx_cli("run --model " + (dir / "model.json").string() + " --dir " + dir.string() +
+                     " --engine " + engine + " --weights-format " + format,
+                 scratch);
     EXPECT_EQ(o.code, code) << o.err;
     EXPECT_NE(o.err.find(what1), std::string::npos) << o.err;
     EXPECT_NE(o.err.find(what2), std::string::npos) << o.err;
@@ -393,6 +479,35 @@ TEST_F(WeightFormatRefusal, InitRefusesWhatTheFormatCannotHoldAsRunDoes) {
   EXPECT_EQ(o.code, 3) << o.err;
   EXPECT_NE(o.err.find("--weights-format onnx: layer 0: forget_bias"), std::string::npos) << o.err;
   EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+const char* kRnn =
+    R"({"input_size": 2, "layers": [{"cell": "rnn", "hidden": 3, "activation": "relu"}]})";
+
+TEST_F(WeightFormatRefusal, TfRnnKernelOfTheWrongShape) {
+  init(kRnn, "tf");
+  write_zeros(dir / "L0.fw.kernel.npy", {5, 12});  // an LSTM's [I+H, 4H]
+  expect_refused("tf", 2, "L0.fw.kernel.npy", "expected (5, 3) = tf weights of layer 0",
+                 "cpu_reference");
+  write_zeros(dir / "L0.fw.kernel.npy", {2, 3});  // Wx alone, without the H rows of Wh
+  expect_refused("tf", 2, "L0.fw.kernel.npy", "expected (5, 3)", "cpu_reference");
+}
+
+TEST_F(WeightFormatRefusal, LstmFilesForAnRnn) {
+  // An LSTM's state_dict has the RNN's names with four times the rows: refused by shape.
+  init(kLstm, "torch");
+  std::ofstream(dir / "model.json") << kRnn;
+  expect_refused("torch", 2, "weight_ih_l0.npy", "expected (3, 2) = torch weights of layer 0",
+                 "cpu_reference");
+  init(kLstm, "onnx");
+  std::ofstream(dir / "model.json") << kRnn;
+  expect_refused("onnx", 2, "L0.W.npy", "expected (1, 3, 2)", "cpu_reference");
+}
+
+TEST_F(WeightFormatRefusal, CStateForAnRnn) {
+  init(kRnn, "torch");
+  write_zeros(dir / "L0.fw.c0.npy", {2, 3});
+  expect_refused("torch", 2, "L0.fw.c0.npy", "no c state", "cpu_reference");
 }
 
 TEST_F(WeightFormatRefusal, MissingAndMisshapenFiles) {

@@ -1,5 +1,5 @@
-// Engine cpu against cpu_reference: the gradient matrix in float64 (1e-12) and float32 (1e-5),
-// the seed's 14 networks at the seed's sizes, edge shapes, and bitwise repeatability.
+// Engine cpu against cpu_reference beyond the gradient matrix (tests/test_conformance.cpp): the
+// seed's 14 networks at the seed's sizes, edge shapes, threads, and bitwise repeatability.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,25 +10,13 @@
 namespace rnnx {
 namespace {
 
-struct Errors {
-  double y = 0, final_state = 0, dx = 0, dinit = 0, dweights = 0;
-  double worst() const { return std::max({y, final_state, dx, dinit, dweights}); }
-};
-
-Errors compare(const test::Result& got, const test::Result& ref) {
-  return Errors{test::max_rel_error(got.y, ref.y),
-                test::max_rel_error(got.final_state, ref.final_state),
-                test::max_rel_error(got.dx, ref.dx), test::max_rel_error(got.dinit, ref.dinit),
-                test::max_rel_error(got.dweights, ref.dweights)};
-}
-
 void expect_close(const test::Problem& p, double bound, const Options& options = {}) {
   const test::Result ref = test::run(p, Engine::cpu_reference, true);
   const test::Result fwd = test::run(p, Engine::cpu, false, options);
   const test::Result got = test::run(p, Engine::cpu, true, options);
   EXPECT_LT(test::max_rel_error(fwd.y, ref.y), bound) << "forward (inference) y";
   EXPECT_LT(test::max_rel_error(fwd.final_state, ref.final_state), bound) << "forward final";
-  const Errors e = compare(got, ref);
+  const test::Errors e = test::compare_results(got, ref, true);
   EXPECT_LT(e.y, bound) << "y";
   EXPECT_LT(e.final_state, bound) << "final_state";
   EXPECT_LT(e.dx, bound) << "dx";
@@ -36,28 +24,6 @@ void expect_close(const test::Problem& p, double bound, const Options& options =
   EXPECT_LT(e.dweights, bound) << "dweights";
   ::testing::Test::RecordProperty("max_rel_error", test::scientific(e.worst()));
 }
-
-class CpuMatrix : public ::testing::TestWithParam<test::MatrixCase> {};
-
-TEST_P(CpuMatrix, Float64MatchesReference) {
-  const test::MatrixCase& c = GetParam();
-  expect_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 51), 1e-12);
-}
-
-TEST_P(CpuMatrix, Float32MatchesReference) {
-  test::MatrixCase c = GetParam();
-  c.model.dtype = DType::f32;
-  expect_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 52), 1e-5);
-}
-
-TEST_P(CpuMatrix, BatchMajorMatchesReference) {
-  test::MatrixCase c = GetParam();
-  c.model.layout = Layout::batch_major;
-  expect_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 53), 1e-12);
-}
-
-INSTANTIATE_TEST_SUITE_P(Matrix, CpuMatrix, ::testing::ValuesIn(test::gradient_matrix()),
-                         test::ParamName());
 
 class CpuSeedModels : public ::testing::TestWithParam<SeedModel> {};
 
@@ -90,16 +56,40 @@ TEST(CpuEngine, Float32SeedMixWithinTolerance) {
   expect_close(test::random_problem(m, 28, 128, {}, 55), 1e-4);
 }
 
-Model small(Cell cell, int hidden, bool bi, GruReset reset = GruReset::after_matmul) {
+// A layer of each kind (the LSTM's forget bias not TF's 1, so that it is seen to be used).
+Layer layer_of(CellKind kind) {
+  Layer layer;
+  switch (kind) {
+    case CellKind::lstm:
+      layer.cell = Cell::lstm;
+      layer.forget_bias = 0.5;
+      break;
+    case CellKind::gru_reset_after:
+    case CellKind::gru_reset_before:
+      layer.cell = Cell::gru;
+      layer.gru_reset =
+          kind == CellKind::gru_reset_after ? GruReset::after_matmul : GruReset::before_matmul;
+      break;
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      layer.cell = Cell::rnn;
+      layer.activation = kind == CellKind::rnn_tanh ? Activation::tanh : Activation::relu;
+      break;
+  }
+  return layer;
+}
+
+constexpr CellKind kAllKinds[] = {CellKind::lstm, CellKind::gru_reset_after,
+                                  CellKind::gru_reset_before, CellKind::rnn_tanh,
+                                  CellKind::rnn_relu};
+
+Model small(CellKind kind, int hidden, bool bi) {
   Model m;
   m.input_size = 7;
   m.dtype = DType::f64;
-  Layer layer;
-  layer.cell = cell;
+  Layer layer = layer_of(kind);
   layer.hidden = hidden;
   layer.bidirectional = bi;
-  layer.gru_reset = reset;
-  layer.forget_bias = 0.5;
   m.layers.push_back(layer);
   layer.hidden = hidden + 2;
   m.layers.push_back(layer);
@@ -107,16 +97,60 @@ Model small(Cell cell, int hidden, bool bi, GruReset reset = GruReset::after_mat
 }
 
 TEST(CpuEngine, EdgeShapes) {
-  for (Cell cell : {Cell::lstm, Cell::gru}) {
-    for (GruReset reset : {GruReset::after_matmul, GruReset::before_matmul}) {
-      SCOPED_TRACE(std::string(to_string(cell)) + " " + to_string(reset));
-      // T = 1, B = 1, and hidden sizes that are not multiples of 4 or 8.
-      expect_close(test::random_problem(small(cell, 5, true, reset), 1, 1, {}, 56), 1e-12);
-      expect_close(test::random_problem(small(cell, 13, false, reset), 4, 1, {3}, 57), 1e-12);
-      // Every length 0: zeros out, initial states through, gradients straight back.
-      expect_close(test::random_problem(small(cell, 3, true, reset), 6, 4, {0, 0, 0, 0}, 58),
-                   1e-12);
+  for (CellKind kind : kAllKinds) {
+    SCOPED_TRACE(to_string(kind));
+    ASSERT_EQ(cell_kind(layer_of(kind)), kind);
+    // T = 1, B = 1, and hidden sizes that are not multiples of 4 or 8.
+    expect_close(test::random_problem(small(kind, 5, true), 1, 1, {}, 56), 1e-12);
+    expect_close(test::random_problem(small(kind, 13, false), 4, 1, {3}, 57), 1e-12);
+    // Every length 0: zeros out, initial states through, gradients straight back.
+    expect_close(test::random_problem(small(kind, 3, true), 6, 4, {0, 0, 0, 0}, 58), 1e-12);
+  }
+}
+
+// The RNN on both threading paths: 40 sequences are blocks of their own for 2 threads (16 a
+// thread at least) and threaded passes for 3; both activations, float32 (the vectorized rows) and
+// float64.
+TEST(CpuEngine, RnnThreadedMatchesReference) {
+  std::vector<std::int32_t> lengths(40);
+  for (int b = 0; b < 40; ++b) lengths[b] = (b * 5) % 12;
+  for (CellKind kind : {CellKind::rnn_tanh, CellKind::rnn_relu}) {
+    for (int threads : {1, 2, 3}) {
+      for (DType dtype : {DType::f64, DType::f32}) {
+        SCOPED_TRACE(std::string(to_string(kind)) + ", " + std::to_string(threads) + " threads, " +
+                     to_string(dtype));
+        Model m = small(kind, 37, true);
+        m.dtype = dtype;
+        Options o;
+        o.threads = threads;
+        expect_close(test::random_problem(m, 11, 40, lengths, 65),
+                     dtype == DType::f64 ? 1e-12 : 1e-5, o);
+      }
     }
+  }
+}
+
+// relu's dead units: with every pre-activation below 0 the outputs are exactly 0 and no gradient
+// reaches the inputs or any weight (relu'(z) = 0 for z <= 0, exactly).
+TEST(CpuEngine, RnnReluDeadUnitsPassNoGradient) {
+  Model m;
+  m.input_size = 4;
+  m.dtype = DType::f64;
+  Layer layer = layer_of(CellKind::rnn_relu);
+  layer.hidden = 6;
+  m.layers.push_back(layer);
+  test::Problem p = test::random_problem(m, 5, 3, {5, 2, 0}, 66, false, false);
+  const WeightLayout wl(m);
+  // bx = -10 outweighs |Wx x| <= 4 / sqrt(6) with x in [-1, 1) and h = 0 throughout.
+  for (int j = 0; j < 6; ++j) p.weights[wl.offset(0, Dir::fw, Param::bx) + j] = -10.0;
+  for (DType dtype : {DType::f64, DType::f32}) {
+    SCOPED_TRACE(to_string(dtype));
+    test::Problem q = p;
+    q.model.dtype = dtype;
+    const test::Result r = test::run(q, Engine::cpu, true);
+    for (double v : r.y) ASSERT_EQ(v, 0.0);
+    for (double v : r.dx) ASSERT_EQ(v, 0.0);
+    for (double v : r.dweights) ASSERT_EQ(v, 0.0);
   }
 }
 

@@ -1,7 +1,9 @@
-// Engine cudnn against cpu_reference (issue #5), for each of cuDNN's algorithms, and its
-// refusals (issue #13): which cuDNN statuses are refusals (on the CPU), and on a GPU how many
+// Engine cudnn against cpu_reference, for each of cuDNN's algorithms, and its
+// refusals: which cuDNN statuses are refusals (on the CPU), and on a GPU how many
 // matrix cases each algorithm runs and refuses, that a refusal writes nothing and leaves the plan
-// usable. GPU tests skip without a GPU and fail under RNNX_REQUIRE_GPU=1.
+// usable. The vanilla RNN runs as CUDNN_RNN_TANH / CUDNN_RNN_RELU: its mapping is
+// checked on the CPU, its results on a GPU through the matrix and a stack of mixed activations. GPU
+// tests skip without a GPU and fail under RNNX_REQUIRE_GPU=1.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -259,13 +261,74 @@ TEST(CudnnStatus, CheckThrowsOnlyOnFailure) {
   }
 }
 
+// ---- CPU: how each kind of cell maps onto cuDNN ------------------------------------------------
+
+TEST(CudnnCells, EveryKindHasItsModeOrIsRefused) {
+  EXPECT_EQ(gpu::cudnn_cell_mode(CellKind::lstm), CUDNN_LSTM);
+  EXPECT_EQ(gpu::cudnn_cell_mode(CellKind::gru_reset_after), CUDNN_GRU);
+  EXPECT_EQ(gpu::cudnn_cell_mode(CellKind::rnn_tanh), CUDNN_RNN_TANH);
+  EXPECT_EQ(gpu::cudnn_cell_mode(CellKind::rnn_relu), CUDNN_RNN_RELU);
+  try {
+    (void)gpu::cudnn_cell_mode(CellKind::gru_reset_before);
+    ADD_FAILURE() << "a GRU resetting before the matmul was given a cuDNN mode";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::unsupported);
+    for (const char* part : {"engine cudnn", "resets after the matmul", "gpu_dynamic"}) {
+      EXPECT_TRUE(contains(e.what(), part)) << "missing '" << part << "' in: " << e.what();
+    }
+  }
+}
+
+// linLayerID: the input side's G ids first, then the recurrent side's, gates in rnnx's order; the
+// vanilla RNN has one of each (0: W_x and b_x, 1: W_h and b_h).
+TEST(CudnnCells, LinearLayersAndTheForgetBias) {
+  for (CellKind rnn : {CellKind::rnn_tanh, CellKind::rnn_relu}) {
+    EXPECT_FALSE(gpu::linear_layer(rnn, 0).recurrent);
+    EXPECT_EQ(gpu::linear_layer(rnn, 0).gate, 0);
+    EXPECT_TRUE(gpu::linear_layer(rnn, 1).recurrent);
+    EXPECT_EQ(gpu::linear_layer(rnn, 1).gate, 0);
+  }
+  EXPECT_FALSE(gpu::linear_layer(CellKind::lstm, 3).recurrent);
+  EXPECT_EQ(gpu::linear_layer(CellKind::lstm, 3).gate, lstm_o);
+  EXPECT_TRUE(gpu::linear_layer(CellKind::lstm, 5).recurrent);
+  EXPECT_EQ(gpu::linear_layer(CellKind::lstm, 5).gate, lstm_f);
+  EXPECT_FALSE(gpu::linear_layer(CellKind::gru_reset_after, 2).recurrent);
+  EXPECT_EQ(gpu::linear_layer(CellKind::gru_reset_after, 2).gate, gru_n);
+  EXPECT_TRUE(gpu::linear_layer(CellKind::gru_reset_after, 3).recurrent);
+  EXPECT_EQ(gpu::linear_layer(CellKind::gru_reset_after, 3).gate, gru_r);
+
+  Layer layer;
+  layer.forget_bias = 0.75;
+  EXPECT_EQ(gpu::packed_bias_add(CellKind::lstm, layer, {false, lstm_f}), 0.75);
+  EXPECT_EQ(gpu::packed_bias_add(CellKind::lstm, layer, {true, lstm_f}), 0.0);
+  EXPECT_EQ(gpu::packed_bias_add(CellKind::lstm, layer, {false, lstm_i}), 0.0);
+  for (CellKind kind : {CellKind::gru_reset_after, CellKind::rnn_tanh, CellKind::rnn_relu}) {
+    EXPECT_EQ(gpu::packed_bias_add(kind, layer, {false, 0}), 0.0) << to_string(kind);
+    EXPECT_EQ(gpu::packed_bias_add(kind, layer, {false, 1}), 0.0) << to_string(kind);
+  }
+}
+
 // ---- GPU: each algorithm on the matrix --------------------------------------------------------
 
 bool cudnn_expresses(const Model& m) {
   for (const Layer& layer : m.layers) {
-    if (layer.cell == Cell::gru && layer.gru_reset == GruReset::before_matmul) return false;
+    switch (cell_kind(layer)) {
+      case CellKind::lstm:
+      case CellKind::gru_reset_after:
+      case CellKind::rnn_tanh:
+      case CellKind::rnn_relu:
+        break;
+      case CellKind::gru_reset_before:
+        return false;
+    }
   }
   return true;
+}
+
+// The matrix's cases of the vanilla RNN: they must all be among what cudnn runs.
+bool has_rnn(const Model& m) {
+  return std::any_of(m.layers.begin(), m.layers.end(),
+                     [](const Layer& layer) { return layer.cell == Cell::rnn; });
 }
 
 // rnnx refuses these at plan creation, as documented (include/rnnx/rnn.h, README).
@@ -338,13 +401,14 @@ void check_matrix(CudnnAlgo algo, const Variant& v) {
     GTEST_SKIP() << to_string(algo) << " has no float64, refused at plan creation as documented "
                  << "(GpuCudnn.Refusals); its float32 variant runs the matrix";
   }
-  int ran = 0, refused = 0;
+  int ran = 0, refused = 0, rnn_ran = 0, rnn_cases = 0;
   std::ostringstream where;
   std::set<std::string> reasons;
   std::map<std::string, std::unique_ptr<Rnn>> plans;
   for (const test::MatrixCase& c : cases) {
     if (!cudnn_expresses(c.model)) continue;
     SCOPED_TRACE(c.name);
+    rnn_cases += has_rnn(c.model) ? 1 : 0;
     const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, v.seed,
                                                  v.with_init, v.with_init);
     const test::Result ref = test::run(p, Engine::cpu_reference, true);
@@ -359,6 +423,7 @@ void check_matrix(CudnnAlgo algo, const Variant& v) {
       const test::Result training = test::run_on_device(*plan, p, true);
       expect_close(inference, training, ref, v.bound);
       ++ran;
+      rnn_ran += has_rnn(c.model) ? 1 : 0;
     } catch (const Error& e) {
       if (e.status() != Status::unsupported) {
         ADD_FAILURE() << stage << ": " << e.what();
@@ -373,13 +438,16 @@ void check_matrix(CudnnAlgo algo, const Variant& v) {
   }
   std::ostringstream report;
   report << "[cudnn " << to_string(algo) << ", " << v.name << "] matrix cases: " << ran << " ran, "
-         << refused << " refused" << where.str();
+         << refused << " refused (vanilla RNN: " << rnn_ran << " of " << rnn_cases << " ran)"
+         << where.str();
   for (const std::string& r : reasons) report << "\n  reason: " << r;
   std::cout << report.str() << std::endl;
   ::testing::Test::RecordProperty("matrix_cases_run", ran);
   ::testing::Test::RecordProperty("matrix_cases_refused", refused);
+  EXPECT_GE(rnn_cases, 24) << "the matrix lost its vanilla RNN cases";
   if (algo == CudnnAlgo::standard) {
     EXPECT_EQ(refused, 0) << "standard must run every case cuDNN expresses\n" << report.str();
+    EXPECT_EQ(rnn_ran, rnn_cases) << report.str();
   } else {
     EXPECT_GT(ran, 0) << to_string(algo)
                       << " refused every case, so this test proves nothing about it\n"
@@ -659,6 +727,46 @@ TEST(GpuCudnn, Refusals) {
   refused(seed_model("lstm", 28, 128, DType::f64), CudnnAlgo::persist_static, "no float64");
   refused(seed_model("lstm", 28, 128, DType::f64), CudnnAlgo::persist_static_small_h, "no float64");
   refused(seed_model("lstm", 28, 193), CudnnAlgo::persist_static_small_h, "limit of 192");
+}
+
+// Layers of equal hidden size and direction but different activations are different cuDNN RNNs:
+// tanh, tanh, relu, tanh runs as three segments (the first two grouped). Inputs in (-3, 3) make
+// relu's zeros and values past 1 common, so a relu run as tanh (or the reverse) is far off.
+test::Problem activation_stack(DType dtype, Layout layout) {
+  Model m;
+  m.input_size = 5;
+  m.dtype = dtype;
+  m.layout = layout;
+  Layer tanh;
+  tanh.cell = Cell::rnn;
+  tanh.activation = Activation::tanh;
+  tanh.hidden = 7;
+  tanh.bidirectional = true;
+  Layer relu = tanh;
+  relu.activation = Activation::relu;
+  m.layers = {tanh, tanh, relu, tanh};
+  test::Problem p = test::random_problem(m, 6, 4, {6, 0, 2, 5}, 108);
+  for (double& v : p.x) v *= 3;
+  return p;
+}
+
+// The stack with its relu read as tanh computes something else: the GPU test below can tell.
+TEST(CudnnCells, ActivationStackTellsReluFromTanh) {
+  const test::Problem p = activation_stack(DType::f64, Layout::time_major);
+  test::Problem all_tanh = p;
+  all_tanh.model.layers[2].activation = Activation::tanh;
+  EXPECT_GT(test::max_rel_error(test::run(p, Engine::cpu_reference, false).y,
+                                test::run(all_tanh, Engine::cpu_reference, false).y),
+            1e-2);
+}
+
+TEST(GpuCudnn, ActivationsSplitSegments) {
+  RNNX_GPU_TEST_OR_SKIP();
+  for (Layout layout : {Layout::time_major, Layout::batch_major}) {
+    SCOPED_TRACE(to_string(layout));
+    test::expect_device_close(activation_stack(DType::f64, layout), Engine::cudnn, 1e-10);
+    test::expect_device_close(activation_stack(DType::f32, layout), Engine::cudnn, 1e-5);
+  }
 }
 
 // weights_unchanged skips the repacking only when it is true and the buffer is the same.

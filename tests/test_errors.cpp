@@ -1,4 +1,4 @@
-// Test 5 of issue #2: every bad input is refused with an rnnx::Error that names the argument
+// Every bad input is refused with an rnnx::Error that names the argument
 // and its range, and the caller's outputs stay untouched.
 #include <gtest/gtest.h>
 
@@ -138,6 +138,18 @@ TEST_F(BadInput, ModelFields) {
   m.layers[0].cell = static_cast<Cell>(7);
   expect_error([&] { Rnn r(m, Engine::cpu_reference); }, Status::invalid_argument,
                "model.layers[0].cell");
+  m = model;
+  m.layers[1].activation = static_cast<Activation>(4);
+  expect_error([&] { Rnn r(m, Engine::cpu_reference); }, Status::invalid_argument,
+               "model.layers[1].activation: must be Activation::tanh or Activation::relu");
+  m = model;
+  m.layers[1].cell = Cell::rnn;
+  m.layers[1].activation = static_cast<Activation>(-1);
+  expect_error([&] { Rnn r(m, Engine::cpu_reference); }, Status::invalid_argument,
+               "model.layers[1].activation");
+  expect_error([&] { WeightLayout wl(m); }, Status::invalid_argument, "model.layers[1].activation");
+  expect_error([&] { export_weights(m, WeightFormat::torch, {}); }, Status::invalid_argument,
+               "model.layers[1].activation");
   m = model;
   m.dtype = static_cast<DType>(9);
   expect_error([&] { Rnn r(m, Engine::cpu_reference); }, Status::invalid_argument, "model.dtype");

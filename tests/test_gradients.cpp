@@ -1,7 +1,7 @@
-// Test 3 of issue #2: cpu_reference's backward against central finite differences of its own
+// cpu_reference's backward against central finite differences of its own
 // forward, in float64, for every gradient (dx, initial states, every weight) over the gradient
-// matrix (36 models). The loss is L = sum(dy * y) + sum(dfinal * final_state), so that dL/dy = dy
-// and dL/dfinal = dfinal are the gradients given to backward.
+// matrix (60 models: 5 cell kinds). The loss is L = sum(dy * y) + sum(dfinal * final_state), so
+// that dL/dy = dy and dL/dfinal = dfinal are the gradients given to backward.
 #include <gtest/gtest.h>
 
 #include <algorithm>

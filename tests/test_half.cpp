@@ -149,7 +149,7 @@ test::Problem layer_alone(const test::Problem& problem, int l, std::vector<doubl
     }
     std::copy_n(init.begin() + whole_state.h(l, dir), state,
                 p.init.begin() + alone_state.h(0, dir));
-    if (m.layers[l].cell == Cell::lstm) {
+    if (cell_traits(m.layers[l]).has_c) {
       std::copy_n(init.begin() + whole_state.c(l, dir), state,
                   p.init.begin() + alone_state.c(0, dir));
     }
@@ -204,6 +204,67 @@ TEST_P(HalfModels, ReferenceComputesOnTheRoundedValues) {
   test::Problem exact = half;
   exact.model.dtype = DType::f64;
   EXPECT_GT(test::max_rel_error(h.y, test::run(exact, Engine::cpu_reference, false).y), 1e-4);
+}
+
+// The same for any stack, layer by layer: each layer alone in float64 on the previous one's
+// output rounded to the dtype; y is the last one's output rounded, the final states are the
+// layers' own in float32.
+void expect_layers_chained(const test::Problem& half) {
+  const DType dtype = half.model.dtype;
+  const test::Result whole = test::run(half, Engine::cpu_reference, false);
+  const StateLayout sl(half.model, half.batch);
+  std::vector<double> composed(sl.size(), 0.0);
+  std::vector<double> x = test::rounded(dtype, half.x);
+  for (int l = 0; l < static_cast<int>(half.model.layers.size()); ++l) {
+    const test::Problem alone = layer_alone(half, l, x);
+    const test::Result r = test::run(alone, Engine::cpu_reference, false);
+    const StateLayout al(alone.model, half.batch);
+    for (int d = 0; d < directions(half.model.layers[l]); ++d) {
+      const Dir dir = d == 0 ? Dir::fw : Dir::bw;
+      std::copy_n(r.final_state.begin() + al.h(0, dir), sl.count(l),
+                  composed.begin() + sl.h(l, dir));
+      if (cell_traits(half.model.layers[l]).has_c) {
+        std::copy_n(r.final_state.begin() + al.c(0, dir), sl.count(l),
+                    composed.begin() + sl.c(l, dir));
+      }
+    }
+    x = test::rounded(dtype, r.y);
+  }
+  EXPECT_EQ(whole.y, x);
+  EXPECT_EQ(whole.final_state, test::rounded(DType::f32, composed));
+}
+
+// The vanilla RNN in 16 bits, both activations and a cell with c after them; relu's
+// outputs grow past 1, where the 16-bit grid is coarser.
+TEST_P(HalfModels, RnnReferenceComputesOnTheRoundedValues) {
+  Model m;
+  m.input_size = 3;
+  m.dtype = GetParam();
+  Layer relu;
+  relu.cell = Cell::rnn;
+  relu.activation = Activation::relu;
+  relu.hidden = 4;
+  relu.bidirectional = true;
+  Layer tanh = relu;
+  tanh.activation = Activation::tanh;
+  tanh.hidden = 5;
+  tanh.bidirectional = false;
+  Layer lstm;
+  lstm.cell = Cell::lstm;
+  lstm.hidden = 3;
+  lstm.forget_bias = 1.0;
+  m.layers = {relu, tanh, lstm};
+  test::Problem p = test::random_problem(m, 6, 4, {6, 0, 3, 5}, 12);
+  // Inputs in (-4, 4): the relu layer's outputs then pass 1.
+  for (double& v : p.x) v *= 4;
+  expect_layers_chained(p);
+  // A relu output past 1 is there, and relu's zeros.
+  test::Problem first = layer_alone(p, 0, test::rounded(GetParam(), p.x));
+  const test::Result r = test::run(first, Engine::cpu_reference, false);
+  EXPECT_GT(*std::max_element(r.y.begin(), r.y.end()), 1.0);
+  EXPECT_GT(std::count(r.y.begin(), r.y.end(), 0.0), 0);
+  // And the LSTM-GRU model of the test above, chained the same way.
+  expect_layers_chained(test::random_problem(small_model(GetParam()), 6, 4, {6, 0, 3, 5}, 11));
 }
 
 TEST_P(HalfModels, StatesAreFloat32) {

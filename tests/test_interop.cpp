@@ -29,6 +29,15 @@ Layer gru(int H, GruReset reset, bool bi = false) {
   return l;
 }
 
+Layer rnn(int H, Activation activation, bool bi = false) {
+  Layer l;
+  l.cell = Cell::rnn;
+  l.hidden = H;
+  l.bidirectional = bi;
+  l.activation = activation;
+  return l;
+}
+
 Model model_of(int I, std::vector<Layer> layers) {
   Model m;
   m.input_size = I;
@@ -37,7 +46,7 @@ Model model_of(int I, std::vector<Layer> layers) {
   return m;
 }
 
-// Models each format can hold: stacked, bidirectional, mixed sizes.
+// Models each format can hold: stacked, bidirectional, mixed sizes, every cell.
 std::vector<Model> models_for(WeightFormat format) {
   const GruReset reset =
       format == WeightFormat::tf ? GruReset::before_matmul : GruReset::after_matmul;
@@ -47,6 +56,9 @@ std::vector<Model> models_for(WeightFormat format) {
       model_of(3, {gru(5, reset)}),
       model_of(2, {lstm(3, true, fb), lstm(4, true, fb)}),
       model_of(3, {lstm(4, false, fb), gru(6, reset, true), gru(2, reset)}),
+      model_of(3, {rnn(4, Activation::tanh)}),
+      model_of(2, {rnn(3, Activation::relu, true), lstm(4, false, fb),
+                   rnn(2, Activation::tanh, true), gru(3, reset)}),
   };
   if (format == WeightFormat::onnx || format == WeightFormat::rnnx) {
     models.push_back(model_of(3, {gru(4, GruReset::before_matmul, true)}));
@@ -180,6 +192,80 @@ TEST(Interop, TfBiasGradientIsTheInputBiasGradient) {
   EXPECT_EQ(grad_bias.values[3], dw[bx + 2 * 3]);
 }
 
+// A vanilla RNN: tf's kernel [I+H, H] is Wx on top of Wh, transposed; I = 1, H = 2.
+TEST(Interop, TfRnnKernelIsInputRowsThenHiddenRows) {
+  const Model model = model_of(1, {rnn(2, Activation::relu)});
+  const std::vector<TensorSpec> specs = weight_tensors(model, WeightFormat::tf);
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0].name, "L0.fw.kernel");
+  EXPECT_EQ(specs[0].shape, (std::vector<std::size_t>{3, 2}));
+  EXPECT_EQ(specs[1].name, "L0.fw.bias");
+  EXPECT_EQ(specs[1].shape, (std::vector<std::size_t>{2}));
+  const std::vector<NamedTensor> tf = {
+      {"L0.fw.kernel", {3, 2}, {1, 2, 3, 4, 5, 6}},  // rows x, h0, h1; columns units 0, 1
+      {"L0.fw.bias", {2}, {7, 8}},
+  };
+  const std::vector<double> w = import_weights(model, WeightFormat::tf, tf);
+  const WeightLayout wl(model);
+  ASSERT_EQ(w.size(), 2u + 4u + 2u + 2u);
+  auto block = [&](Param p) {
+    const std::size_t at = wl.offset(0, Dir::fw, p);
+    return std::vector<double>(w.begin() + at, w.begin() + at + wl.count(0, p));
+  };
+  EXPECT_EQ(block(Param::Wx), (std::vector<double>{1, 2}));
+  EXPECT_EQ(block(Param::Wh), (std::vector<double>{3, 5, 4, 6}));  // Wh[u][k] = kernel[1 + k][u]
+  EXPECT_EQ(block(Param::bx), (std::vector<double>{7, 8}));
+  EXPECT_EQ(block(Param::bh), (std::vector<double>{0, 0}));
+  // Exported, the one bias is bx + bh again; its gradient is d(bx).
+  std::vector<double> w2 = w;
+  w2[wl.offset(0, Dir::fw, Param::bh) + 1] = 0.5;
+  EXPECT_EQ(export_weights(model, WeightFormat::tf, w2)[1].values, (std::vector<double>{7, 8.5}));
+  std::vector<double> dw(w.size(), 0.0);
+  dw[wl.offset(0, Dir::fw, Param::bx)] = 0.25;
+  dw[wl.offset(0, Dir::fw, Param::bh)] = 9.0;
+  EXPECT_EQ(export_gradients(model, WeightFormat::tf, dw)[1].values,
+            (std::vector<double>{0.25, 0}));
+}
+
+TEST(Interop, TorchAndOnnxRnnTensors) {
+  // Bidirectional RNN, I = 2, H = 1: one gate, so every format holds rnnx's rows as they are.
+  const Model model = model_of(2, {rnn(1, Activation::tanh, true)});
+  const WeightLayout wl(model);
+  std::vector<double> w(wl.size());
+  for (std::size_t k = 0; k < w.size(); ++k) w[k] = double(k + 1);
+  // rnnx: fw Wx {1, 2}, Wh {3}, bx {4}, bh {5}; bw Wx {6, 7}, Wh {8}, bx {9}, bh {10}.
+  const std::vector<NamedTensor> torch = export_weights(model, WeightFormat::torch, w);
+  ASSERT_EQ(torch.size(), 8u);
+  const std::vector<std::string> names = {
+      "weight_ih_l0",         "weight_hh_l0",         "bias_ih_l0",         "bias_hh_l0",
+      "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse"};
+  const std::vector<std::vector<double>> values = {{1, 2}, {3}, {4}, {5}, {6, 7}, {8}, {9}, {10}};
+  for (std::size_t k = 0; k < torch.size(); ++k) {
+    EXPECT_EQ(torch[k].name, names[k]);
+    EXPECT_EQ(torch[k].values, values[k]) << names[k];
+  }
+  EXPECT_EQ(torch[0].shape, (std::vector<std::size_t>{1, 2}));
+  const std::vector<NamedTensor> onnx = export_weights(model, WeightFormat::onnx, w);
+  ASSERT_EQ(onnx.size(), 3u);
+  EXPECT_EQ(onnx[0].shape, (std::vector<std::size_t>{2, 1, 2}));  // W [dirs, H, I]
+  EXPECT_EQ(onnx[0].values, (std::vector<double>{1, 2, 6, 7}));
+  EXPECT_EQ(onnx[1].shape, (std::vector<std::size_t>{2, 1, 1}));  // R [dirs, H, H]
+  EXPECT_EQ(onnx[1].values, (std::vector<double>{3, 8}));
+  EXPECT_EQ(onnx[2].shape, (std::vector<std::size_t>{2, 2}));  // B [dirs, 2H]: Wb then Rb
+  EXPECT_EQ(onnx[2].values, (std::vector<double>{4, 5, 9, 10}));
+  EXPECT_EQ(import_weights(model, WeightFormat::onnx, onnx), w);
+  EXPECT_EQ(import_weights(model, WeightFormat::torch, torch), w);
+  // The activation is the model's: the same tensors serve tanh and relu.
+  Model relu = model;
+  relu.layers[0].activation = Activation::relu;
+  EXPECT_EQ(import_weights(relu, WeightFormat::torch, torch), w);
+  // Nothing an RNN layer carries is refused apart: no peepholes, no projection.
+  for (WeightFormat f :
+       {WeightFormat::rnnx, WeightFormat::tf, WeightFormat::torch, WeightFormat::onnx}) {
+    EXPECT_TRUE(refused_tensors(model, f).empty()) << to_string(f);
+  }
+}
+
 std::string refusal(const Model& model, WeightFormat format,
                     const std::vector<NamedTensor>& tensors = {}) {
   try {
@@ -224,6 +310,81 @@ TEST(Interop, RefusalsNameTheProblem) {
             std::string::npos);
   EXPECT_THROW(parse_weight_format("keras"), Error);
   EXPECT_EQ(parse_weight_format("onnx"), WeightFormat::onnx);
+}
+
+TEST(Interop, RnnTensorsOfTheWrongShapeAreRefusedByName) {
+  // LSTM-shaped tensors for an RNN layer (G = 4 where the RNN has 1), I = 2, H = 3.
+  const Model rnn_model = model_of(2, {rnn(3, Activation::tanh)});
+  const Model lstm_model = model_of(2, {lstm(3)});
+  const std::vector<double> zeros(WeightLayout(lstm_model).size(), 0.0);
+  EXPECT_NE(
+      refusal(rnn_model, WeightFormat::tf, export_weights(lstm_model, WeightFormat::tf, zeros))
+          .find("tensor 'L0.fw.kernel' has shape [5, 12] (60 values); the model needs [5, 3]"),
+      std::string::npos);
+  EXPECT_NE(
+      refusal(rnn_model, WeightFormat::torch,
+              export_weights(lstm_model, WeightFormat::torch, zeros))
+          .find("tensor 'weight_ih_l0' has shape [12, 2] (24 values); the model needs [3, 2]"),
+      std::string::npos);
+  EXPECT_NE(
+      refusal(rnn_model, WeightFormat::onnx, export_weights(lstm_model, WeightFormat::onnx, zeros))
+          .find("tensor 'L0.W' has shape [1, 12, 2] (24 values); the model needs [1, 3, 2]"),
+      std::string::npos);
+  // A tf GRU's kernels are not an RNN's.
+  const Model gru_model = model_of(2, {gru(3, GruReset::before_matmul)});
+  EXPECT_NE(refusal(rnn_model, WeightFormat::tf,
+                    export_weights(gru_model, WeightFormat::tf,
+                                   std::vector<double>(WeightLayout(gru_model).size())))
+                .find("tf tensor 'L0.fw.kernel' [5, 3] is missing"),
+            std::string::npos);
+}
+
+std::string activation_refusal(const Model& model, int layer, WeightFormat format,
+                               const std::string& name, Status expected) {
+  try {
+    check_activation(model, layer, format, name);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), expected) << e.what();
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Interop, ActivationsAreTheModelsAndCheckedByName) {
+  EXPECT_STREQ(activation_name(WeightFormat::torch, Activation::relu), "relu");
+  EXPECT_STREQ(activation_name(WeightFormat::tf, Activation::tanh), "tanh");
+  EXPECT_STREQ(activation_name(WeightFormat::onnx, Activation::relu), "Relu");
+  EXPECT_STREQ(activation_name(WeightFormat::onnx, Activation::tanh), "Tanh");
+  const Model model =
+      model_of(2, {rnn(3, Activation::tanh, true), lstm(2), rnn(2, Activation::relu)});
+  EXPECT_NO_THROW(check_activation(model, 0, WeightFormat::torch, "tanh"));
+  EXPECT_NO_THROW(check_activation(model, 2, WeightFormat::torch, "relu"));
+  EXPECT_NO_THROW(check_activation(model, 2, WeightFormat::onnx, "Relu"));
+  EXPECT_NO_THROW(check_activation(model, 0, WeightFormat::tf, "tanh"));
+  EXPECT_EQ(activation_refusal(model, 0, WeightFormat::torch, "relu", Status::invalid_argument),
+            "layer 0: torch nonlinearity 'relu' does not match the model's activation tanh (set "
+            "\"activation\": \"relu\" in the model JSON, Layer::activation in C++)");
+  EXPECT_NE(
+      activation_refusal(model, 2, WeightFormat::onnx, "Tanh", Status::invalid_argument)
+          .find("layer 2: onnx activations 'Tanh' does not match the model's activation relu"),
+      std::string::npos);
+  EXPECT_NE(activation_refusal(model, 0, WeightFormat::torch, "Tanh", Status::unsupported)
+                .find("torch nonlinearity 'Tanh' is not supported by rnnx (allowed: tanh, relu)"),
+            std::string::npos);
+  EXPECT_NE(activation_refusal(model, 2, WeightFormat::onnx, "Sigmoid", Status::unsupported)
+                .find("(allowed: Tanh, Relu)"),
+            std::string::npos);
+  // Spelled as the framework spells it: ONNX Runtime refuses an RNN's "relu" too.
+  EXPECT_NE(activation_refusal(model, 2, WeightFormat::onnx, "relu", Status::unsupported)
+                .find("onnx activations 'relu' is not supported by rnnx (allowed: Tanh, Relu)"),
+            std::string::npos);
+  EXPECT_NE(activation_refusal(model, 1, WeightFormat::torch, "tanh", Status::invalid_argument)
+                .find("layer 1: torch nonlinearity 'tanh' is for a vanilla RNN layer; this one is "
+                      "lstm"),
+            std::string::npos);
+  EXPECT_NE(activation_refusal(model, 3, WeightFormat::tf, "tanh", Status::invalid_argument)
+                .find("check_activation: layer = 3 is outside [0, 3)"),
+            std::string::npos);
 }
 
 TEST(Interop, UnsupportedFrameworkTensorsAreRefusedAsUnsupported) {

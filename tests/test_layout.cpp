@@ -81,6 +81,81 @@ TEST(Model, SizesAndNames) {
   }
 }
 
+// I=3: bidirectional RNN(4, relu) -> LSTM(2): one gate, so each matrix has H rows.
+Model rnn_then_lstm() {
+  Model m;
+  m.input_size = 3;
+  Layer rnn;
+  rnn.cell = Cell::rnn;
+  rnn.hidden = 4;
+  rnn.bidirectional = true;
+  rnn.activation = Activation::relu;
+  Layer lstm;
+  lstm.cell = Cell::lstm;
+  lstm.hidden = 2;
+  m.layers = std::vector<Layer>{rnn, lstm};
+  return m;
+}
+
+TEST(WeightLayout, RnnLayersHaveOneGate) {
+  const Model m = rnn_then_lstm();
+  const WeightLayout wl(m);
+  // Layer 0, each direction: Wx 4x3 = 12, Wh 4x4 = 16, bx 4, bh 4 -> 36.
+  EXPECT_EQ(wl.offset(0, Dir::fw, Param::Wh), 12u);
+  EXPECT_EQ(wl.offset(0, Dir::fw, Param::bx), 28u);
+  EXPECT_EQ(wl.offset(0, Dir::fw, Param::bh), 32u);
+  EXPECT_EQ(wl.offset(0, Dir::bw, Param::Wx), 36u);
+  EXPECT_EQ(wl.offset(0, Dir::bw, Param::Wx, 0), 36u);
+  EXPECT_EQ(wl.rows(0, Param::Wx), 4u);
+  EXPECT_EQ(wl.cols(0, Param::Wh), 4u);
+  // Layer 1 reads the 8-wide output: Wx 8x8 = 64, Wh 8x2 = 16, bx 8, bh 8 -> 96.
+  EXPECT_EQ(wl.offset(1, Dir::fw, Param::Wx), 72u);
+  EXPECT_EQ(wl.cols(1, Param::Wx), 8u);
+  EXPECT_EQ(wl.size(), 72u + 96u);
+  // State, B = 2: h of L0 fw, L0 bw, L1; then c of the LSTM only.
+  const StateLayout sl(m, 2);
+  EXPECT_EQ(sl.h(0, Dir::bw), 8u);
+  EXPECT_EQ(sl.h(1, Dir::fw), 16u);
+  EXPECT_EQ(sl.c(1, Dir::fw), 20u);
+  EXPECT_EQ(sl.size(), 24u);
+  EXPECT_EQ(describe(m), "float32 time_major I=3: bi_rnn(4, relu) -> lstm(2, fb=0)");
+}
+
+TEST(Model, CellKindsAndTraits) {
+  EXPECT_EQ(gates(Cell::rnn), 1);
+  Layer l;
+  struct Expect {
+    Cell cell;
+    GruReset reset;
+    Activation activation;
+    CellKind kind;
+    const char* name;
+    int gates;
+    bool has_c;
+  };
+  for (const Expect& e : {Expect{Cell::lstm, GruReset::after_matmul, Activation::tanh,
+                                 CellKind::lstm, "lstm", 4, true},
+                          Expect{Cell::gru, GruReset::after_matmul, Activation::tanh,
+                                 CellKind::gru_reset_after, "gru_reset_after", 3, false},
+                          Expect{Cell::gru, GruReset::before_matmul, Activation::relu,
+                                 CellKind::gru_reset_before, "gru_reset_before", 3, false},
+                          Expect{Cell::rnn, GruReset::before_matmul, Activation::tanh,
+                                 CellKind::rnn_tanh, "rnn_tanh", 1, false},
+                          Expect{Cell::rnn, GruReset::after_matmul, Activation::relu,
+                                 CellKind::rnn_relu, "rnn_relu", 1, false}}) {
+    l.cell = e.cell;
+    l.gru_reset = e.reset;
+    l.activation = e.activation;
+    EXPECT_EQ(cell_kind(l), e.kind) << e.name;
+    EXPECT_STREQ(to_string(cell_kind(l)), e.name);
+    EXPECT_EQ(cell_traits(l).gates, e.gates) << e.name;
+    EXPECT_EQ(cell_traits(l).has_c, e.has_c) << e.name;
+  }
+  EXPECT_STREQ(to_string(Cell::rnn), "rnn");
+  EXPECT_STREQ(to_string(Activation::tanh), "tanh");
+  EXPECT_STREQ(to_string(Activation::relu), "relu");
+}
+
 TEST(Engines, CpuEnginesAreAlwaysAvailable) {
   EXPECT_TRUE(engine_available(Engine::cpu_reference));
   EXPECT_TRUE(engine_available(Engine::cpu));

@@ -15,33 +15,43 @@ namespace rnnx {
 namespace {
 
 using gpu::persistent_shared_bytes;
-using gpu::PersistentCell;
 
-constexpr PersistentCell kCells[] = {PersistentCell::lstm, PersistentCell::gru_after,
-                                     PersistentCell::gru_before};
-
-int persistent_gates_of(PersistentCell cell) {
-  return cell == PersistentCell::lstm ? 4 : 3;
-}
+constexpr CellKind kCells[] = {CellKind::lstm, CellKind::gru_reset_after,
+                               CellKind::gru_reset_before, CellKind::rnn_tanh, CellKind::rnn_relu};
 
 TEST(PersistentLayout, BytesAddUpByHand) {
   // LSTM, float32, H = 256, 2 units, batch 1: W 8 rows x 256 x 4 = 8192 | h 1 x 256 x 4 = 1024 |
   // z 8 x 1 x 4 = 32 -> 128 | c 2 x 1 x 4 = 8 -> 128 (each part 128-byte aligned).
-  EXPECT_EQ(persistent_shared_bytes(PersistentCell::lstm, DType::f32, 256, 2, 1, false),
+  EXPECT_EQ(persistent_shared_bytes(CellKind::lstm, DType::f32, 256, 2, 1, false),
             8192u + 1024u + 128u + 128u);
   // The same in bfloat16 with MMA: W 16 rows (padded) x (256 + 8) x 2 = 8448 | h 1024 | h16 16 x
   // (256 + 8) x 2 = 8448 | z 16 x 16 x 4 = 1024 | c 128.
-  EXPECT_EQ(persistent_shared_bytes(PersistentCell::lstm, DType::bf16, 256, 2, 1, true),
+  EXPECT_EQ(persistent_shared_bytes(CellKind::lstm, DType::bf16, 256, 2, 1, true),
             8448u + 1024u + 8448u + 1024u + 128u);
   // The reset-after GRU keeps no per-unit state: 3 x 2 rows x 256 x 2 = 3072 | h 1024 | z 128.
-  EXPECT_EQ(persistent_shared_bytes(PersistentCell::gru_after, DType::f16, 256, 2, 1, false),
+  EXPECT_EQ(persistent_shared_bytes(CellKind::gru_reset_after, DType::f16, 256, 2, 1, false),
             3072u + 1024u + 128u);
+  // The reset-before GRU keeps r per unit: as the reset-after one, plus 2 x 1 x 4 = 8 -> 128.
+  EXPECT_EQ(persistent_shared_bytes(CellKind::gru_reset_before, DType::f16, 256, 2, 1, false),
+            3072u + 1024u + 128u + 128u);
+  // The vanilla RNN: one gate, no per-unit state. float32: W 2 rows x 256 x 4 = 2048 | h 1024 |
+  // z 2 x 1 x 4 = 8 -> 128.
+  for (CellKind rnn : {CellKind::rnn_tanh, CellKind::rnn_relu}) {
+    EXPECT_EQ(persistent_shared_bytes(rnn, DType::f32, 256, 2, 1, false), 2048u + 1024u + 128u);
+    // bfloat16 with MMA: W 16 rows (2 padded to 16) x 264 x 2 = 8448 | h 1024 | h16 8448 | z 16 x
+    // 16 x 4 = 1024.
+    EXPECT_EQ(persistent_shared_bytes(rnn, DType::bf16, 256, 2, 1, true),
+              8448u + 1024u + 8448u + 1024u);
+    // 17 units: 17 rows x 100 x 2 = 3400 -> 3456 | h 3 x 100 x 4 = 1200 -> 1280 | z 17 x 3 x 4 =
+    // 204 -> 256.
+    EXPECT_EQ(persistent_shared_bytes(rnn, DType::f16, 100, 17, 3, false), 3456u + 1280u + 256u);
+  }
 }
 
 TEST(PersistentLayout, GrowsWithHiddenAndBatch) {
-  for (PersistentCell cell : kCells) {
+  for (CellKind cell : kCells) {
     for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
-      SCOPED_TRACE(std::to_string(static_cast<int>(cell)) + " " + to_string(dtype));
+      SCOPED_TRACE(std::string(to_string(cell)) + " " + to_string(dtype));
       std::size_t previous = 0;
       for (int H = 1; H <= 4096; ++H) {
         const int units = (H + 131) / 132;  // as the engine splits H over 132 multiprocessors
@@ -60,7 +70,7 @@ TEST(PersistentLayout, GrowsWithHiddenAndBatch) {
 }
 
 TEST(PersistentLayout, SixteenBitRowsTakeLessAndMmaMore) {
-  for (PersistentCell cell : kCells) {
+  for (CellKind cell : kCells) {
     for (int H : {64, 256, 1024, 2048}) {
       for (int B : {1, 5, 16, 64}) {
         const int units = (H + 131) / 132;
@@ -79,18 +89,21 @@ TEST(PersistentLayout, SixteenBitRowsTakeLessAndMmaMore) {
 // every tile pointer 32-byte aligned; the padded rows spread a tile's 8 rows over the 8 16-byte
 // groups of the 128-byte bank cycle; and the arrays do not overlap.
 TEST(PersistentLayout, TensorCoreTilesAlignedAndSpreadOverBanks) {
-  for (PersistentCell cell : {PersistentCell::lstm, PersistentCell::gru_after}) {
+  for (CellKind cell :
+       {CellKind::lstm, CellKind::gru_reset_after, CellKind::rnn_tanh, CellKind::rnn_relu}) {
     for (DType dtype : {DType::bf16, DType::f16}) {
       for (int H = 16; H <= 2048; H += 16) {
         for (int B : {1, 5, 16, 20, 33}) {
           const int units = (H + 131) / 132;
           const gpu::PersistentSmem s = gpu::persistent_smem(cell, dtype, H, units, B, true);
-          SCOPED_TRACE("H=" + std::to_string(H) + " B=" + std::to_string(B));
+          SCOPED_TRACE(std::string(to_string(cell)) + " H=" + std::to_string(H) +
+                       " B=" + std::to_string(B));
           ASSERT_EQ(s.ld, H + gpu::kPersistentMmaPad);
           ASSERT_EQ(s.ld % 8, 0);
           ASSERT_EQ(s.rows % 16, 0);
           ASSERT_EQ(s.zld % 16, 0);
-          ASSERT_GE(s.rows, persistent_gates_of(cell) * units);
+          ASSERT_GE(s.rows, cell_traits(cell).gates * units);
+          ASSERT_LT(s.rows, cell_traits(cell).gates * units + 16);
           ASSERT_GE(s.zld, B);
           ASSERT_EQ(s.w % 128, 0u);
           ASSERT_EQ(s.h16 % 128, 0u);
@@ -126,10 +139,12 @@ TEST(PersistentLayout, TensorCoresOnlyWhereTheKernelHasThem) {
   // float32, the reset-before GRU and H not a multiple of 16 never take the MMA path; where they
   // could, the answer needs the kernel's attributes (false without a usable GPU).
   for (gpu::GridBarrier barrier : {gpu::GridBarrier::cooperative, gpu::GridBarrier::flags}) {
-    EXPECT_FALSE(gpu::persistent_mma_possible(PersistentCell::lstm, barrier, DType::f32, 256));
+    for (CellKind cell : kCells) {
+      EXPECT_FALSE(gpu::persistent_mma_possible(cell, barrier, DType::f32, 256)) << to_string(cell);
+      EXPECT_FALSE(gpu::persistent_mma_possible(cell, barrier, DType::f16, 264)) << to_string(cell);
+    }
     EXPECT_FALSE(
-        gpu::persistent_mma_possible(PersistentCell::gru_before, barrier, DType::bf16, 256));
-    EXPECT_FALSE(gpu::persistent_mma_possible(PersistentCell::lstm, barrier, DType::f16, 264));
+        gpu::persistent_mma_possible(CellKind::gru_reset_before, barrier, DType::bf16, 256));
   }
 }
 
@@ -157,14 +172,14 @@ PersistentLayerInputs bidirectional(PersistentMma mma) {
   return in;
 }
 
-// Issue 13's case: LSTM H = 1024, batch 20, bfloat16, on an H100 (132 multiprocessors, 227 KB a
-// block). Both directions in one grid give each block 16 units: with tensor cores that needs
-// 283 KB, without 215 KB; one grid per direction, 8 units: 214 KB with tensor cores.
+// The case of a review: LSTM H = 1024, batch 20, bfloat16, on an H100 (132 multiprocessors, 227 KB
+// a block). Both directions in one grid give each block 16 units: with tensor cores that needs 283
+// KB, without 215 KB; one grid per direction, 8 units: 214 KB with tensor cores.
 TEST(PersistentChoice, TheIssueCaseFromTheSharedMemoryArithmetic) {
   constexpr std::size_t kOptin = 227 * 1024;
   const auto bytes = [](int directions, bool mma) {
     const int units = (1024 + 132 / directions - 1) / (132 / directions);
-    return persistent_shared_bytes(PersistentCell::lstm, DType::bf16, 1024, units, 20, mma);
+    return persistent_shared_bytes(CellKind::lstm, DType::bf16, 1024, units, 20, mma);
   };
   EXPECT_EQ(bytes(2, true), 289536u);
   EXPECT_EQ(bytes(2, false), 219392u);

@@ -1,4 +1,4 @@
-// Test 6 of issue #2 and the layouts: float32 against float64 on the same (rounded) values,
+// The layouts, and float32 against float64 on the same (rounded) values,
 // batch-major against time-major, and repeated calls.
 #include <gtest/gtest.h>
 

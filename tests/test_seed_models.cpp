@@ -1,4 +1,4 @@
-// Test 4 of issue #2: the notebook's 14 networks at the notebook's sizes (input 28, T=28,
+// The notebook's 14 networks at the notebook's sizes (input 28, T=28,
 // B=128, hidden 128) run forward and backward on cpu_reference: shapes, finite values, zeros past
 // each length.
 #include <gtest/gtest.h>

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Extracts the LSTM / GRU layers of an ONNX model into the files `rnnx run --weights-format onnx`
-reads: model.json and L{l}.W.npy, L{l}.R.npy, L{l}.B.npy, one layer per LSTM/GRU node in graph
-order.
+"""Extracts the LSTM / GRU / RNN layers of an ONNX model into the files `rnnx run --weights-format
+onnx` reads: model.json and L{l}.W.npy, L{l}.R.npy, L{l}.B.npy, one layer per LSTM/GRU/RNN node in
+graph order. An RNN node's `activations` (Tanh, the default, or Relu; the same for both
+directions) becomes the layer's "activation" in model.json: rnnx's files do not carry it.
 
 The nodes' W, R and (optional) B must be initializers. What rnnx cannot run is refused, naming
 the node and the attribute or input, with exit code 3: clip, activations other than the
-default ones, activation_alpha/beta, input_forget=1, layout=1 (batch-first), peephole weights P,
+default ones (for RNN: other than Tanh or Relu, or different per direction),
+activation_alpha/beta, input_forget=1, layout=1 (batch-first), peephole weights P,
 direction="reverse" (rnnx has no reverse-only layer), float16 weights (the CLI reads float32 and
 float64), nodes that are not chained as rnnx stacks layers (the next node must read Y through
 Transpose(perm=[0, 2, 1, 3]) and a Reshape to [T, B, dirs*H] whose shape is an initializer, i.e.
@@ -25,7 +27,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+OPS = ("LSTM", "GRU", "RNN")
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+RNN_ACTIVATIONS = {"Tanh": "tanh", "Relu": "relu"}  # ONNX name -> model.json (ORT: this case)
 
 
 class Refused(Exception):
@@ -59,11 +64,15 @@ def check_attributes(node, where):
         raise Refused(f"{where}: clip={attrs['clip']}: rnnx does not clip cell inputs "
                       "(allowed: no clip attribute)")
     dirs = 2 if direction == "bidirectional" else 1
-    default = DEFAULT_ACTIVATIONS[node.op_type] * dirs
-    if "activations" in attrs and [a.lower() for a in attrs["activations"]] != [
-            a.lower() for a in default]:
-        raise Refused(f"{where}: activations={attrs['activations']}: rnnx computes "
-                      f"{default} only")
+    activation = None
+    if node.op_type == "RNN":
+        activation = rnn_activation(attrs.get("activations", ["Tanh"] * dirs), dirs, where)
+    else:
+        default = DEFAULT_ACTIVATIONS[node.op_type] * dirs
+        if "activations" in attrs and [a.lower() for a in attrs["activations"]] != [
+                a.lower() for a in default]:
+            raise Refused(f"{where}: activations={attrs['activations']}: rnnx computes "
+                          f"{default} only")
     for name in ("activation_alpha", "activation_beta"):
         if name in attrs:
             raise Refused(f"{where}: {name} is set: rnnx's activations take no parameters")
@@ -75,7 +84,19 @@ def check_attributes(node, where):
                       "(allowed: 0)")
     if "hidden_size" not in attrs:
         raise BadModel(f"{where}: no hidden_size attribute")
-    return attrs["hidden_size"], dirs, attrs.get("linear_before_reset", 0)
+    return attrs["hidden_size"], dirs, attrs.get("linear_before_reset", 0), activation
+
+
+def rnn_activation(names, dirs, where):
+    """The model.json activation of an RNN node's `activations`: one per direction, each Tanh or
+    Relu, the same for both (an rnnx layer has one activation)."""
+    if len(names) != dirs or any(a not in RNN_ACTIVATIONS for a in names):
+        raise Refused(f"{where}: activations={names}: rnnx's RNN computes Tanh or Relu, one per "
+                      f"direction ({dirs} here)")
+    if len(set(names)) != 1:
+        raise Refused(f"{where}: activations={names}: the directions differ; an rnnx layer has "
+                      "one activation for both (allowed: [Tanh, Tanh] or [Relu, Relu])")
+    return RNN_ACTIVATIONS[names[0]]
 
 
 def producers(graph):
@@ -108,14 +129,14 @@ def convert(model_path, out_dir):
         raise BadModel(f"{model_path}: cannot read the ONNX model: {e}")
     graph = model.graph
     weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    nodes = [n for n in graph.node if n.op_type in ("LSTM", "GRU")]
+    nodes = [n for n in graph.node if n.op_type in OPS]
     if not nodes:
-        raise BadModel(f"{model_path}: no LSTM or GRU node")
+        raise BadModel(f"{model_path}: no LSTM, GRU or RNN node")
     layers, files, dtype, input_size = [], {}, None, None
     lengths_input, features = None, None
     for l, node in enumerate(nodes):
         where = f"{model_path}: node {node.name or node.op_type} (layer {l})"
-        H, dirs, linear_before_reset = check_attributes(node, where)
+        H, dirs, linear_before_reset, activation = check_attributes(node, where)
         inputs = list(node.input) + [""] * (8 - len(node.input))
         if len(inputs) > 8 or not inputs[0]:
             raise BadModel(f"{where}: expected inputs X, W, R[, B, sequence_lens, initial_h, "
@@ -137,7 +158,7 @@ def convert(model_path, out_dir):
             tensors[key] = weights.get(name) if name else None
         if tensors["W"] is None or tensors["R"] is None:
             raise BadModel(f"{where}: W and R are required")
-        G = 4 if node.op_type == "LSTM" else 3
+        G = GATES[node.op_type]
         if tensors["B"] is None:
             tensors["B"] = np.zeros((dirs, 2 * G * H), tensors["W"].dtype)
         W = tensors["W"]
@@ -168,6 +189,8 @@ def convert(model_path, out_dir):
         layer = {"cell": node.op_type.lower(), "hidden": H, "bidirectional": dirs == 2}
         if node.op_type == "GRU":
             layer["gru_reset"] = "after" if linear_before_reset else "before"
+        if node.op_type == "RNN":
+            layer["activation"] = activation
         layers.append(layer)
     model_json = {"input_size": input_size, "dtype": str(np.dtype(dtype)), "layers": layers}
     os.makedirs(out_dir, exist_ok=True)

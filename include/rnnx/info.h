@@ -9,14 +9,32 @@
 
 namespace rnnx {
 
+// A GPU library mapped into this process.
+struct GpuLibrary {
+  std::string name;  // "librnnx_gpu", "libcublas", "libcublasLt", "libcudnn", "libcudnn_ops", ...
+  std::string path;  // the file mapped, symbolic links resolved (e.g. .../libcublas.so.13.1.0.3)
+};
+
 struct BuildInfo {
   std::string version;             // e.g. "0.1.0"
   bool cuda = false;               // built with RNNX_CUDA=ON
   std::string cuda_architectures;  // e.g. "80;90", empty without CUDA
-  int cuda_runtime_version = 0;    // e.g. 13000 (0 without CUDA)
-  int cublas_version = 0;          // e.g. 130100
-  int cudnn_version = 0;           // e.g. 91400
+  // The versions below come from the GPU module; 0 when it is not loaded (or without CUDA).
+  int cuda_runtime_version = 0;  // e.g. 13000 (the module's static CUDA runtime)
+  int cuda_driver_version = 0;   // e.g. 13000: the CUDA version of the driver; 0 without one
+  int cublas_version = 0;        // e.g. 130100
+  int cudnn_version = 0;         // e.g. 91400
+  // The GPU engines live in a module, librnnx_gpu.so, that links the CUDA runtime, cuBLAS and
+  // cuDNN; rnnx loads it at the first need of a GPU (a GPU plan, gpus(), engine_available() for a
+  // GPU engine, build_info() itself), so that a program that never uses a GPU never maps those
+  // libraries (docs/GPU_LIBRARIES.md). gpu_module: where it was loaded from ("linked into ..."
+  // when the program holds the GPU code itself); gpu_module_problem: why it could not be loaded
+  // (the file and the loader's message, e.g. a missing libcudnn.so.9). Both empty without CUDA.
+  std::string gpu_module;
+  std::string gpu_module_problem;
+  std::vector<GpuLibrary> gpu_libraries;  // mapped in this process, the module first
 };
+// With CUDA in the build, loads the GPU module if it is not loaded yet (see above).
 BuildInfo build_info();
 
 struct DeviceInfo {
@@ -35,6 +53,7 @@ struct GpuReport {
   std::string why_none;               // when devices is empty: the reason, for people
 };
 // Never throws for a missing GPU: an empty list with the reason. Cached after the first call.
+// With CUDA in the build, loads the GPU module (see BuildInfo) if it is not loaded yet.
 GpuReport gpus();
 
 // gpu_persistent's limits for one layer of `cell` (GRU: with `reset`) on a device, computed from

@@ -9,5 +9,4 @@
 #include "rnnx/layout.h"
 #include "rnnx/model.h"
 #include "rnnx/rnn.h"
-#include "rnnx/seed_models.h"
 #include "rnnx/version.h"

@@ -8,10 +8,11 @@
 
 #include "io/json.h"
 #include "rnnx/rnnx.h"
+#include "seed_models.h"
 
 namespace rnnx::cli {
 
-// Exit codes, documented in README.md.
+// Exit codes, documented in docs/CLI.md.
 enum ExitCode : int {
   exit_ok = 0,
   exit_failure = 1,    // a runtime failure (a CUDA or BLAS call failed, anything unexpected)
@@ -39,7 +40,7 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
-// Model JSON (README.md): {"input_size": 5, "dtype": "float64", "layout": "time_major",
+// Model JSON (docs/CLI.md): {"input_size": 5, "dtype": "float64", "layout": "time_major",
 // "layers": [{"cell": "lstm", "hidden": 3, "bidirectional": false, "forget_bias": 1.0}, ...]}.
 // Unknown keys or values are a BadInput naming the file and the key.
 Model model_from_json(const io::Json& json, const std::string& file);
@@ -48,7 +49,7 @@ io::Json model_to_json(const Model& model);
 // "L{l}.{d}.{name}.npy"
 std::string tensor_file(int layer, Dir dir, const std::string& name);
 
-// The file of a weight tensor's gradient: "d" before its last name part (README.md):
+// The file of a weight tensor's gradient: "d" before its last name part (docs/INTEROP.md):
 // "L0.fw.kernel" -> "L0.fw.dkernel.npy", "weight_ih_l0" -> "dweight_ih_l0.npy".
 std::string gradient_file(const std::string& tensor);
 

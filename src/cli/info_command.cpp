@@ -26,6 +26,20 @@ int info_command(const std::vector<std::string>& argv) {
                 version_text(build.cuda_runtime_version, 1000, 10).c_str(),
                 version_text(build.cublas_version, 10000, 100).c_str(),
                 version_text(build.cudnn_version, 10000, 100).c_str());
+    // The GPU module and the libraries it brought (docs/GPU_LIBRARIES.md); build_info() loaded it.
+    if (build.gpu_module.empty()) {
+      std::printf("GPU module: not loaded: %s\n", build.gpu_module_problem.c_str());
+    } else {
+      const int driver = build.cuda_driver_version;
+      const std::string driver_text = driver == 0 ? std::string("no CUDA driver")
+                                                  : "CUDA driver " + std::to_string(driver / 1000) +
+                                                        "." + std::to_string(driver % 1000 / 10);
+      std::printf("GPU module: %s (%s)\n", build.gpu_module.c_str(), driver_text.c_str());
+    }
+    if (!build.gpu_libraries.empty()) std::printf("GPU libraries:\n");
+    for (const GpuLibrary& library : build.gpu_libraries) {
+      std::printf("  %-15s %s\n", library.name.c_str(), library.path.c_str());
+    }
   } else {
     std::printf("build: CUDA off (RNNX_CUDA=OFF): CPU engines only\n");
   }

@@ -89,11 +89,13 @@ Model model_from_json(const Json& json, const std::string& file) {
   for (std::size_t l = 0; l < layers->as_array().size(); ++l) {
     const Json& entry = layers->as_array()[l];
     const std::string where = "layers[" + std::to_string(l) + "]";
-    r.only_keys(entry, where, {"cell", "hidden", "bidirectional", "forget_bias", "gru_reset"});
+    r.only_keys(entry, where,
+                {"cell", "hidden", "bidirectional", "forget_bias", "gru_reset", "activation"});
     Layer layer;
     const Json* cell = entry.find("cell");
-    if (cell == nullptr) r.fail(where + ".cell", "missing (\"lstm\" or \"gru\")");
-    layer.cell = r.choice<Cell>(*cell, where + ".cell", {{"lstm", Cell::lstm}, {"gru", Cell::gru}});
+    if (cell == nullptr) r.fail(where + ".cell", "missing (\"lstm\", \"gru\" or \"rnn\")");
+    layer.cell = r.choice<Cell>(*cell, where + ".cell",
+                                {{"lstm", Cell::lstm}, {"gru", Cell::gru}, {"rnn", Cell::rnn}});
     const Json* hidden = entry.find("hidden");
     if (hidden == nullptr) r.fail(where + ".hidden", "missing (the layer's hidden size)");
     layer.hidden = r.integer(*hidden, where + ".hidden", 1, max_size);
@@ -112,6 +114,11 @@ Model model_from_json(const Json& json, const std::string& file) {
           *v, where + ".gru_reset",
           {{"after", GruReset::after_matmul}, {"before", GruReset::before_matmul}});
     }
+    if (const Json* v = entry.find("activation")) {
+      if (layer.cell != Cell::rnn) r.fail(where + ".activation", "applies to RNN layers only");
+      layer.activation = r.choice<Activation>(
+          *v, where + ".activation", {{"tanh", Activation::tanh}, {"relu", Activation::relu}});
+    }
     model.layers.push_back(layer);
   }
   validate(model);
@@ -129,10 +136,18 @@ Json model_to_json(const Model& model) {
     entry.set("cell", to_string(layer.cell));
     entry.set("hidden", layer.hidden);
     entry.set("bidirectional", layer.bidirectional);
-    if (layer.cell == Cell::lstm) {
-      entry.set("forget_bias", layer.forget_bias);
-    } else {
-      entry.set("gru_reset", to_string(layer.gru_reset));
+    switch (cell_kind(layer)) {
+      case CellKind::lstm:
+        entry.set("forget_bias", layer.forget_bias);
+        break;
+      case CellKind::gru_reset_after:
+      case CellKind::gru_reset_before:
+        entry.set("gru_reset", to_string(layer.gru_reset));
+        break;
+      case CellKind::rnn_tanh:
+      case CellKind::rnn_relu:
+        entry.set("activation", to_string(layer.activation));
+        break;
     }
     layers.push_back(entry);
   }

@@ -1,4 +1,5 @@
-// rnnx run: NPY files in, the model run by an engine, NPY files out (README.md, "CLI").
+// rnnx run: NPY files in, the model run by an engine, NPY files out (docs/CLI.md).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -232,7 +233,7 @@ void refuse_unexpected_tensors(const InputDir& in, const Model& model, WeightFor
   }
 }
 
-// Weights: one NPY per tensor of `format` (README.md, "Weights from other frameworks"),
+// Weights: one NPY per tensor of `format` (docs/INTEROP.md),
 // converted into the canonical flat buffer.
 HostTensor read_weights(const InputDir& in, const Model& model, WeightFormat format) {
   const std::vector<TensorSpec> specs = weight_tensors(model, format);
@@ -264,9 +265,9 @@ HostTensor read_states(const InputDir& in, const Model& model, int batch, const 
         any = true;
       }
       if (in.exists(c)) {
-        if (layer.cell != Cell::lstm) {
-          throw BadInput(in.path(c) + ": " + layer_text(model, l) +
-                         " is a GRU, which has no c state");
+        if (!cell_traits(layer).has_c) {
+          throw BadInput(in.path(c) + ": " + layer_text(model, l) + " is " +
+                         to_string(cell_kind(layer)) + ", which has no c state (LSTM only)");
         }
         in.tensor_into(c, shape, "[B, H] for " + layer_text(model, l), state, sl.c(l, d));
         any = true;
@@ -284,7 +285,7 @@ void add_states(OutputSet& out, const Model& model, int batch, const HostTensor&
     const Shape shape{static_cast<std::size_t>(batch), static_cast<std::size_t>(layer.hidden)};
     for (Dir d : dirs_of(layer)) {
       out.add(tensor_file(l, d, h_name), shape, state, sl.h(l, d));
-      if (layer.cell == Cell::lstm) out.add(tensor_file(l, d, c_name), shape, state, sl.c(l, d));
+      if (cell_traits(layer).has_c) out.add(tensor_file(l, d, c_name), shape, state, sl.c(l, d));
     }
   }
 }
@@ -303,11 +304,12 @@ ConstBuffer optional(const HostTensor& t) {
 }  // namespace
 
 int run_command(const std::vector<std::string>& argv) {
-  const Args args(argv, {"model", "dir", "engine", "weights-format"}, {"grad"});
+  const Args args(argv, {"model", "dir", "engine", "weights-format", "repeat"}, {"grad"});
   const std::string model_path = args.get("model");
   const fs::path dir = args.get("dir");
   const Engine engine = parse_engine(args.get_or("engine", "auto"));
   const bool grad = args.has("grad");
+  const int repeat = args.get_int("repeat", 1, 1, 100000);
   WeightFormat format = WeightFormat::rnnx;
   try {
     format = parse_weight_format(args.get_or("weights-format", "rnnx"));
@@ -365,7 +367,16 @@ int run_command(const std::vector<std::string>& argv) {
   f.final_state = final_state.out();
 
   OutputSet out;
-  const auto start = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  };
+  // One-time costs (buffers, threads, JIT, graphs) go to prepare, so that the first call
+  // measures the call itself; --repeat N times N calls and reports the later ones apart.
+  auto start = Clock::now();
+  rnn.prepare(s.T, s.B);
+  const double prepare_ms = ms_since(start);
+  std::vector<double> call_ms;
   if (grad) {
     std::vector<unsigned char> reserve(rnn.reserve_bytes(s.T, s.B));
     HostTensor dx(model.dtype, x.count), dinit(model.dtype, state_size),
@@ -376,22 +387,36 @@ int run_command(const std::vector<std::string>& argv) {
     b.dx = dx.out();
     b.dinit = dinit.out();
     b.dweights = dweights.out();
-    rnn.forward_train(f, Reserve{reserve.data(), reserve.size()});
-    rnn.backward(f, b, Reserve{reserve.data(), reserve.size()});
+    for (int k = 0; k < repeat; ++k) {
+      start = Clock::now();
+      rnn.forward_train(f, Reserve{reserve.data(), reserve.size()});
+      rnn.backward(f, b, Reserve{reserve.data(), reserve.size()});
+      call_ms.push_back(ms_since(start));
+    }
     out.add("dx.npy", x_shape, dx, 0);
     add_states(out, model, s.B, dinit, "dh0", "dc0");
     add_weight_gradients(out, model, format, dweights);
   } else {
-    rnn.forward(f);
+    for (int k = 0; k < repeat; ++k) {
+      start = Clock::now();
+      rnn.forward(f);
+      call_ms.push_back(ms_since(start));
+    }
   }
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   out.add("y.npy", y_shape, y, 0);
   add_states(out, model, s.B, final_state, "hn", "cn");
   out.write(dir);
 
-  std::printf("rnnx run: engine %s, %s, T=%d B=%d%s: %.3f ms\n", to_string(rnn.engine()),
-              describe(model).c_str(), s.T, s.B, grad ? ", forward+backward" : ", forward", ms);
+  std::printf("rnnx run: engine %s, %s, T=%d B=%d%s: prepare %.3f ms, first call %.3f ms",
+              to_string(rnn.engine()), describe(model).c_str(), s.T, s.B,
+              grad ? ", forward+backward" : ", forward", prepare_ms, call_ms.front());
+  if (repeat > 1) {
+    std::vector<double> later(call_ms.begin() + 1, call_ms.end());
+    std::sort(later.begin(), later.end());
+    std::printf(", later calls median %.3f ms (min %.3f, max %.3f, %d calls)",
+                later[later.size() / 2], later.front(), later.back(), repeat - 1);
+  }
+  std::printf("\n");
   std::printf("wrote %s into %s\n", out.names().c_str(), dir.string().c_str());
   return exit_ok;
 }

@@ -41,9 +41,9 @@ class CpuBackend {
   void join(CpuBackend&) {}
 
   const T* projection_bias(const fused::LayerWeights<T>& w) {
-    const int H = w.layer->hidden, GH = gates(w.layer->cell) * H;
-    const bool keep_bhn =
-        w.layer->cell == Cell::gru && w.layer->gru_reset == GruReset::after_matmul;
+    const CellKind kind = cell_kind(*w.layer);
+    const int H = w.layer->hidden, GH = cell_traits(kind).gates * H;
+    const bool keep_bhn = fused::bhn_apart(kind);
     T* bias = scratch(fused::Slot::bias, GH);
     for (int k = 0; k < GH; ++k) bias[k] = w.bx[k] + (keep_bhn && k >= 2 * H ? T(0) : w.bh[k]);
     return bias;
@@ -105,6 +105,14 @@ class CpuBackend {
   template <class... A>
   void gru_before_reset_backward_step(A&&... a) {
     cpu::gru_before_reset_backward_step<T>(std::forward<A>(a)...);
+  }
+  template <class... A>
+  void rnn_forward_step(A&&... a) {
+    cpu::rnn_forward_step<T>(std::forward<A>(a)...);
+  }
+  template <class... A>
+  void rnn_backward_step(A&&... a) {
+    cpu::rnn_backward_step<T>(std::forward<A>(a)...);
   }
 
   // dh = dh_step (+ dh_direct) for the sequences still running at this step.

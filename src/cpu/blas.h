@@ -1,5 +1,5 @@
 // The GEMMs and thread control of the cpu engine. float32 runs on oneDNN's sgemm, float64 on
-// OpenBLAS's dgemm (oneDNN has none); issue #3 has the measurements behind that choice.
+// OpenBLAS's dgemm, since oneDNN has no double-precision GEMM.
 #pragma once
 
 namespace rnnx::cpu {

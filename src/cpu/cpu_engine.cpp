@@ -96,6 +96,32 @@ class CpuEngine final : public EngineImpl {
     return s;
   }
 
+  // One training pass (forward_train and backward) on zeros of this shape: it sizes every buffer,
+  // starts OpenMP's threads and lets oneDNN generate its GEMM kernels for these sizes, so that
+  // the first real call costs about what later calls do. Inference runs the same GEMMs as the
+  // training forward.
+  void prepare(int steps, int batch) override {
+    const Model& m = model();
+    const std::size_t tb = std::size_t(steps) * batch, W = WeightLayout(m).size();
+    const std::size_t I = m.input_size, D = output_size(m);
+    std::vector<T> x(tb * I), weights(W), y(tb * D), dy(tb * D), dx(tb * I), dweights(W);
+    // T-typed storage keeps the reserve aligned as backward reads it.
+    std::vector<T> reserve((reserve_bytes(steps, batch) + sizeof(T) - 1) / sizeof(T));
+    Forward f;
+    f.steps = steps;
+    f.batch = batch;
+    f.x = ConstBuffer(x.data(), x.size(), m.dtype);
+    f.weights = ConstBuffer(weights.data(), weights.size(), m.dtype);
+    f.y = Buffer(y.data(), y.size(), m.dtype);
+    Backward b;
+    b.dy = ConstBuffer(dy.data(), dy.size(), m.dtype);
+    b.dx = Buffer(dx.data(), dx.size(), m.dtype);
+    b.dweights = Buffer(dweights.data(), dweights.size(), m.dtype);
+    const Reserve r{reserve.data(), reserve.size() * sizeof(T)};
+    forward_train(f, r, Stream{});
+    backward(f, b, r, Stream{});
+  }
+
   void forward(const Forward& args, Stream) override { run_forward(args, nullptr); }
 
   void forward_train(const Forward& args, Reserve reserve, Stream) override {

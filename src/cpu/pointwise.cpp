@@ -151,6 +151,29 @@ RNNX_CLONES void gru_before_reset_backward_row(int H, const T* __restrict g, con
   }
 }
 
+// g: where the output goes as the saved "gate" (the reserve's row) when kSave.
+template <class T, bool kRelu, bool kSave>
+RNNX_CLONES void rnn_forward_row(int H, const T* __restrict p, const T* __restrict bias,
+                                 const T* __restrict r, T* __restrict h, T* __restrict y,
+                                 T* __restrict hp, T* __restrict g) {
+  for (int j = 0; j < H; ++j) {
+    const T out = cell::rnn_forward<kRelu>(p[j] + bias[j] + r[j]);
+    if constexpr (kSave) {
+      hp[j] = h[j];
+      g[j] = out;
+    }
+    h[j] = out;
+    y[j] = out;
+  }
+}
+
+template <class T, bool kRelu>
+RNNX_CLONES void rnn_backward_row(int H, const T* __restrict g, const T* __restrict dh,
+                                  const T* __restrict dout, T* __restrict dz,
+                                  T* __restrict dz_step) {
+  for (int j = 0; j < H; ++j) dz[j] = dz_step[j] = cell::rnn_backward<kRelu>(g[j], dh[j] + dout[j]);
+}
+
 // Runs `row(b, row_index)` for every active sequence in [first, last), in parallel when the call
 // has threads of its own; `ended(b)` for the others.
 template <class Row, class Ended>
@@ -306,6 +329,70 @@ void gru_before_reset_backward_step(const StepRows& rows, int H, const StepSave<
       [](int) {});
 }
 
+namespace {
+
+template <class T, bool kRelu>
+void rnn_forward_pass(const StepRows& rows, int H, const T* proj, const T* bias, const T* rec, T* h,
+                      T* y, int y_ld, const StepSave<T>& save) {
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        const std::size_t s = std::size_t(b) * H;
+        if (save.gates != nullptr) {
+          rnn_forward_row<T, kRelu, true>(H, proj + row * H, bias, rec + s, h + s, y + row * y_ld,
+                                          save.h_prev + row * H, save.gates + row * H);
+        } else {
+          rnn_forward_row<T, kRelu, false>(H, proj + row * H, bias, rec + s, h + s, y + row * y_ld,
+                                           nullptr, nullptr);
+        }
+      },
+      [](int) {});
+}
+
+template <class T, bool kRelu>
+void rnn_backward_pass(const StepRows& rows, int H, const StepSave<T>& saved, const T* dh,
+                       const T* dout, int dout_ld, T* dz, T* dz_step) {
+  for_each_row(
+      rows,
+      [&](int b, std::size_t row) {
+        const std::size_t s = std::size_t(b) * H;
+        rnn_backward_row<T, kRelu>(H, saved.gates + row * H, dh + s, dout + row * dout_ld,
+                                   dz + row * H, dz_step + s);
+      },
+      [&](int b) {
+        std::fill(dz_step + std::size_t(b) * H, dz_step + std::size_t(b + 1) * H, T(0));
+      });
+}
+
+}  // namespace
+
+// The activation is chosen here, once per step, so that each row loop is one vectorized loop.
+template <class T>
+void rnn_forward_step(const StepRows& rows, int H, Activation act, const T* proj, const T* bias,
+                      const T* rec, T* h, T* y, int y_ld, const StepSave<T>& save) {
+  switch (act) {
+    case Activation::tanh:
+      rnn_forward_pass<T, false>(rows, H, proj, bias, rec, h, y, y_ld, save);
+      return;
+    case Activation::relu:
+      rnn_forward_pass<T, true>(rows, H, proj, bias, rec, h, y, y_ld, save);
+      return;
+  }
+}
+
+template <class T>
+void rnn_backward_step(const StepRows& rows, int H, Activation act, const StepSave<T>& saved,
+                       const T* dh, const T* dout, int dout_ld, T* dz, T* dz_step) {
+  switch (act) {
+    case Activation::tanh:
+      rnn_backward_pass<T, false>(rows, H, saved, dh, dout, dout_ld, dz, dz_step);
+      return;
+    case Activation::relu:
+      rnn_backward_pass<T, true>(rows, H, saved, dh, dout, dout_ld, dz, dz_step);
+      return;
+  }
+}
+
 #define RNNX_INSTANTIATE(T)                                                                       \
   template void lstm_forward_step<T>(const StepRows&, int, T, const T*, const T*, T*, T*, T*, T*, \
                                      int, const StepSave<T>&);                                    \
@@ -322,7 +409,11 @@ void gru_before_reset_backward_step(const StepRows& rows, int H, const StepSave<
   template void gru_before_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,   \
                                             const T*, int, T*, T*, T*, T*);                       \
   template void gru_before_reset_backward_step<T>(const StepRows&, int, const StepSave<T>&,       \
-                                                  const T*, T*, T*, T*, T*);
+                                                  const T*, T*, T*, T*, T*);                      \
+  template void rnn_forward_step<T>(const StepRows&, int, Activation, const T*, const T*,         \
+                                    const T*, T*, T*, int, const StepSave<T>&);                   \
+  template void rnn_backward_step<T>(const StepRows&, int, Activation, const StepSave<T>&,        \
+                                     const T*, const T*, int, T*, T*);
 RNNX_INSTANTIATE(float)
 RNNX_INSTANTIATE(double)
 #undef RNNX_INSTANTIATE

@@ -41,6 +41,11 @@ void gru_before_forward_step(const StepRows& rows, int H, const T* proj, const T
                              const T* rec, const T* r, T* h, T* y, int y_ld,
                              const StepSave<T>& save);
 
+// Vanilla RNN (act: tanh or relu); rec is only read. save.gates gets h itself (G = 1).
+template <class T>
+void rnn_forward_step(const StepRows& rows, int H, Activation act, const T* proj, const T* bias,
+                      const T* rec, T* h, T* y, int y_ld, const StepSave<T>& save);
+
 // ---- backward ----
 // dh [B][H] holds the gradient arriving at each sequence's state from later steps; dout rows
 // (t, b) at dout + row * dout_ld the gradient of this step's output. Results go to dzx/dzh
@@ -65,5 +70,11 @@ void gru_before_backward_step(const StepRows& rows, int H, const StepSave<T>& sa
 template <class T>
 void gru_before_reset_backward_step(const StepRows& rows, int H, const StepSave<T>& saved,
                                     const T* drh, T* dzx, T* dzh, T* dz_step, T* dh_direct);
+
+// Vanilla RNN: dz [T][B][H] serves as both sides (the x and h sides agree); dh_prev is all in
+// the dh GEMM.
+template <class T>
+void rnn_backward_step(const StepRows& rows, int H, Activation act, const StepSave<T>& saved,
+                       const T* dh, const T* dout, int dout_ld, T* dz, T* dz_step);
 
 }  // namespace rnnx::cpu

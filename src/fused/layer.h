@@ -1,15 +1,15 @@
 // One layer and direction of the fused algorithm, written once for every backend (the cpu
 // engine's, the GPU engines'): the input projection of all steps as one GEMM, then per step the
 // recurrent GEMM and one fused pointwise pass (two of each for a GRU that resets before the
-// matmul); backward mirrors it and ends with the weight gradients as GEMMs over all steps.
-// Only the first max(len) times are touched.
+// matmul); which pass is chosen once per step by the cell's kind; backward mirrors it and ends with
+// the weight gradients as GEMMs over all steps. Only the first max(len) times are touched.
 //
 // A Backend<T> provides, on its own memory and (GPU) stream:
 //   T* scratch(Slot, n)                      an array of at least n elements, kept across calls
 //   void copy(const T* from, n, T* to), void zero(T* p, n)
 //   void gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)   row-major
 //   const T* projection_bias(const LayerWeights<T>&)   [G*H]: bx + bh, but bx alone for the n
-//                                                      rows of a GRU that resets after the matmul
+//                                                      rows where bhn_apart (fused/steps.h)
 //   void over_sequence_blocks(B, body)       runs body(first, last, threads) over the batch
 //   the fused passes of cpu/pointwise.h (lstm_forward_step, ...) with the same arguments
 //   void combine_dh(step, H, add_direct, dh_step, dh_direct, dh)
@@ -28,15 +28,15 @@ void layer_forward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequenc
                    const T* in, const T* h0, const T* c0, T* out, int out_ld, T* hn, T* cn,
                    const StepSave<T>& save) {
   const Layer& layer = *w.layer;
-  const int B = seq.B, H = layer.hidden, GH = gates(layer.cell) * H, I = w.input;
-  const bool lstm = layer.cell == Cell::lstm;
-  const bool reset_after = layer.gru_reset == GruReset::after_matmul;
+  const CellKind kind = cell_kind(layer);
+  const CellTraits traits = cell_traits(kind);
+  const int B = seq.B, H = layer.hidden, GH = traits.gates * H, I = w.input;
   const std::size_t rows = std::size_t(seq.max_len) * B, state = std::size_t(B) * H;
 
   T* h = be.scratch(Slot::h, state);
   T* c = be.scratch(Slot::c, state);
   be.copy(h0, state, h);
-  if (lstm) be.copy(c0, state, c);
+  if (traits.has_c) be.copy(c0, state, c);
 
   if (rows > 0) {
     // Every step's input projection at once: proj = in Wx^T (biases are added pointwise).
@@ -53,26 +53,35 @@ void layer_forward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequenc
       T* recb = rec + std::size_t(first) * GH;
       for (int s = 0; s < seq.max_len; ++s) {
         const StepRows step{B, seq.len, s, dir, threads, first, last};
-        if (lstm) {
-          be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
-          be.lstm_forward_step(step, H, T(layer.forget_bias), proj, bias, rec, h, c, out, out_ld,
-                               save);
-        } else if (reset_after) {
-          be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
-          be.gru_after_forward_step(step, H, proj, bias, rec, w.bh + 2 * H, h, out, out_ld, save);
-        } else {
-          // r and z from h; then n's recurrent term from r * h.
-          be.gemm(false, true, M, 2 * H, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
-          be.gru_before_reset_step(step, H, proj, bias, rec, h, reset, rh);
-          be.gemm(false, true, M, H, H, T(1), rh + std::size_t(first) * H, H,
-                  w.Wh + std::size_t(2) * H * H, H, T(0), recb + 2 * H, GH);
-          be.gru_before_forward_step(step, H, proj, bias, rec, reset, h, out, out_ld, save);
+        switch (kind) {
+          case CellKind::lstm:
+            be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+            be.lstm_forward_step(step, H, T(layer.forget_bias), proj, bias, rec, h, c, out, out_ld,
+                                 save);
+            break;
+          case CellKind::gru_reset_after:
+            be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+            be.gru_after_forward_step(step, H, proj, bias, rec, w.bh + 2 * H, h, out, out_ld, save);
+            break;
+          case CellKind::gru_reset_before:
+            // r and z from h; then n's recurrent term from r * h.
+            be.gemm(false, true, M, 2 * H, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+            be.gru_before_reset_step(step, H, proj, bias, rec, h, reset, rh);
+            be.gemm(false, true, M, H, H, T(1), rh + std::size_t(first) * H, H,
+                    w.Wh + std::size_t(2) * H * H, H, T(0), recb + 2 * H, GH);
+            be.gru_before_forward_step(step, H, proj, bias, rec, reset, h, out, out_ld, save);
+            break;
+          case CellKind::rnn_tanh:
+          case CellKind::rnn_relu:
+            be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+            be.rnn_forward_step(step, H, layer.activation, proj, bias, rec, h, out, out_ld, save);
+            break;
         }
       }
     });
   }
   be.copy(h, state, hn);
-  if (lstm) be.copy(c, state, cn);
+  if (traits.has_c) be.copy(c, state, cn);
 }
 
 // dout: rows at dout + row * dout_ld (already offset to this direction); dhn, dcn: gradients of
@@ -84,24 +93,37 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
                         const T* in, const T* dout, int dout_ld, const StepSave<T>& saved,
                         const T* dhn, const T* dcn, T* dh0, T* dc0, const LayerGrads<T>& grads) {
   const Layer& layer = *w.layer;
-  const int B = seq.B, H = layer.hidden, GH = gates(layer.cell) * H, I = w.input;
-  const bool lstm = layer.cell == Cell::lstm;
-  const bool reset_after = layer.gru_reset == GruReset::after_matmul;
+  const CellKind kind = cell_kind(layer);
+  const CellTraits traits = cell_traits(kind);
+  const int B = seq.B, H = layer.hidden, GH = traits.gates * H, I = w.input;
   const std::size_t rows = std::size_t(seq.max_len) * B, state = std::size_t(B) * H;
+  // A GRU's h side differs from its x side in the n rows (r multiplies the recurrent term), and
+  // part of its dh_prev (dh * z, and dh through r * h before the matmul) bypasses the dh GEMM.
+  bool gru = false;
+  switch (kind) {
+    case CellKind::gru_reset_after:
+    case CellKind::gru_reset_before:
+      gru = true;
+      break;
+    case CellKind::lstm:
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      break;
+  }
 
   // dh, dc: the gradient at each sequence's state, carried back through the steps.
   T* dh = dh0;
   T* dc = dc0;
   be.copy(dhn, state, dh);
-  if (lstm) be.copy(dcn, state, dc);
+  if (traits.has_c) be.copy(dcn, state, dc);
   if (rows == 0) return nullptr;
 
-  // Pre-activation gradients per time: x side (dzx) and h side (dzh); the same for an LSTM.
+  // Pre-activation gradients per time: x side (dzx) and h side (dzh); one array where they agree.
   // Rows of ended sequences stay zero, so the GEMMs below skip them for free.
   T* dzx = be.scratch(Slot::dzx, rows * GH);
-  T* dzh = lstm ? dzx : be.scratch(Slot::dzh, rows * GH);
+  T* dzh = gru ? be.scratch(Slot::dzh, rows * GH) : dzx;
   be.zero(dzx, rows * GH);
-  if (!lstm) be.zero(dzh, rows * GH);
+  if (gru) be.zero(dzh, rows * GH);
   T* dz_step = be.scratch(Slot::dz_step, std::size_t(B) * GH);
   T* dh_step = be.scratch(Slot::dh_step, state);
   T* dh_direct = be.scratch(Slot::dh_direct, state);
@@ -113,23 +135,33 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
     T* dhb = dh_step + std::size_t(first) * H;
     for (int s = seq.max_len - 1; s >= 0; --s) {
       const StepRows step{B, seq.len, s, dir, threads, first, last};
-      if (lstm) {
-        be.lstm_backward_step(step, H, saved, dh, dout, dout_ld, dc, dzx, dz_step);
-        be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
-      } else if (reset_after) {
-        be.gru_after_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step, dh_direct);
-        be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
-      } else {
-        be.gru_before_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step,
-                                    dh_direct);
-        // d(r*h) = dn Whn, then r's gradient, then dh through the r and z rows.
-        be.gemm(false, false, M, H, H, T(1), dzb + 2 * H, GH, w.Wh + std::size_t(2) * H * H, H,
-                T(0), dhb, H);
-        be.gru_before_reset_backward_step(step, H, saved, dh_step, dzx, dzh, dz_step, dh_direct);
-        be.gemm(false, false, M, H, 2 * H, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+      switch (kind) {
+        case CellKind::lstm:
+          be.lstm_backward_step(step, H, saved, dh, dout, dout_ld, dc, dzx, dz_step);
+          be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+          break;
+        case CellKind::gru_reset_after:
+          be.gru_after_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step,
+                                     dh_direct);
+          be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+          break;
+        case CellKind::gru_reset_before:
+          be.gru_before_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step,
+                                      dh_direct);
+          // d(r*h) = dn Whn, then r's gradient, then dh through the r and z rows.
+          be.gemm(false, false, M, H, H, T(1), dzb + 2 * H, GH, w.Wh + std::size_t(2) * H * H, H,
+                  T(0), dhb, H);
+          be.gru_before_reset_backward_step(step, H, saved, dh_step, dzx, dzh, dz_step, dh_direct);
+          be.gemm(false, false, M, H, 2 * H, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+          break;
+        case CellKind::rnn_tanh:
+        case CellKind::rnn_relu:
+          be.rnn_backward_step(step, H, layer.activation, saved, dh, dout, dout_ld, dzx, dz_step);
+          be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+          break;
       }
       // Sequences still running at step s take the new gradient; ended ones carry theirs.
-      be.combine_dh(step, H, !lstm, dh_step, dh_direct, dh);
+      be.combine_dh(step, H, gru, dh_step, dh_direct, dh);
     }
   });
 
@@ -137,7 +169,7 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
   be.gemm(true, false, GH, I, int(rows), T(1), dzx, GH, in, I, T(1), grads.Wx, I);
   be.add_column_sums(dzx, rows, GH, grads.bx);
   be.add_column_sums(dzh, rows, GH, grads.bh);
-  if (lstm || reset_after) {
+  if (!traits.reset_before) {
     be.gemm(true, false, GH, H, int(rows), T(1), dzh, GH, saved.h_prev, H, T(1), grads.Wh, H);
   } else {
     // The n rows of Wh multiply r * h_prev, not h_prev.

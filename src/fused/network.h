@@ -46,7 +46,7 @@ void network_forward(const Model& m, const Sequences& seq, int steps, const T* x
   for (int l = 0; l < L; ++l) {
     const Layer& layer = m.layers[l];
     const int D = output_size(layer), H = layer.hidden;
-    const bool lstm = layer.cell == Cell::lstm;
+    const CellTraits traits = cell_traits(layer);
     T* out = l + 1 == L ? y
              : reserve != nullptr
                  ? reserve + map[l].out
@@ -59,12 +59,13 @@ void network_forward(const Model& m, const Sequences& seq, int steps, const T* x
       const StepSave<T> save = save_of(reserve, reserve ? map[l].dir[d] : DirOffsets{}, layer);
       if (reserve != nullptr) {
         // Rows of ended sequences are read by the weight GEMMs (times zero); keep them finite.
-        be.zero(save.gates, rows * gates(layer.cell) * H);
+        be.zero(save.gates, rows * traits.gates * H);
         be.zero(save.h_prev, rows * H);
       }
       layer_forward(be, layer_weights(m, wl, W, l, dir), dir, seq, in, init + sl.h(l, dir),
-                    lstm ? init + sl.c(l, dir) : nullptr, out + std::size_t(d) * H, D,
-                    final_state + sl.h(l, dir), lstm ? final_state + sl.c(l, dir) : nullptr, save);
+                    traits.has_c ? init + sl.c(l, dir) : nullptr, out + std::size_t(d) * H, D,
+                    final_state + sl.h(l, dir), traits.has_c ? final_state + sl.c(l, dir) : nullptr,
+                    save);
     }
     if (layer.bidirectional) fw.join(bw);
     in = out;
@@ -89,8 +90,8 @@ void network_backward(const Model& m, const Sequences& seq, int steps, const T* 
   for (int l = L - 1; l >= 0; --l) {
     const Layer& layer = m.layers[l];
     const int I = layer_input_size(m, l), D = output_size(layer), H = layer.hidden;
-    const int GH = gates(layer.cell) * H;
-    const bool lstm = layer.cell == Cell::lstm;
+    const CellTraits traits = cell_traits(layer);
+    const int GH = traits.gates * H;
     const T* in = l == 0 ? x : reserve + map[l - 1].out;
     T* din = l == 0 ? dx : fw.scratch(l % 2 ? Slot::grad_b : Slot::grad_a, tb * I);
     fw.zero(din, tb * I);
@@ -101,10 +102,11 @@ void network_backward(const Model& m, const Sequences& seq, int steps, const T* 
       const Dir dir = dir_of(d);
       const LayerGrads<T> g{dW + wl.offset(l, dir, Param::Wx), dW + wl.offset(l, dir, Param::Wh),
                             dW + wl.offset(l, dir, Param::bx), dW + wl.offset(l, dir, Param::bh)};
-      dzx[d] = layer_backward(be, layer_weights(m, wl, W, l, dir), dir, seq, in,
-                              dout + std::size_t(d) * H, D, save_of(arrays, map[l].dir[d], layer),
-                              dfinal + sl.h(l, dir), lstm ? dfinal + sl.c(l, dir) : nullptr,
-                              dinit + sl.h(l, dir), lstm ? dinit + sl.c(l, dir) : nullptr, g);
+      dzx[d] =
+          layer_backward(be, layer_weights(m, wl, W, l, dir), dir, seq, in,
+                         dout + std::size_t(d) * H, D, save_of(arrays, map[l].dir[d], layer),
+                         dfinal + sl.h(l, dir), traits.has_c ? dfinal + sl.c(l, dir) : nullptr,
+                         dinit + sl.h(l, dir), traits.has_c ? dinit + sl.c(l, dir) : nullptr, g);
     }
     if (layer.bidirectional) fw.join(bw);
     // The input's gradient, from both directions, once both are done.

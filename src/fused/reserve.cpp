@@ -16,16 +16,18 @@ std::size_t reserve_elements(const Model& model, int T, int B, std::vector<Layer
     LayerOffsets o;
     o.out = at;
     if (l + 1 < L) at += tb * output_size(layer);
+    const CellTraits traits = cell_traits(layer);
     for (int d = 0; d < directions(layer); ++d) {
       DirOffsets& dir = o.dir[d];
       dir.gates = at;
-      at += tb * gates(layer.cell) * layer.hidden;
+      at += tb * traits.gates * layer.hidden;
       dir.h_prev = at;
       at += tb * layer.hidden;
-      if (layer.cell == Cell::lstm) {
+      if (traits.has_c) {
         dir.c_prev = at;
         at += tb * layer.hidden;
-      } else if (layer.gru_reset == GruReset::after_matmul) {
+      }
+      if (traits.saves_hn) {
         dir.hn = at;
         at += tb * layer.hidden;
       }
@@ -54,7 +56,8 @@ void scratch_sizes(const Model& model, int T, int B, ScratchSizes& sizes) {
   const std::size_t tb = std::size_t(T) * B;
   for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
     const Layer& layer = model.layers[l];
-    const std::size_t H = layer.hidden, GH = gates(layer.cell) * H, state = std::size_t(B) * H;
+    const std::size_t H = layer.hidden, GH = cell_traits(layer).gates * H;
+    const std::size_t state = std::size_t(B) * H;
     for (Slot slot : {Slot::proj, Slot::dzx, Slot::dzh}) grow(slot, tb * GH);
     for (Slot slot : {Slot::rec, Slot::dz_step}) grow(slot, std::size_t(B) * GH);
     for (Slot slot : {Slot::h, Slot::c, Slot::r, Slot::rh, Slot::dh_step, Slot::dh_direct}) {

@@ -36,11 +36,12 @@ void check_gemm_limits(int steps, int batch, Engine engine);
 template <class T>
 StepSave<T> save_of(T* arrays, const DirOffsets& o, const Layer& layer) {
   if (arrays == nullptr) return {};
+  const CellTraits traits = cell_traits(layer);
   StepSave<T> save;
   save.gates = arrays + o.gates;
   save.h_prev = arrays + o.h_prev;
-  if (layer.cell == Cell::lstm) save.c_prev = arrays + o.c_prev;
-  if (layer.cell == Cell::gru && layer.gru_reset == GruReset::after_matmul) save.hn = arrays + o.hn;
+  if (traits.has_c) save.c_prev = arrays + o.c_prev;
+  if (traits.saves_hn) save.hn = arrays + o.hn;
   return save;
 }
 

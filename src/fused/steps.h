@@ -29,13 +29,29 @@ struct StepRows {
 };
 
 // What forward_train keeps per step for backward (all per-time arrays), or nulls for inference.
+// The RNN keeps its step's output as its one "gate" (G = 1): its derivative is a function of it.
 template <class T>
 struct StepSave {
-  T* gates = nullptr;   // [T][B][G*H] activated gates (LSTM i, f, g, o; GRU r, z, n)
+  T* gates = nullptr;   // [T][B][G*H] activated gates (LSTM i, f, g, o; GRU r, z, n; RNN h)
   T* h_prev = nullptr;  // [T][B][H] the h each step started from
   T* c_prev = nullptr;  // [T][B][H] LSTM: the c each step started from
   T* hn = nullptr;      // [T][B][H] GRU reset after: Whn h + bhn
 };
+
+// Whether the projection's bias leaves bh's n rows out: a GRU that resets after the matmul
+// multiplies Whn h + bhn by r, so bhn joins the recurrent term instead (given apart).
+inline bool bhn_apart(CellKind kind) noexcept {
+  switch (kind) {
+    case CellKind::gru_reset_after:
+      return true;
+    case CellKind::lstm:
+    case CellKind::gru_reset_before:
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      return false;
+  }
+  return false;
+}
 
 struct Sequences {
   int B = 0;

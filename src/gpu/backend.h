@@ -65,9 +65,9 @@ class GpuBackend {
   void join(GpuBackend& other) { other.fork(*this); }
 
   const T* projection_bias(const fused::LayerWeights<T>& w) {
-    const int H = w.layer->hidden, GH = gates(w.layer->cell) * H;
-    const bool keep_bhn =
-        w.layer->cell == Cell::gru && w.layer->gru_reset == GruReset::after_matmul;
+    const CellKind kind = cell_kind(*w.layer);
+    const int H = w.layer->hidden, GH = cell_traits(kind).gates * H;
+    const bool keep_bhn = fused::bhn_apart(kind);
     T* bias = scratch(fused::Slot::bias, GH);
     RNNX_CUDA_CHECK(gpu::projection_bias<T>(stream_, GH, H, keep_bhn, w.bx, w.bh, bias));
     return bias;
@@ -110,6 +110,14 @@ class GpuBackend {
   template <class... A>
   void gru_before_reset_backward_step(A&&... a) {
     RNNX_CUDA_CHECK(gpu::gru_before_reset_backward_step<T>(stream_, std::forward<A>(a)...));
+  }
+  template <class... A>
+  void rnn_forward_step(A&&... a) {
+    RNNX_CUDA_CHECK(gpu::rnn_forward_step<T>(stream_, std::forward<A>(a)...));
+  }
+  template <class... A>
+  void rnn_backward_step(A&&... a) {
+    RNNX_CUDA_CHECK(gpu::rnn_backward_step<T>(stream_, std::forward<A>(a)...));
   }
   void combine_dh(const fused::StepRows& rows, int H, bool add_direct, const T* dh_step,
                   const T* dh_direct, T* dh) {

@@ -8,8 +8,9 @@
 // lazily) is harmless to a capture in flight, and no rnnx code has yet run on a GPU to show it.
 // So, as a precaution that costs only waiting, rnnx keeps its own such calls apart from its
 // captures: captures hold the gate shared (they may overlap one another), rnnx's synchronizing
-// work holds it exclusively. What other code does on other threads is the caller's (README,
-// "Threads and graph capture"); gpu_static retries a capture that was invalidated anyway, once.
+// work holds it exclusively. What other code does on other threads is the caller's
+// (docs/ENGINES.md, "Threads and graph capture"); gpu_static retries a capture that was invalidated
+// anyway, once.
 //
 // Lock order: the gate first, then any lock taken inside a scope (a function-local static's
 // initialization included), never the other way round.
@@ -25,21 +26,18 @@ namespace rnnx::gpu {
 
 namespace detail {
 
-inline std::shared_mutex& capture_gate() {
-  static std::shared_mutex gate;
-  return gate;
-}
-
 // This thread's hold on the gate: how many SyncScopes are open, and whether it captures.
 struct GateHold {
   int sync_depth = 0;
   bool capturing = false;
 };
 
-inline GateHold& this_thread_hold() {
-  thread_local GateHold hold;
-  return hold;
-}
+// The one gate of the process and this thread's hold on it. Defined once, in librnnx
+// (gpu/capture_gate.cpp); the GPU module (librnnx_gpu.so, a separate copy of the code it needs)
+// forwards both to librnnx's through the table it is given at load (gpu/module_gate.cpp,
+// docs/GPU_LIBRARIES.md), so that plans, captures and the device probe all share one gate.
+std::shared_mutex& capture_gate();
+GateHold& this_thread_hold();
 
 }  // namespace detail
 

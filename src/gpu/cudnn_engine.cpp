@@ -1,10 +1,14 @@
 // How rnnx's conventions map onto cuDNN's (DESIGN.md, "The cudnn engine"):
-// - Layers: consecutive layers of the same cell, hidden size and direction form one cuDNN RNN
-//   (a "segment", one call); a mixed stack is one call per segment.
-// - Gates: cuDNN's linear layers are LSTM i, f, g, o and GRU r, z, n (input side 0..G-1,
-//   recurrent side G..2G-1), each an [H, in] row-major block, like rnnx's; addresses come from
-//   cudnnGetRNNWeightParams, never from assumed offsets. forget_bias is added to the forget
-//   gate's input-side bias. cuDNN's GRU resets after the matmul; the other mode is refused.
+// - Layers: consecutive layers of the same kind of cell (CellKind: the GRU's reset mode and the
+//   vanilla RNN's activation included), hidden size and direction form one cuDNN RNN (a
+//   "segment", one call); a mixed stack is one call per segment.
+// - Cells: LSTM, GRU (CUDNN_GRU resets after the matmul), the vanilla RNN as CUDNN_RNN_TANH or
+//   CUDNN_RNN_RELU; the GRU that resets before the matmul is refused (gpu::cudnn_cell_mode).
+// - Gates: cuDNN's linear layers are LSTM i, f, g, o, GRU r, z, n and the RNN's one (input side
+//   0..G-1, recurrent side G..2G-1: for the RNN 0 is W_x, b_x and 1 is W_h, b_h), each an
+//   [H, in] row-major block, like rnnx's; addresses come from cudnnGetRNNWeightParams, never from
+//   assumed offsets. forget_bias is added to the LSTM forget gate's input-side bias. Every cell
+//   has two biases (CUDNN_RNN_DOUBLE_BIAS), b_x and b_h.
 // - Sequences: padded IO with per-sequence lengths and zero padding fill, time-major or
 //   batch-major as the model says, so x and y need no copies. cuDNN fails on sequences of
 //   length 0, so those run with length 1 and are fixed up: their outputs are zeroed, their final
@@ -52,6 +56,7 @@ namespace {
 using gpu::Carver;
 using gpu::check;
 using gpu::copy_or_zero;
+using gpu::cudnn_cell_mode;
 using gpu::CudnnCall;
 using gpu::DeviceGuard;
 using gpu::HandleStream;
@@ -134,14 +139,8 @@ class CudnnEngine final : public EngineImpl {
   };
 
   void create(const Options& options) {
-    for (const Layer& layer : model().layers) {
-      if (layer.cell == Cell::gru && layer.gru_reset == GruReset::before_matmul) {
-        throw Error(Status::unsupported,
-                    "engine cudnn: cuDNN's GRU resets after the matmul (n = tanh(Wx x + r*(Wh h "
-                    "+ bh))); a GRU that resets before it (TF's GRUCell) is not something cuDNN "
-                    "computes: use gpu_dynamic, gpu_static, cpu or cpu_reference");
-      }
-    }
+    // Refuses what cuDNN does not compute (the reset-before GRU) before anything is made.
+    for (const Layer& layer : model().layers) (void)cudnn_cell_mode(cell_kind(layer));
     if (algo_ == CudnnAlgo::persist_static && model().dtype == DType::f64) {
       throw Error(Status::unsupported,
                   "Options.cudnn_algo = persist_static: cuDNN's persistent static algorithm "
@@ -193,7 +192,7 @@ class CudnnEngine final : public EngineImpl {
       if (!segments_.empty()) {
         Segment& last = segments_.back();
         const Layer& prev = layers[l - 1];
-        if (prev.cell == layer.cell && prev.hidden == layer.hidden &&
+        if (cell_kind(prev) == cell_kind(layer) && prev.hidden == layer.hidden &&
             prev.bidirectional == layer.bidirectional) {
           ++last.layers;
           continue;
@@ -205,18 +204,18 @@ class CudnnEngine final : public EngineImpl {
       s.input = layer_input_size(model(), l);
       s.hidden = layer.hidden;
       s.dirs = directions(layer);
-      s.cell = layer.cell;
-      s.gates = gates(layer.cell);
+      s.kind = cell_kind(layer);
+      s.gates = cell_traits(s.kind).gates;
       segments_.push_back(s);
     }
     for (Segment& s : segments_) {
       check(cudnnCreateRNNDescriptor(&s.rnn), "cudnnCreateRNNDescriptor", CudnnCall::plumbing,
             ctx_);
-      check(cudnnSetRNNDescriptor_v8(
-                s.rnn, to_cudnn(algo_), s.cell == Cell::lstm ? CUDNN_LSTM : CUDNN_GRU,
-                CUDNN_RNN_DOUBLE_BIAS, s.dirs == 2 ? CUDNN_BIDIRECTIONAL : CUDNN_UNIDIRECTIONAL,
-                CUDNN_LINEAR_INPUT, type, type, math, s.input, s.hidden, s.hidden, s.layers,
-                dropout_, CUDNN_RNN_PADDED_IO_ENABLED),
+      check(cudnnSetRNNDescriptor_v8(s.rnn, to_cudnn(algo_), cudnn_cell_mode(s.kind),
+                                     CUDNN_RNN_DOUBLE_BIAS,
+                                     s.dirs == 2 ? CUDNN_BIDIRECTIONAL : CUDNN_UNIDIRECTIONAL,
+                                     CUDNN_LINEAR_INPUT, type, type, math, s.input, s.hidden,
+                                     s.hidden, s.layers, dropout_, CUDNN_RNN_PADDED_IO_ENABLED),
             "cudnnSetRNNDescriptor_v8", CudnnCall::configure, ctx_);
       check(cudnnCreateRNNDataDescriptor(&s.x_desc), "cudnnCreateRNNDataDescriptor",
             CudnnCall::plumbing, ctx_);
@@ -257,8 +256,9 @@ class CudnnEngine final : public EngineImpl {
         for (int d = 0; d < s.dirs; ++d) {
           const Dir dir = d == 0 ? Dir::fw : Dir::bw;
           for (int id = 0; id < 2 * s.gates; ++id) {
-            const bool recurrent = id >= s.gates;
-            const int gate = id % s.gates;
+            const gpu::LinearLayer linear = gpu::linear_layer(s.kind, id);
+            const bool recurrent = linear.recurrent;
+            const int gate = linear.gate;
             void* m = nullptr;
             void* b = nullptr;
             check(cudnnGetRNNWeightParams(handle_, s.rnn, l * s.dirs + d, s.weight_bytes, s.weights,
@@ -269,9 +269,7 @@ class CudnnEngine final : public EngineImpl {
             expect_elements(b_desc, s.hidden, "bias");
             const Param wp = recurrent ? Param::Wh : Param::Wx;
             const Param bp = recurrent ? Param::bh : Param::bx;
-            const double add = s.cell == Cell::lstm && !recurrent && gate == lstm_f
-                                   ? model().layers[layer].forget_bias
-                                   : 0.0;
+            const double add = gpu::packed_bias_add(s.kind, model().layers[layer], linear);
             copies_.push_back({wl.offset(layer, dir, wp, gate), byte_offset(s, m), expect_m, 0.0});
             copies_.push_back(
                 {wl.offset(layer, dir, bp, gate), byte_offset(s, b), std::size_t(s.hidden), add});
@@ -462,7 +460,7 @@ class CudnnEngine final : public EngineImpl {
     b.dW = c.take<T>(W);
     for (const Segment& s : segments_) {
       const std::size_t n = std::size_t(s.blocks()) * batch * s.hidden;
-      const std::size_t nc = s.cell == Cell::lstm ? n : 0;
+      const std::size_t nc = cell_traits(s.kind).has_c ? n : 0;
       SegmentStates st;
       st.hx = c.take<T>(n);
       st.hy = c.take<T>(n);
@@ -599,7 +597,7 @@ void CudnnEngine<T>::run_forward(const Forward& args, char* reserve, Stream stre
   for (std::size_t k = 0; k < segments_.size(); ++k) {
     Segment& seg = segments_[k];
     const SegmentStates& st = buf_.states[k];
-    const bool lstm = seg.cell == Cell::lstm;
+    const bool lstm = cell_traits(seg.kind).has_c;
     const std::size_t n = std::size_t(seg.blocks()) * args.batch * seg.hidden;
     const std::size_t h_at = sl.h(seg.first, Dir::fw), c_at = lstm ? sl.c(seg.first, Dir::fw) : 0;
     copy_or_zero(init != nullptr ? init + h_at : nullptr, st.hx, n, s);
@@ -663,7 +661,7 @@ void CudnnEngine<T>::backward(const Forward& args, const Backward& grads, Reserv
     copy_or_zero(dfinal != nullptr ? dfinal + h_at : nullptr, st.dhy, n, s);
     RNNX_CUDA_CHECK(
         gpu::zero_rows_of_empty<T>(s, st.dhy, seg.blocks(), args.batch, seg.hidden, buf_.len));
-    if (seg.cell == Cell::lstm) {
+    if (cell_traits(seg.kind).has_c) {
       const std::size_t c_at = sl.c(seg.first, Dir::fw);
       copy_or_zero(dfinal != nullptr ? dfinal + c_at : nullptr, st.dcy, n, s);
       RNNX_CUDA_CHECK(
@@ -678,7 +676,7 @@ void CudnnEngine<T>::backward(const Forward& args, const Backward& grads, Reserv
   for (int k = static_cast<int>(segments_.size()) - 1; k >= 0; --k) {
     Segment& seg = segments_[k];
     const SegmentStates& st = buf_.states[k];
-    const bool lstm = seg.cell == Cell::lstm;
+    const bool lstm = cell_traits(seg.kind).has_c;
     const std::size_t n = std::size_t(seg.blocks()) * args.batch * seg.hidden;
     const std::size_t h_at = sl.h(seg.first, Dir::fw), c_at = lstm ? sl.c(seg.first, Dir::fw) : 0;
     copy_or_zero(init != nullptr ? init + h_at : nullptr, st.hx, n, s);

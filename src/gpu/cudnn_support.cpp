@@ -168,6 +168,43 @@ Error cudnn_error(cudnnStatus_t status, const char* call_name, CudnnCall call,
                                           what_was_asked(context) + ")" + cudnn_says);
 }
 
+cudnnRNNMode_t cudnn_cell_mode(CellKind kind) {
+  switch (kind) {
+    case CellKind::lstm:
+      return CUDNN_LSTM;
+    case CellKind::gru_reset_after:
+      return CUDNN_GRU;
+    case CellKind::rnn_tanh:
+      return CUDNN_RNN_TANH;
+    case CellKind::rnn_relu:
+      return CUDNN_RNN_RELU;
+    case CellKind::gru_reset_before:
+      break;
+  }
+  throw Error(Status::unsupported,
+              "engine cudnn: cuDNN's GRU resets after the matmul (n = tanh(Wx x + r*(Wh h + bh))); "
+              "a GRU that resets before it (TF's GRUCell) is not something cuDNN computes: use "
+              "gpu_dynamic, gpu_static, cpu or cpu_reference");
+}
+
+LinearLayer linear_layer(CellKind kind, int id) {
+  const int G = cell_traits(kind).gates;
+  return LinearLayer{id >= G, id % G};
+}
+
+double packed_bias_add(CellKind kind, const Layer& layer, LinearLayer linear) {
+  switch (kind) {
+    case CellKind::lstm:
+      return !linear.recurrent && linear.gate == lstm_f ? layer.forget_bias : 0.0;
+    case CellKind::gru_reset_after:
+    case CellKind::gru_reset_before:
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      return 0.0;
+  }
+  return 0.0;
+}
+
 cudnnRNNAlgo_t to_cudnn(CudnnAlgo algo) {
   switch (algo) {
     case CudnnAlgo::persist_static:

@@ -80,10 +80,28 @@ inline void check(cudnnStatus_t status, const char* call_name, CudnnCall call,
 
 cudnnRNNAlgo_t to_cudnn(CudnnAlgo algo);
 
+// cuDNN's cell mode for a kind (cudnnSetRNNDescriptor_v8's cellMode): CUDNN_LSTM, CUDNN_GRU (which
+// resets after the matmul), CUDNN_RNN_TANH, CUDNN_RNN_RELU. Throws Error(Status::unsupported)
+// for the GRU that resets before the matmul, which cuDNN does not compute.
+cudnnRNNMode_t cudnn_cell_mode(CellKind kind);
+
+// cuDNN's linear layers of a kind (cudnnGetRNNWeightParams' linLayerID): G on the input side
+// (0 .. G-1, gates in rnnx's order) and G on the recurrent side (G .. 2G-1). For RNN_TANH/RELU,
+// G = 1: 0 is W_x and b_x, 1 is W_h and b_h.
+struct LinearLayer {
+  bool recurrent;  // W_h and b_h, else W_x and b_x
+  int gate;        // the gate's index in rnnx's order (LstmGate, GruGate; 0 for the RNN)
+};
+LinearLayer linear_layer(CellKind kind, int id);
+
+// What rnnx adds to a bias block when packing it for cuDNN: the LSTM's forget_bias on the forget
+// gate's input-side bias, 0 everywhere else.
+double packed_bias_add(CellKind kind, const Layer& layer, LinearLayer linear);
+
 // Layers [first, first + layers) of the model run as one cuDNN RNN.
 struct Segment {
   int first = 0, layers = 0, input = 0, hidden = 0, dirs = 1, gates = 4;
-  Cell cell = Cell::lstm;
+  CellKind kind = CellKind::lstm;  // equal in every layer of the segment, activation included
   cudnnRNNDescriptor_t rnn = nullptr;
   cudnnRNNDataDescriptor_t x_desc = nullptr, y_desc = nullptr;
   cudnnTensorDescriptor_t h_desc = nullptr;

@@ -102,6 +102,8 @@ GpuReport query_devices() {
 void add_library_versions(BuildInfo& info) {
   int runtime = 0;
   if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) info.cuda_runtime_version = runtime;
+  int driver = 0;  // 0 (and cudaSuccess) when no driver is installed
+  if (cudaDriverGetVersion(&driver) == cudaSuccess) info.cuda_driver_version = driver;
   int major = 0, minor = 0, patch = 0;
   if (cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS &&
       cublasGetProperty(MINOR_VERSION, &minor) == CUBLAS_STATUS_SUCCESS &&

@@ -1,4 +1,4 @@
-// The CUDA side of rnnx::gpus() and rnnx::build_info().
+// The CUDA side of rnnx::gpus() and rnnx::build_info(), in the GPU module (gpu/module_entry.cpp).
 #pragma once
 
 #include "rnnx/info.h"
@@ -6,6 +6,6 @@
 namespace rnnx::gpu {
 
 GpuReport query_devices();                   // enumerates and probes; never throws
-void add_library_versions(BuildInfo& info);  // CUDA runtime, cuBLAS, cuDNN versions
+void add_library_versions(BuildInfo& info);  // CUDA runtime and driver, cuBLAS, cuDNN versions
 
 }  // namespace rnnx::gpu

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,19 +29,34 @@ namespace {
 using gpu::Carver;
 using gpu::DeviceGuard;
 using gpu::GridBarrier;
-using gpu::PersistentCell;
 
 constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;
 
-PersistentCell persistent_cell(Cell cell, GruReset reset) {
-  if (cell == Cell::lstm) return PersistentCell::lstm;
-  return reset == GruReset::after_matmul ? PersistentCell::gru_after : PersistentCell::gru_before;
+// The kind whose limits info.h's queries report for (cell, reset). Both activations of the vanilla
+// RNN have the same shared-memory layout and kernel shape, hence the same limits: tanh answers
+// for both.
+CellKind limit_kind(Cell cell, GruReset reset) {
+  Layer layer;
+  layer.cell = cell;
+  layer.gru_reset = reset;
+  layer.activation = Activation::tanh;
+  return cell_kind(layer);
 }
 
-const char* cell_name(PersistentCell cell) {
-  return cell == PersistentCell::lstm        ? "LSTM"
-         : cell == PersistentCell::gru_after ? "GRU (reset after)"
-                                             : "GRU (reset before)";
+const char* cell_name(CellKind cell) {
+  switch (cell) {
+    case CellKind::lstm:
+      return "LSTM";
+    case CellKind::gru_reset_after:
+      return "GRU (reset after)";
+    case CellKind::gru_reset_before:
+      return "GRU (reset before)";
+    case CellKind::rnn_tanh:
+      return "vanilla RNN (tanh)";
+    case CellKind::rnn_relu:
+      return "vanilla RNN (relu)";
+  }
+  return "cell";
 }
 
 // Tensor cores for the recurrent product of bf16/f16 models (where persistent_mma_possible):
@@ -69,9 +85,17 @@ bool pair_directions() {
 }
 
 // Why a layer's recurrent product cannot run on tensor cores at all; empty when it can.
-std::string no_tensor_cores(PersistentCell cell, GridBarrier barrier, DType storage, int H) {
+std::string no_tensor_cores(CellKind cell, GridBarrier barrier, DType storage, int H) {
   if (storage == DType::f32) return "float32 weights";
-  if (cell == PersistentCell::gru_before) return "a GRU resetting before the matmul";
+  switch (cell) {
+    case CellKind::lstm:
+    case CellKind::gru_reset_after:
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      break;
+    case CellKind::gru_reset_before:
+      return "a GRU resetting before the matmul";
+  }
   if (H % 16 != 0) return "hidden " + std::to_string(H) + " is not a multiple of 16";
   if (!gpu::persistent_mma_possible(cell, barrier, storage, H)) {
     return "the kernel was compiled for an architecture before sm_80";
@@ -172,7 +196,7 @@ struct Fit {
   std::string why;  // empty when it fits
 };
 
-Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, const Device& d,
+Fit fit(CellKind cell, DType storage, GridBarrier barrier, int H, int B, const Device& d,
         int directions, bool mma) {
   Fit f;
   f.directions = directions;
@@ -199,12 +223,11 @@ Fit fit(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B, c
 // Whether the layer runs at all: one direction per launch without tensor cores is the most
 // frugal layout (tensor cores' padding and 16-bit copy of h take more shared memory), and its
 // "fits" is monotone in H and B, as the limit searches need.
-Fit fit_frugal(PersistentCell cell, DType storage, GridBarrier barrier, int H, int B,
-               const Device& d) {
+Fit fit_frugal(CellKind cell, DType storage, GridBarrier barrier, int H, int B, const Device& d) {
   return fit(cell, storage, barrier, H, B, d, 1, false);
 }
 
-void prepare_kernel(PersistentCell cell, GridBarrier barrier, DType storage, const Device& d) {
+void prepare_kernel(CellKind cell, GridBarrier barrier, DType storage, const Device& d) {
   RNNX_CUDA_CHECK(gpu::prepare_persistent_kernel(cell, barrier, storage, d.shared_optin));
 }
 
@@ -223,6 +246,34 @@ int largest(int hi, Fits fits) {
   return lo;
 }
 
+// The largest hidden size (batch) of a kind that runs at all on `device`, 0 if none or when
+// nothing can be said (no device).
+int limit_hidden(CellKind c, int batch, int device, DType dtype) {
+  try {
+    const Device d = device_properties(device);
+    const DeviceGuard guard(device);
+    const GridBarrier barrier = barrier_choice(d);
+    prepare_kernel(c, barrier, dtype, d);
+    return largest(1 << 16,
+                   [&](int H) { return fit_frugal(c, dtype, barrier, H, batch, d).why.empty(); });
+  } catch (const Error&) {
+    return 0;  // documented: 0 when nothing can be said
+  }
+}
+
+int limit_batch(CellKind c, int hidden, int device, DType dtype) {
+  try {
+    const Device d = device_properties(device);
+    const DeviceGuard guard(device);
+    const GridBarrier barrier = barrier_choice(d);
+    prepare_kernel(c, barrier, dtype, d);
+    return largest(1 << 20,
+                   [&](int B) { return fit_frugal(c, dtype, barrier, hidden, B, d).why.empty(); });
+  } catch (const Error&) {
+    return 0;
+  }
+}
+
 class PersistentEngine final : public EngineImpl {
  public:
   PersistentEngine(const Model& model, const Options& options) : EngineImpl(model) {
@@ -231,14 +282,11 @@ class PersistentEngine final : public EngineImpl {
     barrier_ = barrier_choice(device_);
     // The kernels' shared-memory ceiling and what the layers' tensor cores depend on, once per
     // plan rather than per launch.
-    bool prepared[3] = {};
+    std::set<CellKind> prepared;
     for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
       const Layer& layer = model.layers[l];
-      const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
-      if (!prepared[static_cast<int>(cell)]) {
-        prepare_kernel(cell, barrier_, model.dtype, device_);
-        prepared[static_cast<int>(cell)] = true;
-      }
+      const CellKind cell = cell_kind(layer);
+      if (prepared.insert(cell).second) prepare_kernel(cell, barrier_, model.dtype, device_);
       no_mma_.push_back(no_tensor_cores(cell, barrier_, model.dtype, layer.hidden));
       const Fit f = fit_frugal(cell, model.dtype, barrier_, layer.hidden, 1, device_);
       if (!f.why.empty()) {
@@ -246,8 +294,7 @@ class PersistentEngine final : public EngineImpl {
                     "engine gpu_persistent: model.layers[" + std::to_string(l) + "].hidden = " +
                         std::to_string(layer.hidden) + " does not fit on " + device_.name + ": " +
                         f.why + "; a " + cell_name(cell) + " layer fits hidden <= " +
-                        std::to_string(persistent_limit_hidden(layer.cell, layer.gru_reset, 1,
-                                                               device_index_, model.dtype)) +
+                        std::to_string(limit_hidden(cell, 1, device_index_, model.dtype)) +
                         " at batch 1 (use gpu_dynamic or cudnn beyond)");
       }
     }
@@ -372,7 +419,7 @@ class PersistentEngine final : public EngineImpl {
       const bool pair = pair_directions();
       for (int l = 0; l < static_cast<int>(model().layers.size()); ++l) {
         const Layer& layer = model().layers[l];
-        const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
+        const CellKind cell = cell_kind(layer);
         PersistentLayerInputs in;
         in.mma = mma;
         in.bidirectional = layer.bidirectional;
@@ -381,7 +428,7 @@ class PersistentEngine final : public EngineImpl {
         Fit tried[2][2];  // [directions - 1][mma], as the choice asked
         for (int d = 1; d <= 2; ++d) {
           const int units = units_per_block(layer.hidden, d, device_);
-          const int rows = (gpu::persistent_gates(cell) * units + 15) / 16;
+          const int rows = (cell_traits(cell).gates * units + 15) / 16;
           in.few_tiles[d - 1] = rows * ((batch + 15) / 16) < kPersistentMmaMinTiles;
         }
         const PersistentLayerChoice choice = choose_persistent_layout(in, [&](int directions,
@@ -438,12 +485,12 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
   for (int l = 0; l < static_cast<int>(m.layers.size()); ++l) {
     const Layer& layer = m.layers[l];
     if (!fits[l].why.empty()) {
-      throw Error(Status::unsupported,
-                  "engine gpu_persistent: Forward.batch = " + std::to_string(args.batch) +
-                      " does not fit for model.layers[" + std::to_string(l) + "] on " +
-                      device_.name + ": " + fits[l].why + "; the largest batch is " +
-                      std::to_string(persistent_limit_batch(layer.cell, layer.gru_reset,
-                                                            layer.hidden, device_index_, m.dtype)));
+      throw Error(
+          Status::unsupported,
+          "engine gpu_persistent: Forward.batch = " + std::to_string(args.batch) +
+              " does not fit for model.layers[" + std::to_string(l) + "] on " + device_.name +
+              ": " + fits[l].why + "; the largest batch is " +
+              std::to_string(limit_batch(cell_kind(layer), layer.hidden, device_index_, m.dtype)));
     }
   }
   record_choices(fits);
@@ -482,12 +529,24 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
     const Layer& layer = m.layers[l];
     const int H = layer.hidden, GH = gates(layer.cell) * H, I = layer_input_size(m, l);
     const int D = output_size(layer);
-    const PersistentCell cell = persistent_cell(layer.cell, layer.gru_reset);
+    const CellKind cell = cell_kind(layer);
     const Fit& f = fits[l];
     char* out = l + 1 == L ? buf_.y : buf_.out[l % 2];
     RNNX_CUDA_CHECK(cudaMemsetAsync(out, 0, tb * D * es, s));  // zero past lengths (+0 bits)
     const std::size_t state = std::size_t(B) * H;
-    const bool lstm = layer.cell == Cell::lstm;
+    const bool lstm = cell_traits(cell).has_c;
+    // Only the reset-after GRU keeps bh's n rows apart, inside r * (Whn h + bhn).
+    bool keep_bhn = false;
+    switch (cell) {
+      case CellKind::gru_reset_after:
+        keep_bhn = true;
+        break;
+      case CellKind::lstm:
+      case CellKind::gru_reset_before:
+      case CellKind::rnn_tanh:
+      case CellKind::rnn_relu:
+        break;
+    }
     // Each direction's inputs: its projections, biases and initial state in its own buffers, so
     // that both directions may then run in one grid.
     gpu::PersistentDirection dirs[2];
@@ -512,8 +571,7 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
         bx = buf_.wide_bias[d];
         bh = buf_.wide_bias[d] + GH;
       }
-      RNNX_CUDA_CHECK(gpu::projection_bias<float>(s, GH, H, cell == PersistentCell::gru_after, bx,
-                                                  bh, buf_.bias[d]));
+      RNNX_CUDA_CHECK(gpu::projection_bias<float>(s, GH, H, keep_bhn, bx, bh, buf_.bias[d]));
       if (init != nullptr) {
         RNNX_CUDA_CHECK(cudaMemcpyAsync(buf_.h[d][0], init + sl.h(l, dir), state * sizeof(float),
                                         cudaMemcpyDeviceToDevice, s));
@@ -524,7 +582,7 @@ void PersistentEngine::forward(const Forward& args, Stream stream) {
       pd.dir = dir;
       pd.proj = buf_.proj[d];
       pd.bias = buf_.bias[d];
-      pd.bhn = bh + 2 * H;
+      pd.bhn = keep_bhn ? bh + 2 * H : nullptr;
       pd.Wh = weights_at(l, dir, Param::Wh);
       pd.h[0] = buf_.h[d][0];
       pd.h[1] = buf_.h[d][1];
@@ -668,31 +726,11 @@ std::unique_ptr<EngineImpl> make_persistent_engine(const Model& model, const Opt
 }
 
 int persistent_limit_hidden(Cell cell, GruReset reset, int batch, int device, DType dtype) {
-  try {
-    const Device d = device_properties(device);
-    const DeviceGuard guard(device);
-    const PersistentCell c = persistent_cell(cell, reset);
-    const GridBarrier barrier = barrier_choice(d);
-    prepare_kernel(c, barrier, dtype, d);
-    return largest(1 << 16,
-                   [&](int H) { return fit_frugal(c, dtype, barrier, H, batch, d).why.empty(); });
-  } catch (const Error&) {
-    return 0;  // documented: 0 when nothing can be said
-  }
+  return limit_hidden(limit_kind(cell, reset), batch, device, dtype);
 }
 
 int persistent_limit_batch(Cell cell, GruReset reset, int hidden, int device, DType dtype) {
-  try {
-    const Device d = device_properties(device);
-    const DeviceGuard guard(device);
-    const PersistentCell c = persistent_cell(cell, reset);
-    const GridBarrier barrier = barrier_choice(d);
-    prepare_kernel(c, barrier, dtype, d);
-    return largest(1 << 20,
-                   [&](int B) { return fit_frugal(c, dtype, barrier, hidden, B, d).why.empty(); });
-  } catch (const Error&) {
-    return 0;
-  }
+  return limit_batch(limit_kind(cell, reset), hidden, device, dtype);
 }
 
 }  // namespace rnnx

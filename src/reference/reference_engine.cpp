@@ -201,7 +201,7 @@ struct GruGates {
 
 GruGates gru_gates(const CellWeights& w, const double* x, const double* hp) {
   const int H = w.layer->hidden;
-  const bool before = w.layer->gru_reset == GruReset::before_matmul;
+  const bool before = cell_kind(*w.layer) == CellKind::gru_reset_before;
   Vec ax(3 * H), ah(3 * H);
   affine(w.Wx, w.bx, 3 * H, w.input, x, ax.data());
   affine(w.Wh, w.bh, 3 * H, H, hp, ah.data());
@@ -231,7 +231,7 @@ void gru_step(const CellWeights& w, const double* x, const double* hp, double* h
 void gru_step_backward(const CellWeights& w, const CellGrads& grad, const double* x,
                        const double* hp, const double* dh, double* dx, double* dhp) {
   const int H = w.layer->hidden;
-  const bool before = w.layer->gru_reset == GruReset::before_matmul;
+  const bool before = cell_kind(*w.layer) == CellKind::gru_reset_before;
   const GruGates g = gru_gates(w, x, hp);
   Vec dax(3 * H), dah(3 * H), dr(H);
   for (int j = 0; j < H; ++j) {
@@ -264,6 +264,83 @@ void gru_step_backward(const CellWeights& w, const CellGrads& grad, const double
   } else {
     add_outer(grad.Wh, grad.bh, 3 * H, H, dah.data(), hp);
     add_transposed(w.Wh, 3 * H, H, dah.data(), dhp);
+  }
+}
+
+// The vanilla RNN: h = act(Wx x + bx + Wh h_prev + bh), act = tanh or relu.
+double rnn_activation(CellKind kind, double v) {
+  return kind == CellKind::rnn_relu ? (v > 0 ? v : 0.0) : std::tanh(v);
+}
+
+// act'(v) at the pre-activation v (relu's derivative at 0 taken as 0, as PyTorch does).
+double rnn_activation_slope(CellKind kind, double v) {
+  if (kind == CellKind::rnn_relu) return v > 0 ? 1.0 : 0.0;
+  const double t = std::tanh(v);
+  return 1 - t * t;
+}
+
+Vec rnn_preactivation(const CellWeights& w, const double* x, const double* hp) {
+  const int H = w.layer->hidden;
+  Vec ax(H), ah(H);
+  affine(w.Wx, w.bx, H, w.input, x, ax.data());
+  affine(w.Wh, w.bh, H, H, hp, ah.data());
+  for (int j = 0; j < H; ++j) ax[j] += ah[j];
+  return ax;
+}
+
+void rnn_step(const CellWeights& w, CellKind kind, const double* x, const double* hp, double* h) {
+  const Vec pre = rnn_preactivation(w, x, hp);
+  for (int j = 0; j < w.layer->hidden; ++j) h[j] = rnn_activation(kind, pre[j]);
+}
+
+void rnn_step_backward(const CellWeights& w, CellKind kind, const CellGrads& grad, const double* x,
+                       const double* hp, const double* dh, double* dx, double* dhp) {
+  const int H = w.layer->hidden;
+  const Vec pre = rnn_preactivation(w, x, hp);
+  Vec dz(H);
+  for (int j = 0; j < H; ++j) dz[j] = dh[j] * rnn_activation_slope(kind, pre[j]);
+  add_outer(grad.Wx, grad.bx, H, w.input, dz.data(), x);
+  add_outer(grad.Wh, grad.bh, H, H, dz.data(), hp);
+  add_transposed(w.Wx, H, w.input, dz.data(), dx);
+  for (int j = 0; j < H; ++j) dhp[j] = 0;
+  add_transposed(w.Wh, H, H, dz.data(), dhp);
+}
+
+// One step of any cell: h (and c, LSTM only) from x and the previous state.
+void cell_step(CellKind kind, const CellWeights& w, const double* x, const double* hp,
+               const double* cp, double* h, double* c) {
+  switch (kind) {
+    case CellKind::lstm:
+      lstm_step(w, x, hp, cp, h, c);
+      return;
+    case CellKind::gru_reset_after:
+    case CellKind::gru_reset_before:
+      gru_step(w, x, hp, h);
+      return;
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      rnn_step(w, kind, x, hp, h);
+      return;
+  }
+}
+
+// Its backward: dh (and dc) at the step's output in, dhp (and dcp) out; adds to the weight
+// gradients and dx.
+void cell_step_backward(CellKind kind, const CellWeights& w, const CellGrads& grad, const double* x,
+                        const double* hp, const double* cp, const double* dh, const double* dc,
+                        double* dx, double* dhp, double* dcp) {
+  switch (kind) {
+    case CellKind::lstm:
+      lstm_step_backward(w, grad, x, hp, cp, dh, dc, dx, dhp, dcp);
+      return;
+    case CellKind::gru_reset_after:
+    case CellKind::gru_reset_before:
+      gru_step_backward(w, grad, x, hp, dh, dx, dhp);
+      return;
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      rnn_step_backward(w, kind, grad, x, hp, dh, dx, dhp);
+      return;
   }
 }
 
@@ -328,7 +405,8 @@ Pass run_forward(const Model& model, const Forward& args) {
   for (int l = 0; l < L; ++l) {
     const Layer& layer = model.layers[l];
     const int H = layer.hidden, I = layer_input_size(model, l), D = output_size(layer);
-    const bool lstm = layer.cell == Cell::lstm;
+    const CellKind kind = cell_kind(layer);
+    const bool lstm = cell_traits(kind).has_c;
     const Vec& in = pass.inputs[l];
     Vec out(std::size_t(p.T) * p.B * D, 0.0);  // zero past each length
     for (int di = 0; di < directions(layer); ++di) {
@@ -349,11 +427,8 @@ Pass run_forward(const Model& model, const Forward& args) {
           std::copy(h.begin(), h.end(), hps.begin() + at(p, t, b, H));
           if (lstm) std::copy(c.begin(), c.end(), cps.begin() + at(p, t, b, H));
           const double* x = in.data() + at(p, t, b, I);
-          if (lstm) {
-            lstm_step(w, x, &hps[at(p, t, b, H)], &cps[at(p, t, b, H)], h.data(), c.data());
-          } else {
-            gru_step(w, x, &hps[at(p, t, b, H)], h.data());
-          }
+          cell_step(kind, w, x, &hps[at(p, t, b, H)], lstm ? &cps[at(p, t, b, H)] : nullptr,
+                    h.data(), c.data());
           std::copy(h.begin(), h.end(), out.begin() + at(p, t, b, D) + std::size_t(di) * H);
         }
         std::copy(h.begin(), h.end(), pass.final_state.begin() + sl.h(l, dir) + std::size_t(b) * H);
@@ -393,7 +468,7 @@ std::vector<std::size_t> reserve_arrays(const Model& model, int T, int B) {
     sizes.push_back(tb * layer_input_size(model, l));
     for (int d = 0; d < directions(layer); ++d) {
       sizes.push_back(tb * layer.hidden);
-      if (layer.cell == Cell::lstm) sizes.push_back(tb * layer.hidden);
+      if (cell_traits(layer).has_c) sizes.push_back(tb * layer.hidden);
     }
   }
   return sizes;
@@ -406,7 +481,7 @@ void for_each_reserved(const Model& model, Pass& pass, Visit visit) {
     visit(pass.inputs[l]);
     for (int d = 0; d < directions(layer); ++d) {
       visit(pass.h_prev[2 * l + d]);
-      if (layer.cell == Cell::lstm) visit(pass.c_prev[2 * l + d]);
+      if (cell_traits(layer).has_c) visit(pass.c_prev[2 * l + d]);
     }
   }
 }
@@ -463,7 +538,8 @@ class ReferenceEngine final : public EngineImpl {
     for (int l = L - 1; l >= 0; --l) {
       const Layer& layer = m.layers[l];
       const int H = layer.hidden, I = layer_input_size(m, l), D = output_size(layer);
-      const bool lstm = layer.cell == Cell::lstm;
+      const CellKind kind = cell_kind(layer);
+      const bool lstm = cell_traits(kind).has_c;
       const Vec& in = pass.inputs[l];
       Vec din(std::size_t(p.T) * p.B * I, 0.0);
       for (int di = 0; di < directions(layer); ++di) {
@@ -487,13 +563,10 @@ class ReferenceEngine final : public EngineImpl {
             for (int j = 0; j < H; ++j) dh[j] += dout[at(p, t, b, D) + std::size_t(di) * H + j];
             const double* x = in.data() + at(p, t, b, I);
             double* dx = din.data() + at(p, t, b, I);
-            if (lstm) {
-              lstm_step_backward(w, g, x, &hps[at(p, t, b, H)], &cps[at(p, t, b, H)], dh.data(),
-                                 dc.data(), dx, dhp.data(), dcp.data());
-              dc = dcp;
-            } else {
-              gru_step_backward(w, g, x, &hps[at(p, t, b, H)], dh.data(), dx, dhp.data());
-            }
+            cell_step_backward(kind, w, g, x, &hps[at(p, t, b, H)],
+                               lstm ? &cps[at(p, t, b, H)] : nullptr, dh.data(), dc.data(), dx,
+                               dhp.data(), dcp.data());
+            if (lstm) dc = dcp;
             dh = dhp;
           }
           std::copy(dh.begin(), dh.end(), dinit.begin() + h_at);

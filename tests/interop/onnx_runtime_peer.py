@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""ONNX Runtime as a peer: rnnx must compute what ONNX's LSTM and GRU operators compute.
+"""ONNX Runtime as a peer: rnnx must compute what ONNX's LSTM, GRU and RNN operators compute.
 
-For each case the script builds an ONNX graph with LSTM / GRU nodes (forward, reverse,
-bidirectional; GRU linear_before_reset 0 and 1; sequence_lens with mixed lengths including 0;
-initial states; a stacked LSTM -> GRU graph), runs it with ONNX Runtime's CPU provider in
+For each case the script builds an ONNX graph with LSTM / GRU / RNN nodes (forward, reverse,
+bidirectional; GRU linear_before_reset 0 and 1; RNN activations Tanh and Relu; sequence_lens with
+mixed lengths including 0; initial states; stacked LSTM -> GRU and RNN -> LSTM -> RNN graphs),
+runs it with ONNX Runtime's CPU provider in
 float32, writes the same tensors as the files `rnnx run --weights-format onnx` reads (L{l}.W.npy,
 L{l}.R.npy, L{l}.B.npy as the operator holds them, x.npy, lengths.npy, L{l}.{d}.h0.npy / c0.npy),
 runs rnnx on the engines cpu_reference and cpu, and compares Y, Y_h and Y_c with rnnx's y.npy,
@@ -41,14 +42,20 @@ except ImportError as missing:
 BOUND = 1e-5
 TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
                     "onnx_to_rnnx.py")
-GATES = {"LSTM": 4, "GRU": 3}
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 DIRS = ("fw", "bw")
 
 
 class Layer:
-    def __init__(self, op, hidden, direction="forward", linear_before_reset=0):
+    def __init__(self, op, hidden, direction="forward", linear_before_reset=0, activations=None):
         self.op, self.hidden, self.direction = op, hidden, direction
         self.linear_before_reset = linear_before_reset
+        self.activations = activations  # RNN only: the node's attribute; None leaves the default
+
+    @property
+    def activation(self):
+        """The model.json activation of an RNN layer: Tanh unless the node says otherwise."""
+        return (self.activations or ["Tanh"])[0].lower()
 
     @property
     def dirs(self):
@@ -80,6 +87,17 @@ CASES = [
     Case("stacked_lstm_bi_then_gru_before", 3,
          [Layer("LSTM", 4, "bidirectional"), Layer("GRU", 5, linear_before_reset=0)], 6,
          [6, 4, 0, 2], seed=8),
+    Case("rnn_tanh_forward_mixed_lengths", 3, [Layer("RNN", 4)], 5, [5, 0, 3, 1], seed=9),
+    Case("rnn_relu_bidirectional_mixed_lengths", 3,
+         [Layer("RNN", 3, "bidirectional", activations=["Relu", "Relu"])], 6, [6, 2, 0, 4],
+         seed=10),
+    Case("rnn_relu_reverse_full_no_init", 2, [Layer("RNN", 4, "reverse", activations=["Relu"])],
+         5, None, with_init=False, seed=11),
+    Case("rnn_tanh_bidirectional_explicit_full", 4,
+         [Layer("RNN", 5, "bidirectional", activations=["Tanh", "Tanh"])], 4, None, seed=12),
+    Case("stacked_rnn_relu_bi_then_lstm_then_rnn_tanh", 3,
+         [Layer("RNN", 4, "bidirectional", activations=["Relu", "Relu"]), Layer("LSTM", 3),
+          Layer("RNN", 2, activations=["Tanh"])], 5, [5, 3, 0, 2], seed=13),
 ]
 
 
@@ -144,6 +162,8 @@ def build_graph(case, rng, extra_attributes=None, peepholes=False, perm=(0, 2, 1
         attributes = {"hidden_size": H, "direction": layer.direction}
         if layer.op == "GRU":
             attributes["linear_before_reset"] = layer.linear_before_reset
+        if layer.op == "RNN" and layer.activations is not None:
+            attributes["activations"] = layer.activations
         attributes.update(extra_attributes or {})
         nodes.append(helper.make_node(layer.op, node_inputs, node_outputs, **attributes))
         outputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT,
@@ -186,6 +206,8 @@ def write_rnnx_files(case, model_path, feeds, folder):
                  "bidirectional": layer.direction != "forward"}
         if layer.op == "GRU":
             entry["gru_reset"] = "after" if layer.linear_before_reset else "before"
+        if layer.op == "RNN":
+            entry["activation"] = layer.activation
         layers.append(entry)
         for key in ("W", "R", "B", "h0", "c0"):
             value = feeds.get(f"L{l}.{key}")
@@ -291,6 +313,15 @@ REFUSALS = [
     ("layout=1", Case("lstm_batch_first", 3, [Layer("LSTM", 4)], 3, None),
      {"extra_attributes": {"layout": 1}}),
     ("reverse-only", Case("gru_reverse", 3, [Layer("GRU", 4, "reverse")], 3, None), {}),
+    ("Tanh or Relu", Case("rnn_sigmoid", 3, [Layer("RNN", 4, activations=["Sigmoid"])], 3, None),
+     {}),
+    ("activations=['relu']",  # ONNX Runtime refuses "relu" for RNN too: names are case-sensitive
+     Case("rnn_lowercase", 3, [Layer("RNN", 4, activations=["relu"])], 3, None), {}),
+    ("the directions differ",
+     Case("rnn_tanh_relu", 3, [Layer("RNN", 4, "bidirectional", activations=["Tanh", "Relu"])],
+          3, None), {}),
+    ("activation_alpha", Case("rnn_alpha", 3, [Layer("RNN", 4)], 3, None),
+     {"extra_attributes": {"activation_alpha": [0.1]}}),
     ("not a layer of an rnnx stack", Case("stack_wrong_transpose", 3, STACK, 3, None),
      {"perm": (0, 1, 2, 3)}),
     ("one lengths.npy", Case("stack_lengths_on_first_only", 3, STACK, 3, [3, 2, 1]),

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes PyTorch golden files for rnnx's tests (tests/data/torch/<case>/).
 
-Each case is a small float64 model run by torch.nn.LSTM / torch.nn.GRU with autograd:
+Each case is a small float64 model run by torch.nn.LSTM / torch.nn.GRU / torch.nn.RNN (tanh and
+relu) with autograd:
 the case folder holds what `rnnx run --weights-format torch --grad` reads (model.json, x.npy,
 lengths.npy, the state_dict tensors weight_ih_l{l}[_reverse].npy ..., initial states
 L{l}.{d}.h0.npy / c0.npy, dy.npy, L{l}.{d}.dhn.npy / dcn.npy) and, under expected/, what
@@ -14,6 +15,9 @@ case has them), i.e. exactly what rnnx's backward receives as dy and dfinal.
 Sequence lengths go through pack_padded_sequence(enforce_sorted=False), so PyTorch zeroes outputs
 past each length and takes each sequence's final state at its own last step, as rnnx does.
 PyTorch does not accept length-0 sequences; rnnx's own tests cover those.
+
+nn.RNN's nonlinearity is not in its state_dict: model.json carries it as the layer's "activation"
+(written from the module's own `nonlinearity`), which is how rnnx learns it.
 
 The committed goldens were written with PyTorch 2.15.0 (CPU, float64) and NumPy 2.4: see
 tests/data/torch/VERSIONS.json, which the script writes too. Usage:
@@ -35,7 +39,8 @@ DIRS = ("fw", "bw")
 class Case:
     def __init__(self, name, input_size, layers, steps, lengths, batch_first=False,
                  with_init=True, with_dfinal=True, seed=0):
-        # layers: list of (cell, hidden, bidirectional, num_layers) torch modules, run in order
+        # layers: list of (cell, hidden, bidirectional, num_layers) torch modules, run in order;
+        # cell is "lstm", "gru", "rnn_tanh" or "rnn_relu"
         self.name = name
         self.input_size = input_size
         self.layers = layers
@@ -57,20 +62,32 @@ CASES = [
          [4, 5, 2, 1], seed=3),
     Case("lstm_no_initial_state", 2, [("lstm", 3, False, 1)], 3, None, with_init=False,
          with_dfinal=False, seed=4),
+    Case("rnn_tanh_1_layer_mixed_lengths", 3, [("rnn_tanh", 4, False, 1)], 5, [5, 2, 4], seed=5),
+    Case("rnn_relu_2_layers_bi_mixed_lengths", 3, [("rnn_relu", 4, True, 2)], 6, [3, 6, 1, 5],
+         seed=6),
+    Case("rnn_relu_then_lstm_then_rnn_tanh_batch_major", 2,
+         [("rnn_relu", 3, True, 1), ("lstm", 4, False, 1), ("rnn_tanh", 2, True, 1)], 4, [4, 2, 3],
+         batch_first=True, seed=7),
 ]
+
+MODULES = {"lstm": (torch.nn.LSTM, {}), "gru": (torch.nn.GRU, {}),
+           "rnn_tanh": (torch.nn.RNN, {"nonlinearity": "tanh"}),
+           "rnn_relu": (torch.nn.RNN, {"nonlinearity": "relu"})}
 
 
 def save(path, array):
     np.save(path, np.ascontiguousarray(array))
 
 
-def model_json(case):
+def model_json(case, modules):
     layers = []
-    for cell, hidden, bidirectional, count in case.layers:
+    for (cell, hidden, bidirectional, count), module in zip(case.layers, modules):
         for _ in range(count):
-            entry = {"cell": cell, "hidden": hidden, "bidirectional": bidirectional}
+            entry = {"cell": cell.split("_")[0], "hidden": hidden, "bidirectional": bidirectional}
             if cell == "gru":
                 entry["gru_reset"] = "after"  # nn.GRU applies r to (W_hn h + b_hn)
+            if isinstance(module, torch.nn.RNN):
+                entry["activation"] = module.nonlinearity  # not in the state_dict
             layers.append(entry)
     return {"input_size": case.input_size, "dtype": "float64",
             "layout": "batch_major" if case.batch_first else "time_major", "layers": layers}
@@ -86,9 +103,6 @@ def write_case(case, out):
     folder = os.path.join(out, case.name)
     expected = os.path.join(folder, "expected")
     os.makedirs(expected)
-    with open(os.path.join(folder, "model.json"), "w") as f:
-        json.dump(model_json(case), f, indent=1)
-        f.write("\n")
 
     T, B = case.steps, case.batch
     x = randn(B, T, case.input_size) if case.batch_first else randn(T, B, case.input_size)
@@ -103,10 +117,12 @@ def write_case(case, out):
     finals = []  # (global layer, dir index, tensor, kind) for hn/cn
     inits = []   # (global layer, dir index, tensor, kind) for h0/c0 leaves
     params = []  # (file name, parameter)
+    modules = []
     for cell, hidden, bidirectional, count in case.layers:
-        module_cls = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+        module_cls, options = MODULES[cell]
         module = module_cls(h.shape[-1], hidden, num_layers=count, bidirectional=bidirectional,
-                            batch_first=case.batch_first).double()
+                            batch_first=case.batch_first, **options).double()
+        modules.append(module)
         dirs = 2 if bidirectional else 1
         for name, p in module.named_parameters():
             # weight_ih_l{k}[_reverse] -> the global layer index
@@ -141,6 +157,10 @@ def write_case(case, out):
             for j in range(count * dirs):
                 finals.append((layer0 + j // dirs, j % dirs, tensor[j], kind))
         layer0 += count
+
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        json.dump(model_json(case, modules), f, indent=1)
+        f.write("\n")
 
     y = h
     dy = randn(*y.shape)

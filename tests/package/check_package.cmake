@@ -3,7 +3,8 @@
 # CLI once more with RNNX_CUDA=OFF and check that `rnnx info` says the GPU engines are not built.
 #
 # Inputs (-D): BINARY_DIR (this build), SOURCE_DIR (the repository), WORK_DIR (scratch),
-#              GENERATOR, BUILD_TYPE, CPU_ONLY (ON to run the RNNX_CUDA=OFF part).
+#              GENERATOR, BUILD_TYPE, CPU_ONLY (ON to run the RNNX_CUDA=OFF part),
+#              GPU_MODULE (the GPU module's file name when this build has CUDA, else empty).
 
 function(run_step what)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -17,12 +18,27 @@ file(REMOVE_RECURSE "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")
 
 run_step("cmake --install" ${CMAKE_COMMAND} --install "${BINARY_DIR}" --prefix "${prefix}")
-foreach(expected include/rnnx/rnnx.h include/rnnx/version.h lib/cmake/rnnx/rnnxConfig.cmake
-                 lib/cmake/rnnx/FindCUDNN.cmake bin/rnnx)
+set(expected_files include/rnnx/rnnx.h include/rnnx/version.h lib/cmake/rnnx/rnnxConfig.cmake
+                   bin/rnnx)
+if(GPU_MODULE)
+  list(APPEND expected_files lib/${GPU_MODULE})
+endif()
+foreach(expected ${expected_files})
   if(NOT EXISTS "${prefix}/${expected}")
     message(FATAL_ERROR "cmake --install did not install ${expected}")
   endif()
 endforeach()
+# The seed notebook's models stay out of the installed library.
+if(EXISTS "${prefix}/include/rnnx/seed_models.h")
+  message(FATAL_ERROR "cmake --install installed include/rnnx/seed_models.h")
+endif()
+if(GPU_MODULE)
+  # The installed CLI finds the module in bin/../lib.
+  run_step("installed rnnx info" "${prefix}/bin/rnnx" info)
+  if(NOT step_output MATCHES "GPU module: ${prefix}/lib/${GPU_MODULE} ")
+    message(FATAL_ERROR "the installed rnnx info did not load ${prefix}/lib/${GPU_MODULE}:\n${step_output}")
+  endif()
+endif()
 
 run_step("configuring the consumer" ${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/package/consumer"
          -B "${WORK_DIR}/consumer" -G "${GENERATOR}" -DCMAKE_BUILD_TYPE=${BUILD_TYPE}
@@ -32,6 +48,10 @@ run_step("running the consumer" "${WORK_DIR}/consumer/consumer")
 message(STATUS "${step_output}")
 if(NOT step_output MATCHES "consumer: rnnx")
   message(FATAL_ERROR "the consumer printed no result")
+endif()
+# The consumer linked rnnx::rnnx only; the package's run path led librnnx to the GPU module.
+if(GPU_MODULE AND NOT step_output MATCHES "GPU module \\[${prefix}/lib/${GPU_MODULE}\\] problem \\[\\]")
+  message(FATAL_ERROR "the consumer did not load ${prefix}/lib/${GPU_MODULE}:\n${step_output}")
 endif()
 
 if(CPU_ONLY)

@@ -187,22 +187,6 @@ Result run_on_device(Rnn& rnn, const Problem& p, bool backward, cudaStream_t str
   return r;
 }
 
-double Errors::worst() const {
-  return std::max({y, final_state, dx, dinit, dweights});
-}
-
-Errors compare_results(const Result& got, const Result& ref, bool backward) {
-  Errors e;
-  e.y = max_rel_error(got.y, ref.y);
-  e.final_state = max_rel_error(got.final_state, ref.final_state);
-  if (backward) {
-    e.dx = max_rel_error(got.dx, ref.dx);
-    e.dinit = max_rel_error(got.dinit, ref.dinit);
-    e.dweights = max_rel_error(got.dweights, ref.dweights);
-  }
-  return e;
-}
-
 double expect_device_close(const Problem& p, Engine engine, double bound, const Options& options,
                            cudaStream_t stream) {
   const Result ref = run(p, Engine::cpu_reference, true);

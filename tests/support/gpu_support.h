@@ -18,13 +18,6 @@ Result run_on_device(const Problem& problem, Engine engine, bool backward,
 Result run_on_device(Rnn& plan, const Problem& problem, bool backward,
                      cudaStream_t stream = nullptr);
 
-// How far an engine's results are from the reference's, field by field.
-struct Errors {
-  double y = 0, final_state = 0, dx = 0, dinit = 0, dweights = 0;
-  double worst() const;
-};
-Errors compare_results(const Result& got, const Result& ref, bool backward);
-
 // Runs `engine` on the problem (forward, then forward_train + backward) and expects every output
 // within `bound` of cpu_reference's; records and returns the worst error.
 double expect_device_close(const Problem& p, Engine engine, double bound,

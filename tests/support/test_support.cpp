@@ -179,8 +179,24 @@ void PrintTo(const MatrixCase& c, std::ostream* out) {
   *out << c.name << ": " << describe(c.model) << ", T=" << c.steps << " B=" << c.batch;
 }
 
+double Errors::worst() const {
+  return std::max({y, final_state, dx, dinit, dweights});
+}
+
+Errors compare_results(const Result& got, const Result& ref, bool backward) {
+  Errors e;
+  e.y = max_rel_error(got.y, ref.y);
+  e.final_state = max_rel_error(got.final_state, ref.final_state);
+  if (backward) {
+    e.dx = max_rel_error(got.dx, ref.dx);
+    e.dinit = max_rel_error(got.dinit, ref.dinit);
+    e.dweights = max_rel_error(got.dweights, ref.dweights);
+  }
+  return e;
+}
+
 std::vector<MatrixCase> gradient_matrix(DType dtype, Layout layout) {
-  struct CellKind {
+  struct NamedCell {
     const char* name;
     Layer layer;
   };
@@ -192,12 +208,23 @@ std::vector<MatrixCase> gradient_matrix(DType dtype, Layout layout) {
   gru_after.gru_reset = GruReset::after_matmul;
   Layer gru_before = gru_after;
   gru_before.gru_reset = GruReset::before_matmul;
-  const CellKind kinds[] = {{"lstm", lstm}, {"gru_after", gru_after}, {"gru_before", gru_before}};
+  Layer rnn_tanh;
+  rnn_tanh.cell = Cell::rnn;
+  rnn_tanh.activation = Activation::tanh;
+  Layer rnn_relu = rnn_tanh;
+  rnn_relu.activation = Activation::relu;
+  // New kinds go at the end: tests pick cases by index.
+  const NamedCell kinds[] = {{"lstm", lstm},
+                             {"gru_after", gru_after},
+                             {"gru_before", gru_before},
+                             {"rnn_tanh", rnn_tanh},
+                             {"rnn_relu", rnn_relu}};
 
   constexpr int kInput = 3, kHidden = 3, kSteps = 5, kBatch = 3;
   std::vector<MatrixCase> cases;
-  for (const CellKind& kind : kinds) {
-    for (const char* stack : {"1_layer", "3_layers", "lstm4_gru6"}) {
+  for (const NamedCell& kind : kinds) {
+    const bool rnn = kind.layer.cell == Cell::rnn;
+    for (const char* stack : {"1_layer", "3_layers", rnn ? "rnn4_lstm6" : "lstm4_gru6"}) {
       for (bool bi : {false, true}) {
         for (bool mixed : {false, true}) {
           Model m;
@@ -211,6 +238,14 @@ std::vector<MatrixCase> gradient_matrix(DType dtype, Layout layout) {
             m.layers.push_back(layer);
           } else if (std::string(stack) == "3_layers") {
             m.layers.assign(3, layer);
+          } else if (rnn) {
+            // The mixed stack of an RNN kind: this RNN(4) into an LSTM(6).
+            Layer first = kind.layer, second = lstm;
+            first.hidden = 4;
+            second.hidden = 6;
+            first.bidirectional = second.bidirectional = bi;
+            m.layers.push_back(first);
+            m.layers.push_back(second);
           } else {
             // The mixed stack: an LSTM(4) into a GRU(6) with this kind's reset mode.
             Layer first = lstm, second = kind.layer.cell == Cell::gru ? kind.layer : gru_after;

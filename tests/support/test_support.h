@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rnnx/rnnx.h"
+#include "seed_models.h"
 
 namespace rnnx::test {
 
@@ -56,6 +57,14 @@ struct Result {
 // runs forward_train then backward (dweights overwritten, not accumulated).
 Result run(const Problem& problem, Engine engine, bool backward, const Options& options = {});
 
+// How far an engine's results are from the reference's, field by field (max_rel_error).
+struct Errors {
+  double y = 0, final_state = 0, dx = 0, dinit = 0, dweights = 0;
+  double worst() const;
+};
+// The gradients are compared only when `backward`.
+Errors compare_results(const Result& got, const Result& ref, bool backward);
+
 // bf16/f16 bits of a value and back (dtype bf16 or f16).
 std::uint16_t to_half(DType dtype, float value);
 double from_half(DType dtype, std::uint16_t bits);
@@ -66,7 +75,7 @@ std::vector<double> rounded(DType dtype, std::vector<double> values);
 // max |got - ref| / max(1, |ref|); infinity if any value is NaN or the sizes differ.
 double max_rel_error(const std::vector<double>& got, const std::vector<double>& ref);
 
-// One entry of the foundation's gradient matrix (issue #2, test 3): every engine's tests run it.
+// One entry of the gradient matrix: every engine's tests run it.
 struct MatrixCase {
   std::string name;  // e.g. "gru_before/3_layers/bi/mixed_lengths"
   Model model;

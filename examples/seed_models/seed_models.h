@@ -1,4 +1,6 @@
-// The 14 networks of the seed notebook (shared/seeds/), as rnnx models.
+// The 14 networks of the seed notebook (shared/seeds/), as rnnx models. Not part of the installed
+// library: a static library (rnnx_seed_models) for the CLI, the tests, the benchmarks and the
+// examples, built on rnnx's public API.
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-#include "rnnx/seed_models.h"
+#include "seed_models.h"
 
 #include "rnnx/error.h"
 
