@@ -1,6 +1,6 @@
 // The GPU engines' fused kernels: one launch per step for the pointwise passes of the fused
 // algorithm (the same passes, arguments and row conventions as the cpu engine's, see
-// src/cpu/pointwise.h and src/fused/steps.h), plus the small kernels around them. Each launcher
+// src/cpu/pointwise.h and kernels/step_rows.h), plus the small kernels around them. Each launcher
 // enqueues on `stream` and returns the launch status (cudaGetLastError), which the caller checks.
 // Instantiated for float and double.
 #pragma once
@@ -10,13 +10,13 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "fused/steps.h"
+#include "kernels/step_rows.h"
 #include "rnnx/model.h"
 
 namespace rnnx::gpu {
 
-using fused::StepRows;
-using fused::StepSave;
+using kernels::StepRows;
+using kernels::StepSave;
 
 // ---- the fused passes, one kernel each ----
 
