@@ -253,5 +253,41 @@ TEST(CpuEngine, RefusesTf32) {
   }
 }
 
+// prepare() takes the plan's one-time costs: after it, neither inference nor training grows the
+// plan's memory, and the results are those of a plan that was never prepared.
+TEST(CpuEngine, PrepareSizesEverythingAhead) {
+  const test::MatrixCase c = test::gradient_matrix(DType::f32)[27];
+  const test::Problem p =
+      test::random_problem(c.model, c.steps, c.batch, c.lengths, 66, false, false);
+  Rnn rnn(c.model, Engine::cpu);
+  rnn.prepare(c.steps, c.batch);
+  const std::size_t held = rnn.stats().workspace_bytes;
+  EXPECT_GE(held, rnn.workspace_bytes(c.steps, c.batch) / 2) << "prepare sized nothing";
+  std::vector<float> x(p.x.begin(), p.x.end()), w(p.weights.begin(), p.weights.end());
+  std::vector<float> dy(p.dy.begin(), p.dy.end());
+  std::vector<float> y(std::size_t(c.steps) * c.batch * output_size(c.model));
+  std::vector<float> dx(x.size()), dw(w.size());
+  std::vector<float> reserve(rnn.reserve_bytes(c.steps, c.batch) / sizeof(float) + 1);
+  Forward f;
+  f.steps = c.steps;
+  f.batch = c.batch;
+  f.x = x;
+  f.weights = w;
+  f.lengths = c.lengths.empty() ? nullptr : c.lengths.data();
+  f.y = y;
+  rnn.forward(f);
+  Backward b;
+  b.dy = dy;
+  b.dx = dx;
+  b.dweights = dw;
+  const Reserve r{reserve.data(), reserve.size() * sizeof(float)};
+  rnn.forward_train(f, r);
+  rnn.backward(f, b, r);
+  EXPECT_EQ(rnn.stats().workspace_bytes, held) << "a call after prepare grew the plan";
+  const test::Result unprepared = test::run(p, Engine::cpu, true);
+  EXPECT_EQ(std::vector<double>(y.begin(), y.end()), unprepared.y);
+  EXPECT_EQ(std::vector<double>(dw.begin(), dw.end()), unprepared.dweights);
+}
+
 }  // namespace
 }  // namespace rnnx

@@ -1,5 +1,5 @@
-// The GEMMs and thread control of the cpu engine. float32 runs on oneDNN's sgemm, float64 on
-// OpenBLAS's dgemm, since oneDNN has no double-precision GEMM.
+// The GEMMs and thread control of the cpu engine. float32 runs on oneDNN's sgemm (OpenBLAS's
+// below 64^3 multiply-adds, see blas.cpp), float64 on OpenBLAS's dgemm, since oneDNN has none.
 #pragma once
 
 namespace rnnx::cpu {
