@@ -4,7 +4,7 @@
 // trains, and what it refuses. Adding an engine is one line in contracts(), adding a cell kind one
 // line in test::gradient_matrix(). Tests of one engine's own options (cuDNN's algorithms,
 // gpu_persistent's barriers and tensor cores, the cpu engine's threads) stay in that engine's
-// file.
+// file. The GPU engines' tests are named GpuConformance, which scripts/gpu-check.sh selects.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -84,12 +84,11 @@ void PrintTo(const ConformanceCase& c, std::ostream* out) {
   *out << c.name;
 }
 
-// The cases of the CPU engines, or of the GPU engines (named Gpu*, which scripts/gpu-check.sh
-// selects).
-std::vector<ConformanceCase> conformance_cases(bool gpu) {
+// One test per CPU engine, variant and model.
+std::vector<ConformanceCase> cpu_conformance_cases() {
   std::vector<ConformanceCase> out;
   for (const Contract& contract : contracts()) {
-    if (is_gpu(contract.engine) != gpu) continue;
+    if (is_gpu(contract.engine)) continue;
     for (const Variant& v : kVariants) {
       for (const test::MatrixCase& m : test::gradient_matrix(v.dtype, v.layout)) {
         out.push_back({std::string(to_string(contract.engine)) + "/" + v.name + "/" + m.name,
@@ -157,18 +156,46 @@ TEST_P(Conformance, MatchesReference) {
   expect_conformance(GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, Conformance, ::testing::ValuesIn(conformance_cases(false)),
+INSTANTIATE_TEST_SUITE_P(Engines, Conformance, ::testing::ValuesIn(cpu_conformance_cases()),
                          test::ParamName());
 
 #if RNNX_WITH_CUDA
-class GpuConformance : public ::testing::TestWithParam<ConformanceCase> {};
+// On a GPU each test is a process with its own CUDA context (a second or so to start), and the
+// device check has minutes: one test per engine and variant, the matrix's 60 models inside it,
+// each failure naming its model.
+struct GpuConformanceCase {
+  std::string name;
+  Contract contract;
+  Variant variant;
+};
+
+void PrintTo(const GpuConformanceCase& c, std::ostream* out) {
+  *out << c.name;
+}
+
+std::vector<GpuConformanceCase> gpu_conformance_cases() {
+  std::vector<GpuConformanceCase> out;
+  for (const Contract& contract : contracts()) {
+    if (!is_gpu(contract.engine)) continue;
+    for (const Variant& v : kVariants) {
+      out.push_back({std::string(to_string(contract.engine)) + "/" + v.name, contract, v});
+    }
+  }
+  return out;
+}
+
+class GpuConformance : public ::testing::TestWithParam<GpuConformanceCase> {};
 
 TEST_P(GpuConformance, MatchesReference) {
   RNNX_GPU_TEST_OR_SKIP();
-  expect_conformance(GetParam());
+  const GpuConformanceCase& g = GetParam();
+  for (const test::MatrixCase& m : test::gradient_matrix(g.variant.dtype, g.variant.layout)) {
+    SCOPED_TRACE(m.name);
+    expect_conformance({g.name + "/" + m.name, g.contract, g.variant, m});
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, GpuConformance, ::testing::ValuesIn(conformance_cases(true)),
+INSTANTIATE_TEST_SUITE_P(Engines, GpuConformance, ::testing::ValuesIn(gpu_conformance_cases()),
                          test::ParamName());
 #endif
 
