@@ -201,7 +201,7 @@ void run_device(benchmark::State& state, Model m, const GpuEngine& which, int st
     return;
   }
   Options options;
-  options.cudnn_algo = which.algo;
+  options.cudnn.algo = which.algo;
   options.inference_only = which.engine == Engine::gpu_persistent;
   Rnn rnn(m, which.engine, options);
   const bool train = mode != Mode::fwd;
@@ -279,8 +279,8 @@ void run_device(benchmark::State& state, Model m, const GpuEngine& which, int st
   const PlanStats stats = rnn.stats();
   state.counters["workspace_MB"] = static_cast<double>(stats.workspace_bytes) / (1 << 20);
   if (which.engine == Engine::gpu_static) {
-    state.counters["graph_nodes"] = static_cast<double>(stats.graph_nodes);
-    state.counters["graph_build_ms"] = stats.graph_build_ms;
+    state.counters["graph_nodes"] = static_cast<double>(stats.graph.nodes);
+    state.counters["graph_build_ms"] = stats.graph.build_ms;
   }
   if (flush) state.counters["l2_flush_MB"] = static_cast<double>(flush->bytes()) / (1 << 20);
   state.SetLabel(flush ? "L2:cold" : "L2:warm");

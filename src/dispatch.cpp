@@ -48,6 +48,80 @@ bool skippable(Status status) {
          status == Status::no_device || status == Status::unsupported;
 }
 
+// The most threads Options::cpu.threads may ask for (as RNNX_NUM_THREADS, cpu/blas.cpp).
+constexpr int kMaxThreads = 4096;
+
+// An enum member that holds no value of its type (a cast from an int): invalid_argument.
+template <class E>
+void check_enum(E value, const char* option, const char* values) {
+  if (std::string(to_string(value)) == "unknown") {
+    throw Error(Status::invalid_argument, std::string(option) + " = " +
+                                              std::to_string(static_cast<int>(value)) +
+                                              ": not one of " + values);
+  }
+}
+
+// Options that hold no allowed value, whichever engine they are for: invalid_argument.
+void check_option_values(const Options& options) {
+  if (options.cpu.threads < 0 || options.cpu.threads > kMaxThreads) {
+    throw Error(Status::invalid_argument,
+                "Options.cpu.threads = " + std::to_string(options.cpu.threads) +
+                    ": must be 0 (automatic) or a count in [1, " + std::to_string(kMaxThreads) +
+                    "]");
+  }
+  check_enum(options.cudnn.algo, "Options.cudnn.algo",
+             "standard, persist_static, persist_dynamic, persist_static_small_h");
+  check_enum(options.persistent.barrier, "Options.persistent.barrier", "auto, cooperative, flags");
+  check_enum(options.persistent.tensor_cores, "Options.persistent.tensor_cores", "auto, on, off");
+  check_enum(options.persistent.directions, "Options.persistent.directions", "paired, apart");
+}
+
+// One engine's option, set to other than its default, handed to another engine: unsupported.
+[[noreturn]] void refuse_foreign(const std::string& option, const std::string& value,
+                                 const char* owner, Engine engine) {
+  throw Error(Status::unsupported, "Options." + option + " = " + value + ": an option of the " +
+                                       owner + " engine, not of " + to_string(engine) +
+                                       "; leave it at its default for other engines");
+}
+
+// Refuses the options of engines other than `engine` that differ from their defaults.
+void refuse_foreign_options(Engine engine, const Options& options) {
+  const bool cpu = engine == Engine::cpu || engine == Engine::cpu_reference;
+  if (!cpu && options.cpu.threads != CpuOptions{}.threads) {
+    refuse_foreign("cpu.threads", std::to_string(options.cpu.threads), "cpu", engine);
+  }
+  if (engine != Engine::cudnn && options.cudnn.algo != CudnnOptions{}.algo) {
+    refuse_foreign("cudnn.algo", to_string(options.cudnn.algo), "cudnn", engine);
+  }
+  if (engine != Engine::gpu_persistent) {
+    const PersistentOptions defaults;
+    const PersistentOptions& p = options.persistent;
+    if (p.barrier != defaults.barrier) {
+      refuse_foreign("persistent.barrier", to_string(p.barrier), "gpu_persistent", engine);
+    }
+    if (p.tensor_cores != defaults.tensor_cores) {
+      refuse_foreign("persistent.tensor_cores", to_string(p.tensor_cores), "gpu_persistent",
+                     engine);
+    }
+    if (p.directions != defaults.directions) {
+      refuse_foreign("persistent.directions", to_string(p.directions), "gpu_persistent", engine);
+    }
+  }
+}
+
+// What `auto` hands a candidate: options as permissions and preferences, so that none rules out
+// an engine that cannot use it. The other engines' options go back to their defaults, and TF32
+// stays only for a GPU engine running float32.
+Options relaxed_for(Engine candidate, const Model& model, const Options& options) {
+  Options relaxed = options;
+  if (!is_gpu(candidate) || model.dtype != DType::f32) relaxed.allow_tf32 = false;
+  if (candidate != Engine::cpu && candidate != Engine::cpu_reference) relaxed.cpu = {};
+  if (candidate == Engine::cpu_reference) relaxed.cpu.threads = 0;  // single-threaded
+  if (candidate != Engine::cudnn) relaxed.cudnn = {};
+  if (candidate != Engine::gpu_persistent) relaxed.persistent = {};
+  return relaxed;
+}
+
 }  // namespace
 
 bool engine_available(Engine engine, std::string* why) {
@@ -63,10 +137,7 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
                 "engine = " + std::to_string(static_cast<int>(engine)) +
                     ": not an rnnx::Engine value (cpu_reference ... automatic)");
   }
-  if (options.threads < 0) {
-    throw Error(Status::invalid_argument, "Options.threads = " + std::to_string(options.threads) +
-                                              ": must be 0 (automatic) or a positive count");
-  }
+  check_option_values(options);
   if (engine == Engine::automatic) {
     std::string reasons;
     for (Engine candidate : kAutomaticOrder) {
@@ -74,13 +145,8 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
       if (candidate == Engine::gpu_persistent && !options.inference_only) continue;
       // The reference is the oracle, not a fallback: it runs bf16/f16 models only when named.
       if (candidate == Engine::cpu_reference && is_half(model.dtype)) continue;
-      // A permission such as allow_tf32 must not rule out an engine that cannot use it.
-      Options relaxed = options;
-      if (!is_gpu(candidate) || model.dtype != DType::f32) relaxed.allow_tf32 = false;
-      if (candidate == Engine::cpu_reference || is_gpu(candidate)) relaxed.threads = 0;
-      if (candidate != Engine::cudnn) relaxed.cudnn_algo = CudnnAlgo::standard;
       try {
-        return make_engine(model, candidate, relaxed);
+        return make_engine(model, candidate, relaxed_for(candidate, model, options));
       } catch (const Error& e) {
         if (!skippable(e.status())) throw;
         reasons += std::string("\n  ") + e.what();
@@ -94,16 +160,11 @@ std::unique_ptr<EngineImpl> make_engine(const Model& model, Engine engine, const
     throw Error(Status::unsupported,
                 "engine auto: no engine here accepts the model " + describe(model) + ":" + reasons);
   }
+  // What the request asks is refused before what the machine lacks: the same answer everywhere.
+  refuse_foreign_options(engine, options);
   Status status = Status::invalid_argument;
   const std::string reason = unavailable(engine, &status);
   if (!reason.empty()) throw Error(status, reason);
-  if (engine != Engine::cudnn && options.cudnn_algo != CudnnAlgo::standard) {
-    throw Error(Status::unsupported, std::string("Options.cudnn_algo = ") +
-                                         to_string(options.cudnn_algo) +
-                                         ": cuDNN's algorithms apply to the cudnn engine only, "
-                                         "not to " +
-                                         to_string(engine));
-  }
   switch (engine) {
     case Engine::cpu:
       return make_cpu_engine(model, options);

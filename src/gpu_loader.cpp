@@ -20,7 +20,7 @@
 // A program that links the GPU code into itself (rnnx_gpu_objects: the GPU tests, the
 // benchmarks) defines the entry point; everywhere else this weak reference stays null and the
 // module is loaded from a file.
-extern "C" const rnnx_gpu_module* rnnx_gpu_module_open_v1(const rnnx_gpu_host* host)
+extern "C" const rnnx_gpu_module* rnnx_gpu_module_open_v2(const rnnx_gpu_host* host)
     __attribute__((weak));
 
 namespace rnnx::gpu_loader {
@@ -140,8 +140,8 @@ Loaded load() {
   if (!RNNX_WITH_CUDA) {
     return {nullptr, "", "this rnnx was built without CUDA (RNNX_CUDA=OFF)"};
   }
-  if (rnnx_gpu_module_open_v1 != nullptr) {
-    return opened(&rnnx_gpu_module_open_v1, "linked into " + real_path("/proc/self/exe"));
+  if (rnnx_gpu_module_open_v2 != nullptr) {
+    return opened(&rnnx_gpu_module_open_v2, "linked into " + real_path("/proc/self/exe"));
   }
   // An explicit file wins, and nothing else is tried.
   if (const char* env = std::getenv("RNNX_GPU_MODULE"); env != nullptr && env[0] != '\0') {

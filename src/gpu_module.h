@@ -21,9 +21,10 @@
 #include "rnnx/rnn.h"
 
 // Raised whenever the table, or a type it passes, changes in a way that an older module cannot
-// follow. The entry point's name carries it too.
-#define RNNX_GPU_MODULE_ABI 1
-#define RNNX_GPU_MODULE_ENTRY "rnnx_gpu_module_open_v1"
+// follow. The entry point's name carries it too. 2: Options and PlanStats grouped by engine
+// (rnnx/engine_options.h).
+#define RNNX_GPU_MODULE_ABI 2
+#define RNNX_GPU_MODULE_ENTRY "rnnx_gpu_module_open_v2"
 
 // status values of rnnx_gpu_error_fn beyond rnnx::Status's: a std::bad_alloc, and another
 // std::exception, raised in the module (thrown again as such by librnnx).

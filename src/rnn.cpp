@@ -13,7 +13,8 @@ namespace rnnx {
 
 // A GPU plan's construction and destruction allocate, free and create handles, which synchronize
 // the device: they wait for, and hold off, other threads' graph captures (gpu/capture_gate.h).
-Rnn::Rnn(const Model& model, Engine engine, const Options& options) {
+Rnn::Rnn(const Model& model, Engine engine, const Options& options)
+    : inference_only_(options.inference_only) {
   validate(model);
   const gpu::SyncScope sync;
   impl_ = make_engine(model, engine, options);
@@ -31,6 +32,7 @@ Rnn& Rnn::operator=(Rnn&& other) noexcept {
   if (this != &other) {
     std::unique_ptr<EngineImpl> old = std::move(impl_);
     impl_ = std::move(other.impl_);
+    inference_only_ = other.inference_only_;
     if (old != nullptr) {
       const gpu::SyncScope sync;
       old.reset();
@@ -54,6 +56,16 @@ void check_shape(const char* function, int steps, int batch) {
                 std::string(function) + "(steps = " + std::to_string(steps) +
                     ", batch = " + std::to_string(batch) + "): both must be in [1, " +
                     std::to_string(max_size) + "]");
+  }
+}
+
+// Options::inference_only holds the plan to its promise, whichever engine runs it.
+void check_training_allowed(const char* function, bool inference_only) {
+  if (inference_only) {
+    throw Error(Status::invalid_argument,
+                std::string(function) +
+                    ": this plan was made with Options::inference_only = true (a promise to run "
+                    "forward only); make the plan without it to train");
   }
 }
 
@@ -86,6 +98,7 @@ void Rnn::forward(const Forward& args, Stream stream) {
 }
 
 void Rnn::forward_train(const Forward& args, Reserve reserve, Stream stream) {
+  check_training_allowed("forward_train", inference_only_);
   check_stream(engine(), stream);
   impl_->check_memory(args, nullptr, reserve.data);
   check_trainable(model());
@@ -95,6 +108,7 @@ void Rnn::forward_train(const Forward& args, Reserve reserve, Stream stream) {
 }
 
 void Rnn::backward(const Forward& args, const Backward& grads, Reserve reserve, Stream stream) {
+  check_training_allowed("backward", inference_only_);
   check_stream(engine(), stream);
   impl_->check_memory(args, &grads, reserve.data);
   check_trainable(model());

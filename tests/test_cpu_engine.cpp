@@ -122,7 +122,7 @@ TEST(CpuEngine, RnnThreadedMatchesReference) {
         Model m = small(kind, 37, true);
         m.dtype = dtype;
         Options o;
-        o.threads = threads;
+        o.cpu.threads = threads;
         expect_close(test::random_problem(m, 11, 40, lengths, 65),
                      dtype == DType::f64 ? 1e-12 : 1e-5, o);
       }
@@ -172,7 +172,7 @@ TEST(CpuEngine, ThousandStepsBatchTwo) {
 TEST(CpuEngine, RepeatedCallsAreBitwiseIdentical) {
   for (int threads : {1, 2}) {
     Options o;
-    o.threads = threads;
+    o.cpu.threads = threads;
     const test::MatrixCase c = test::gradient_matrix(DType::f32)[23];
     const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 60);
     const test::Result a = test::run(p, Engine::cpu, true, o);
@@ -187,7 +187,7 @@ TEST(CpuEngine, ThreadCountsAllMatchReference) {
   const Model m = seed_model("multi_bi_lstm", 9, 12, DType::f64);
   for (int threads : {1, 2, 3}) {
     Options o;
-    o.threads = threads;
+    o.cpu.threads = threads;
     SCOPED_TRACE(std::to_string(threads) + " threads");
     expect_close(test::random_problem(m, 7, 5, {7, 1, 0, 4, 6}, 61), 1e-12, o);
   }
@@ -229,7 +229,7 @@ TEST(CpuEngine, WorkspaceIsReportedAndKept) {
   rnn.forward(f);
   const PlanStats s = rnn.stats();
   EXPECT_GT(s.workspace_bytes, 0u);
-  EXPECT_EQ(s.graphs, 0);
+  EXPECT_EQ(s.graph.graphs, 0);
   rnn.forward(f);
   EXPECT_EQ(rnn.stats().workspace_bytes, s.workspace_bytes) << "a repeated call must not grow";
   EXPECT_THROW((void)rnn.workspace_bytes(0, 1), Error);

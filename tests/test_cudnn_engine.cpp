@@ -179,9 +179,9 @@ TEST(CudnnStatus, RefusalsNameTheAlgorithmTheCallAndTheReason) {
   EXPECT_EQ(e.status(), Status::unsupported);
   const std::string what = e.what();
   for (const char* part :
-       {"Options.cudnn_algo = persist_static", "CUDNN_RNN_ALGO_PERSIST_STATIC", "cudnnRNNForward",
+       {"Options.cudnn.algo = persist_static", "CUDNN_RNN_ALGO_PERSIST_STATIC", "cudnnRNNForward",
         "steps = 5, batch = 3, float32", "lengths that differ", "training", "Likely reason",
-        "persistent algorithms typically do not take", "Options.cudnn_algo = standard",
+        "persistent algorithms typically do not take", "Options.cudnn.algo = standard",
         "gpu_dynamic"}) {
     EXPECT_TRUE(contains(what, part)) << "missing '" << part << "' in: " << what;
   }
@@ -213,7 +213,7 @@ TEST(CudnnStatus, RefusalsNameTheAlgorithmTheCallAndTheReason) {
                        CudnnCall::configure, shape_context(CudnnAlgo::standard, false, false));
   EXPECT_EQ(standard.status(), Status::unsupported);
   EXPECT_TRUE(contains(standard.what(), "gpu_dynamic")) << standard.what();
-  EXPECT_FALSE(contains(standard.what(), "Options.cudnn_algo = standard runs")) << standard.what();
+  EXPECT_FALSE(contains(standard.what(), "Options.cudnn.algo = standard runs")) << standard.what();
 }
 
 TEST(CudnnStatus, ErrorsNameTheCallAndStatus) {
@@ -388,7 +388,7 @@ void expect_close(const test::Result& inference, const test::Result& training,
 // nothing about that algorithm.
 void check_matrix(CudnnAlgo algo, const Variant& v) {
   Options o;
-  o.cudnn_algo = algo;
+  o.cudnn.algo = algo;
   const std::vector<test::MatrixCase> cases = test::gradient_matrix(v.dtype, v.layout);
   if (v.dtype == DType::f64 && without_float64(algo)) {
     try {
@@ -649,7 +649,7 @@ TEST_P(GpuCudnnAlgorithm, RefusalsWriteNothingAndThePlanGoesOn) {
   RNNX_GPU_TEST_OR_SKIP();
   const UsabilityCase& c = GetParam();
   Options o;
-  o.cudnn_algo = c.algo;
+  o.cudnn.algo = c.algo;
   Rnn plan(c.model, Engine::cudnn, o);
   struct Shape {
     int steps, batch;
@@ -714,7 +714,7 @@ TEST(GpuCudnn, Refusals) {
   RNNX_GPU_TEST_OR_SKIP();
   auto refused = [](const Model& m, CudnnAlgo algo, const std::string& needle) {
     Options o;
-    o.cudnn_algo = algo;
+    o.cudnn.algo = algo;
     try {
       Rnn rnn(m, Engine::cudnn, o);
       ADD_FAILURE() << "accepted; expected a refusal mentioning " << needle;
@@ -828,13 +828,13 @@ TEST(GpuCudnn, OnePlanManyShapes) {
 // The option belongs to the cudnn engine; the others refuse it (this runs without a GPU).
 TEST(CudnnOptions, OtherEnginesRefuseCudnnAlgorithms) {
   Options o;
-  o.cudnn_algo = CudnnAlgo::persist_dynamic;
+  o.cudnn.algo = CudnnAlgo::persist_dynamic;
   try {
     Rnn rnn(seed_model("lstm"), Engine::cpu, o);
-    ADD_FAILURE() << "cpu accepted Options.cudnn_algo";
+    ADD_FAILURE() << "cpu accepted Options.cudnn.algo";
   } catch (const Error& e) {
     EXPECT_EQ(e.status(), Status::unsupported);
-    EXPECT_NE(std::string(e.what()).find("Options.cudnn_algo = persist_dynamic"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("Options.cudnn.algo = persist_dynamic"), std::string::npos)
         << e.what();
   }
   // `auto` treats it as a preference for cudnn, not a requirement.

@@ -337,18 +337,18 @@ TEST_F(BadInput, GemmSizeLimit) {
 
 TEST_F(BadInput, Options) {
   Options o;
-  o.threads = -1;
+  o.cpu.threads = -1;
   expect_error([&] { Rnn r(model, Engine::cpu_reference, o); }, Status::invalid_argument,
-               "Options.threads = -1");
-  o.threads = 4;
+               "Options.cpu.threads = -1");
+  o.cpu.threads = 4;
   expect_error([&] { Rnn r(model, Engine::cpu_reference, o); }, Status::unsupported,
                "cpu_reference is single-threaded");
-  o.threads = 0;
+  o.cpu.threads = 0;
   o.allow_tf32 = true;
   expect_error([&] { Rnn r(model, Engine::cpu_reference, o); }, Status::unsupported,
                "Options.allow_tf32");
   // `auto` treats these as permissions: it drops what its choice cannot use.
-  o.threads = 4;
+  o.cpu.threads = 4;
   EXPECT_NO_THROW(Rnn(model, Engine::automatic, o));
 }
 

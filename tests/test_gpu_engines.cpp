@@ -299,7 +299,7 @@ TEST(GpuEngines, InvalidatedCaptureIsRetriedOnce) {
   Rnn plan(p.model, Engine::gpu_static);
   const test::Result once = test::run_on_device(plan, p, false, nullptr);
   EXPECT_EQ(invalidations.load(), 0);
-  EXPECT_EQ(plan.stats().graph_capture_retries, 1);
+  EXPECT_EQ(plan.stats().graph.capture_retries, 1);
   EXPECT_LT(test::max_rel_error(once.y, ref.y), 1e-10);
   EXPECT_LT(test::max_rel_error(once.final_state, ref.final_state), 1e-10);
 
@@ -312,7 +312,7 @@ TEST(GpuEngines, InvalidatedCaptureIsRetriedOnce) {
     EXPECT_NE(std::string(e.what()).find("invalidated twice"), std::string::npos) << e.what();
   }
   EXPECT_EQ(invalidations.load(), 0);
-  EXPECT_EQ(plan.stats().graph_capture_retries, 2);
+  EXPECT_EQ(plan.stats().graph.capture_retries, 2);
   // The plan is still usable: the next capture succeeds and is right.
   const test::Result after = test::run_on_device(plan, p, true, nullptr);
   EXPECT_LT(test::compare_results(after, ref, true).worst(), 1e-10);
@@ -326,9 +326,9 @@ TEST(GpuEngines, StaticReplaysMatchDynamic) {
   Rnn plan(m, Engine::gpu_static);
   plan.prepare(T, B);
   const PlanStats built = plan.stats();
-  EXPECT_EQ(built.graphs, 1);
-  EXPECT_GT(built.graph_nodes, std::size_t(T));
-  EXPECT_GT(built.graph_build_ms, 0.0);
+  EXPECT_EQ(built.graph.graphs, 1);
+  EXPECT_GT(built.graph.nodes, std::size_t(T));
+  EXPECT_GT(built.graph.build_ms, 0.0);
   EXPECT_GE(built.workspace_bytes, plan.workspace_bytes(T, B));
   for (int round = 0; round < 3; ++round) {
     std::vector<std::int32_t> lengths = {T, round, T - round, 3, 0, 7};
@@ -352,7 +352,7 @@ TEST(GpuEngines, StaticReplaysMatchDynamic) {
     ASSERT_EQ(cudaMemcpy(got.data(), y.get(), y.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
     EXPECT_LT(test::max_rel_error(got, dynamic.y), 1e-12) << "round " << round;
   }
-  EXPECT_EQ(plan.stats().graphs, 1) << "replays must not capture again";
+  EXPECT_EQ(plan.stats().graph.graphs, 1) << "replays must not capture again";
 }
 
 // gpu_static copies the weights into its graph's own buffer unless Forward::weights_unchanged
@@ -494,9 +494,9 @@ TEST(GpuEngines, HostPointersAreRefused) {
 TEST(GpuEngines, RefusedOptions) {
   RNNX_GPU_TEST_OR_SKIP();
   Options o;
-  o.threads = 2;
+  o.cpu.threads = 2;
   EXPECT_THROW(Rnn(seed_model("gru"), Engine::gpu_dynamic, o), Error);
-  o.threads = 0;
+  o.cpu.threads = 0;
   o.allow_tf32 = true;
   EXPECT_THROW(Rnn(seed_model("gru", 28, 128, DType::f64), Engine::gpu_static, o), Error);
 }

@@ -250,7 +250,7 @@ TEST_F(GpuModuleFiles, ModuleOfAnotherVersionIsRefused) {
   const test::ProgramOutcome o = run(module, "gpu_static");
   EXPECT_EQ(o.code, 3) << o.err;
   RNNX_EXPECT_HAS(o.err, fs::canonical(module).string() +
-                             " is refused: it was built for rnnx 0.0.1-old (GPU module ABI 1) but "
+                             " is refused: it was built for rnnx 0.0.1-old (GPU module ABI 2) but "
                              "this librnnx is rnnx " RNNX_VERSION_STRING);
 }
 
@@ -259,8 +259,8 @@ TEST_F(GpuModuleFiles, FileWithoutTheEntryPointIsRefused) {
   const std::string module = fake("fake_gpu_module_no_entry");
   const test::ProgramOutcome o = run(module, "gpu_static");
   EXPECT_EQ(o.code, 3) << o.err;
-  RNNX_EXPECT_HAS(o.err, module + " is not an rnnx GPU module of ABI 1: ");
-  RNNX_EXPECT_HAS(o.err, "undefined symbol: rnnx_gpu_module_open_v1");
+  RNNX_EXPECT_HAS(o.err, module + " is not an rnnx GPU module of ABI 2: ");
+  RNNX_EXPECT_HAS(o.err, "undefined symbol: rnnx_gpu_module_open_v2");
 }
 
 TEST_F(GpuModuleFiles, MissingLibraryIsNamed) {

@@ -101,7 +101,7 @@ double expect_half_close(const test::Problem& p, int tensor_core_layers = -1) {
   const test::Result ref = test::run(p, Engine::cpu_reference, false);
   Rnn rnn(p.model, Engine::gpu_persistent);
   const test::Result got = test::run_on_device(rnn, p, false);
-  const PlanStats stats = rnn.stats();
+  const PersistentStats stats = rnn.stats().persistent;
   if (tensor_core_layers >= 0) {
     EXPECT_EQ(stats.tensor_core_layers, tensor_core_layers) << stats.layer_choices;
   }
@@ -117,25 +117,9 @@ void expect_run_to_run_identical(const test::Problem& p) {
   EXPECT_EQ(a.final_state, b.final_state);
 }
 
-// Sets an environment variable (RNNX_PERSISTENT_BARRIER, RNNX_PERSISTENT_MMA) for the plans
-// built in its lifetime, then restores it.
-class EnvSetting {
- public:
-  EnvSetting(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) previous_ = old;
-    setenv(name, value, 1);
-  }
-  ~EnvSetting() {
-    if (previous_.empty()) {
-      unsetenv(name_.c_str());
-    } else {
-      setenv(name_.c_str(), previous_.c_str(), 1);
-    }
-  }
-
- private:
-  std::string name_, previous_;
-};
+// The environment variables override the plan's options (docs/ENVIRONMENT.md): these set one
+// for the plans made in their lifetime.
+using test::EnvSetting;
 
 class BarrierChoice : public EnvSetting {
  public:
@@ -288,30 +272,43 @@ TEST_P(GpuPersistentHalf, TensorCoreAndWarpPathsMatchReference) {
   }
 }
 
-// The tensor-core path really runs where asked: it rounds h to 16 bits for the product, so its
-// final states differ from the warp path's, while each stays within its path's bounds.
+// The tensor-core path really runs where asked, by Options::persistent or by the environment
+// variable, which overrides the option: it rounds h to 16 bits for the product, so its final
+// states differ from the warp path's, while each stays within its path's bounds.
 TEST_P(GpuPersistentHalf, TensorCorePathRunsWhereAsked) {
   RNNX_GPU_TEST_OR_SKIP();
   Model m = one_layer(Cell::lstm, GruReset::after_matmul, 16, 128);
   m.dtype = GetParam();
   const test::Problem p = test::random_problem(m, 10, 16, {}, 152);
   const test::Result ref = test::run(p, Engine::cpu_reference, false);
+  Options on;
+  on.persistent.tensor_cores = PersistentTensorCores::on;
   test::Result with, without;
   {
-    const MmaChoice choice("on");
-    Rnn rnn(p.model, Engine::gpu_persistent);
+    const MmaChoice unset(nullptr);
+    Rnn rnn(p.model, Engine::gpu_persistent, on);
     with = test::run_on_device(rnn, p, false);
-    EXPECT_EQ(rnn.stats().tensor_core_layers, 1);
-    EXPECT_EQ(rnn.stats().layer_choices, "layer 0: tensor cores");
+    EXPECT_EQ(rnn.stats().persistent.tensor_core_layers, 1);
+    EXPECT_EQ(rnn.stats().persistent.layer_choices, "layer 0: tensor cores");
     expect_results_close(with, ref, half_bounds(p.model, true));
   }
   {
-    const MmaChoice choice("off");
-    Rnn rnn(p.model, Engine::gpu_persistent);
+    const MmaChoice choice("off");  // overrides the option
+    Rnn rnn(p.model, Engine::gpu_persistent, on);
     without = test::run_on_device(rnn, p, false);
-    EXPECT_EQ(rnn.stats().tensor_core_layers, 0);
-    EXPECT_EQ(rnn.stats().layer_choices, "layer 0: warp dot products (RNNX_PERSISTENT_MMA=off)");
+    EXPECT_EQ(rnn.stats().persistent.tensor_core_layers, 0);
+    EXPECT_EQ(rnn.stats().persistent.layer_choices,
+              "layer 0: warp dot products (RNNX_PERSISTENT_MMA=off)");
     expect_results_close(without, ref, half_bounds(p.model, false));
+  }
+  {
+    const MmaChoice unset(nullptr);
+    Options off;
+    off.persistent.tensor_cores = PersistentTensorCores::off;
+    Rnn rnn(p.model, Engine::gpu_persistent, off);
+    EXPECT_EQ(test::run_on_device(rnn, p, false).final_state, without.final_state);
+    EXPECT_EQ(rnn.stats().persistent.layer_choices,
+              "layer 0: warp dot products (Options.persistent.tensor_cores = off)");
   }
   EXPECT_NE(with.final_state, without.final_state);
 }
@@ -329,9 +326,10 @@ TEST_P(GpuPersistentHalf, TensorCoresOrPairingIsReported) {
     const test::Problem p = test::random_problem(m, 4, 3, {}, 153);
     Rnn rnn(p.model, Engine::gpu_persistent);
     rnn.prepare(p.steps, p.batch);
-    EXPECT_EQ(rnn.stats().tensor_core_layers, 1);
-    EXPECT_EQ(rnn.stats().paired_layers, 1);
-    EXPECT_EQ(rnn.stats().layer_choices, "layer 0: tensor cores, both directions in one grid");
+    EXPECT_EQ(rnn.stats().persistent.tensor_core_layers, 1);
+    EXPECT_EQ(rnn.stats().persistent.paired_layers, 1);
+    EXPECT_EQ(rnn.stats().persistent.layer_choices,
+              "layer 0: tensor cores, both directions in one grid");
   }
   m.layers[0].hidden = 1024;
   const test::Problem p = test::random_problem(m, 3, 20, {}, 154);
@@ -339,7 +337,7 @@ TEST_P(GpuPersistentHalf, TensorCoresOrPairingIsReported) {
     const MmaChoice choice(mma);
     Rnn rnn(p.model, Engine::gpu_persistent);
     const test::Result got = test::run_on_device(rnn, p, false);
-    const PlanStats stats = rnn.stats();
+    const PersistentStats stats = rnn.stats().persistent;
     std::printf("gpu_persistent %s, H=1024, batch 20, RNNX_PERSISTENT_MMA=%s: %s\n",
                 to_string(GetParam()), mma, stats.layer_choices.c_str());
     if (std::string(mma) == "on") {
@@ -371,7 +369,7 @@ TEST_P(GpuPersistentHalf, TensorCorePathRunToRunIdentical) {
   Rnn rnn(p.model, Engine::gpu_persistent);
   const test::Result a = test::run_on_device(rnn, p, false);
   const test::Result b = test::run_on_device(rnn, p, false);
-  EXPECT_EQ(rnn.stats().tensor_core_layers, 1);
+  EXPECT_EQ(rnn.stats().persistent.tensor_core_layers, 1);
   EXPECT_EQ(a.y, b.y);
   EXPECT_EQ(a.final_state, b.final_state);
 }
@@ -437,10 +435,22 @@ TEST(GpuPersistent, DirectionsPairedAndApart) {
   m.layers[0].bidirectional = true;
   m.layers.push_back(m.layers[0]);
   m.layers[1].cell = Cell::gru;
+  const test::Problem p = test::random_problem(m, 8, 3, {8, 0, 5}, 135);
   for (const char* directions : {"paired", "apart"}) {
     SCOPED_TRACE(directions);
     const EnvSetting choice("RNNX_PERSISTENT_DIRECTIONS", directions);
-    expect_forward_close(test::random_problem(m, 8, 3, {8, 0, 5}, 135), 1e-5);
+    expect_forward_close(p, 1e-5);
+  }
+  // The option, and the variable overriding it.
+  Options apart;
+  apart.persistent.directions = PersistentDirections::apart;
+  for (const char* variable : {static_cast<const char*>(nullptr), "paired"}) {
+    const EnvSetting choice("RNNX_PERSISTENT_DIRECTIONS", variable);
+    Rnn rnn(m, Engine::gpu_persistent, apart);
+    const test::Result got = test::run_on_device(rnn, p, false);
+    expect_results_close(got, test::run(p, Engine::cpu_reference, false), {1e-5, 1e-5});
+    EXPECT_EQ(rnn.stats().persistent.paired_layers, variable == nullptr ? 0 : 2)
+        << rnn.stats().persistent.layer_choices;
   }
 }
 
@@ -522,21 +532,31 @@ TEST(GpuPersistent, RunToRunIdentical) {
   expect_run_to_run_identical(test::random_problem(c.model, c.steps, c.batch, c.lengths, 129));
 }
 
-// Without RNNX_PERSISTENT_BARRIER the plan measures both barriers on the device and keeps the
-// faster; the variable still forces either.
+// With Options::persistent.barrier = automatic and no RNNX_PERSISTENT_BARRIER the plan measures
+// both barriers on the device and keeps the faster; the option forces either, and the variable
+// overrides the option.
 TEST(GpuPersistent, GridBarrierIsMeasuredOrChosen) {
   RNNX_GPU_TEST_OR_SKIP();
   const Model m = one_layer(Cell::lstm, GruReset::after_matmul, 3, 64);
+  auto barrier_of = [&](PersistentBarrier option) {
+    Options o;
+    o.persistent.barrier = option;
+    return std::string(
+        to_string(Rnn(m, Engine::gpu_persistent, o).stats().persistent.grid_barrier));
+  };
   {
-    const EnvSetting unset("RNNX_PERSISTENT_BARRIER", "");
-    unsetenv("RNNX_PERSISTENT_BARRIER");
-    const std::string measured = Rnn(m, Engine::gpu_persistent).stats().grid_barrier;
+    const BarrierChoice unset(nullptr);
+    const std::string measured = barrier_of(PersistentBarrier::automatic);
     std::printf("gpu_persistent: the faster grid barrier here is %s\n", measured.c_str());
     EXPECT_TRUE(measured == "cooperative" || measured == "flags") << measured;
+    EXPECT_EQ(barrier_of(PersistentBarrier::cooperative), "cooperative");
+    EXPECT_EQ(barrier_of(PersistentBarrier::flags), "flags");
   }
   for (const char* barrier : {"cooperative", "flags"}) {
     const BarrierChoice choice(barrier);
-    EXPECT_EQ(Rnn(m, Engine::gpu_persistent).stats().grid_barrier, barrier);
+    EXPECT_EQ(barrier_of(PersistentBarrier::automatic), barrier);
+    EXPECT_EQ(barrier_of(PersistentBarrier::cooperative), barrier);
+    EXPECT_EQ(barrier_of(PersistentBarrier::flags), barrier);
   }
 }
 

@@ -1,6 +1,7 @@
 // gpu_persistent's shared-memory arithmetic (kernels/persistent_kernels.h), which the host runs to
 // size launches and to compute the engine's limits, and the engine's choice of a layer's layout
-// (src/gpu/persistent_engine.h): checked on the CPU, no GPU needed. The limit searches bisect over
+// and its options after the environment's overrides (src/gpu/persistent_setup.h): checked on the
+// CPU, no GPU needed. The limit searches bisect over
 // H and B, so the bytes must grow with both.
 #include <gtest/gtest.h>
 
@@ -8,8 +9,9 @@
 #include <string>
 #include <utility>
 
-#include "gpu/persistent_engine.h"
+#include "gpu/persistent_setup.h"
 #include "kernels/persistent_kernels.h"
+#include "support/test_support.h"
 
 namespace rnnx {
 namespace {
@@ -165,9 +167,14 @@ struct Device {
   }
 };
 
-PersistentLayerInputs bidirectional(PersistentMma mma) {
+// The tensor-core setting as RNNX_PERSISTENT_MMA would set it.
+PersistentSetting<PersistentTensorCores> mma_variable(PersistentTensorCores value) {
+  return {value, std::string("RNNX_PERSISTENT_MMA=") + to_string(value)};
+}
+
+PersistentLayerInputs bidirectional(PersistentTensorCores mma) {
   PersistentLayerInputs in;
-  in.mma = mma;
+  in.tensor_cores = mma_variable(mma);
   in.bidirectional = true;
   return in;
 }
@@ -195,7 +202,7 @@ TEST(PersistentChoice, TheIssueCaseFromTheSharedMemoryArithmetic) {
   }
   // Forced on: tensor cores before pairing, and the note says what pairing would have cost.
   PersistentLayerChoice c =
-      choose_persistent_layout(bidirectional(PersistentMma::on), device.check());
+      choose_persistent_layout(bidirectional(PersistentTensorCores::on), device.check());
   EXPECT_EQ(c.directions, 1);
   EXPECT_TRUE(c.mma);
   EXPECT_EQ(c.note,
@@ -205,7 +212,7 @@ TEST(PersistentChoice, TheIssueCaseFromTheSharedMemoryArithmetic) {
   for (const auto& [layout, times] : device.asked) EXPECT_EQ(times, 1) << layout.first;
   // automatic pairs them and says what that cost: the tensor cores.
   device.asked.clear();
-  c = choose_persistent_layout(bidirectional(PersistentMma::automatic), device.check());
+  c = choose_persistent_layout(bidirectional(PersistentTensorCores::automatic), device.check());
   EXPECT_EQ(c.directions, 2);
   EXPECT_FALSE(c.mma);
   EXPECT_EQ(c.note,
@@ -215,7 +222,7 @@ TEST(PersistentChoice, TheIssueCaseFromTheSharedMemoryArithmetic) {
 }
 
 TEST(PersistentChoice, PairedWithTensorCoresWhereTheyFit) {
-  for (PersistentMma mma : {PersistentMma::automatic, PersistentMma::on}) {
+  for (PersistentTensorCores mma : {PersistentTensorCores::automatic, PersistentTensorCores::on}) {
     Device device;
     const PersistentLayerChoice c = choose_persistent_layout(bidirectional(mma), device.check());
     EXPECT_EQ(c.directions, 2);
@@ -228,13 +235,13 @@ TEST(PersistentChoice, PairedWithTensorCoresWhereTheyFit) {
 TEST(PersistentChoice, OffAndImpossibleAndFewTilesSaySo) {
   Device device;
   PersistentLayerChoice c =
-      choose_persistent_layout(bidirectional(PersistentMma::off), device.check());
+      choose_persistent_layout(bidirectional(PersistentTensorCores::off), device.check());
   EXPECT_EQ(c.directions, 2);
   EXPECT_FALSE(c.mma);
   EXPECT_EQ(c.note, "warp dot products, both directions in one grid (RNNX_PERSISTENT_MMA=off)");
   EXPECT_EQ(device.asked.count({2, true}), 0u);
 
-  PersistentLayerInputs in = bidirectional(PersistentMma::on);
+  PersistentLayerInputs in = bidirectional(PersistentTensorCores::on);
   in.no_mma = "float32 weights";
   c = choose_persistent_layout(in, device.check());
   EXPECT_FALSE(c.mma);
@@ -242,22 +249,22 @@ TEST(PersistentChoice, OffAndImpossibleAndFewTilesSaySo) {
             "warp dot products, both directions in one grid (no tensor cores for float32 weights)");
 
   // Too few tiles: automatic does not try tensor cores, on does.
-  in = bidirectional(PersistentMma::automatic);
+  in = bidirectional(PersistentTensorCores::automatic);
   in.few_tiles[0] = in.few_tiles[1] = true;
   c = choose_persistent_layout(in, device.check());
   EXPECT_FALSE(c.mma);
   EXPECT_EQ(c.note,
             "warp dot products, both directions in one grid (fewer than 4 tiles of 16x16 a block "
             "for tensor cores)");
-  in.mma = PersistentMma::on;
+  in.tensor_cores = mma_variable(PersistentTensorCores::on);
   c = choose_persistent_layout(in, device.check());
   EXPECT_TRUE(c.mma);
 }
 
 TEST(PersistentChoice, DirectionsApartWhenAskedOrWhenPairingDoesNotFit) {
   Device device;
-  PersistentLayerInputs in = bidirectional(PersistentMma::automatic);
-  in.may_pair = false;
+  PersistentLayerInputs in = bidirectional(PersistentTensorCores::automatic);
+  in.directions = {PersistentDirections::apart, "RNNX_PERSISTENT_DIRECTIONS=apart"};
   PersistentLayerChoice c = choose_persistent_layout(in, device.check());
   EXPECT_EQ(c.directions, 1);
   EXPECT_TRUE(c.mma);
@@ -266,7 +273,7 @@ TEST(PersistentChoice, DirectionsApartWhenAskedOrWhenPairingDoesNotFit) {
 
   device.why[{2, true}] = "too big";
   device.why[{2, false}] = "too big as well";
-  in.may_pair = true;
+  in.directions = {};  // paired
   c = choose_persistent_layout(in, device.check());
   EXPECT_EQ(c.directions, 1);
   EXPECT_TRUE(c.mma);
@@ -287,7 +294,8 @@ TEST(PersistentChoice, NothingFitsSaysWhyOfTheMostFrugalLayout) {
     for (bool m : {false, true})
       device.why[{d, m}] = "no room " + std::to_string(d) + std::to_string(m);
   }
-  for (PersistentMma mma : {PersistentMma::automatic, PersistentMma::on, PersistentMma::off}) {
+  for (PersistentTensorCores mma :
+       {PersistentTensorCores::automatic, PersistentTensorCores::on, PersistentTensorCores::off}) {
     const PersistentLayerChoice c = choose_persistent_layout(bidirectional(mma), device.check());
     EXPECT_EQ(c.directions, 0);
     EXPECT_EQ(c.why, "no room 10");
@@ -295,12 +303,144 @@ TEST(PersistentChoice, NothingFitsSaysWhyOfTheMostFrugalLayout) {
   // Forced on, tensor cores fit nowhere: the warp path, saying why.
   device.why[{1, false}] = "";
   const PersistentLayerChoice c =
-      choose_persistent_layout(bidirectional(PersistentMma::on), device.check());
+      choose_persistent_layout(bidirectional(PersistentTensorCores::on), device.check());
   EXPECT_EQ(c.directions, 1);
   EXPECT_FALSE(c.mma);
   EXPECT_EQ(c.note,
             "warp dot products, one grid per direction (with tensor cores, no room 11; in one "
             "grid, no room 20)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The options and the environment variables that override them (persistent_settings)
+
+using test::EnvSetting;
+
+// The three variables unset for the scope of a test.
+struct NoVariables {
+  EnvSetting barrier{"RNNX_PERSISTENT_BARRIER", nullptr};
+  EnvSetting mma{"RNNX_PERSISTENT_MMA", nullptr};
+  EnvSetting directions{"RNNX_PERSISTENT_DIRECTIONS", nullptr};
+};
+
+PersistentOptions forced() {
+  PersistentOptions o;
+  o.barrier = PersistentBarrier::flags;
+  o.tensor_cores = PersistentTensorCores::off;
+  o.directions = PersistentDirections::apart;
+  return o;
+}
+
+TEST(PersistentSettings, TheOptionsWhereNoVariableIsSet) {
+  const NoVariables none;
+  PersistentSettings s = persistent_settings({});
+  EXPECT_EQ(s.barrier.value, PersistentBarrier::automatic);
+  EXPECT_EQ(s.tensor_cores.value, PersistentTensorCores::automatic);
+  EXPECT_EQ(s.directions.value, PersistentDirections::paired);
+  EXPECT_EQ(s.tensor_cores.set_by, "Options.persistent.tensor_cores = auto");
+
+  s = persistent_settings(forced());
+  EXPECT_EQ(s.barrier.value, PersistentBarrier::flags);
+  EXPECT_EQ(s.barrier.set_by, "Options.persistent.barrier = flags");
+  EXPECT_EQ(s.tensor_cores.value, PersistentTensorCores::off);
+  EXPECT_EQ(s.tensor_cores.set_by, "Options.persistent.tensor_cores = off");
+  EXPECT_EQ(s.directions.value, PersistentDirections::apart);
+  EXPECT_EQ(s.directions.set_by, "Options.persistent.directions = apart");
+
+  // Set but empty counts as unset.
+  const EnvSetting empty("RNNX_PERSISTENT_MMA", "");
+  EXPECT_EQ(persistent_settings(forced()).tensor_cores.value, PersistentTensorCores::off);
+}
+
+// A variable that is set wins over the option, whatever the option says ("auto" included, which
+// gives a forced option back to the automatic choice); the others keep their options.
+TEST(PersistentSettings, AVariableOverridesItsOptionOnly) {
+  const NoVariables none;
+  for (const char* name : {"auto", "cooperative", "flags"}) {
+    const EnvSetting variable("RNNX_PERSISTENT_BARRIER", name);
+    for (PersistentBarrier option :
+         {PersistentBarrier::automatic, PersistentBarrier::cooperative, PersistentBarrier::flags}) {
+      PersistentOptions o = forced();
+      o.barrier = option;
+      const PersistentSettings s = persistent_settings(o);
+      EXPECT_STREQ(to_string(s.barrier.value), name);
+      EXPECT_EQ(s.barrier.set_by, std::string("RNNX_PERSISTENT_BARRIER=") + name);
+      EXPECT_EQ(s.tensor_cores.value, PersistentTensorCores::off);
+      EXPECT_EQ(s.directions.value, PersistentDirections::apart);
+    }
+  }
+  for (const char* name : {"auto", "on", "off"}) {
+    const EnvSetting variable("RNNX_PERSISTENT_MMA", name);
+    const PersistentSettings s = persistent_settings(forced());
+    EXPECT_STREQ(to_string(s.tensor_cores.value), name);
+    EXPECT_EQ(s.tensor_cores.set_by, std::string("RNNX_PERSISTENT_MMA=") + name);
+    EXPECT_EQ(s.barrier.value, PersistentBarrier::flags);
+  }
+  for (const char* name : {"paired", "apart"}) {
+    const EnvSetting variable("RNNX_PERSISTENT_DIRECTIONS", name);
+    const PersistentSettings s = persistent_settings({});
+    EXPECT_STREQ(to_string(s.directions.value), name);
+    EXPECT_EQ(s.directions.set_by, std::string("RNNX_PERSISTENT_DIRECTIONS=") + name);
+    EXPECT_EQ(s.tensor_cores.value, PersistentTensorCores::automatic);
+  }
+}
+
+TEST(PersistentSettings, ABadVariableIsAnErrorNamingItAndTheValues) {
+  const NoVariables none;
+  struct Case {
+    const char* variable;
+    const char* value;
+    const char* names;
+  };
+  for (const Case& c : {Case{"RNNX_PERSISTENT_BARRIER", "grid", "auto, cooperative, flags"},
+                        Case{"RNNX_PERSISTENT_MMA", "ON", "auto, on, off"},
+                        Case{"RNNX_PERSISTENT_DIRECTIONS", "both", "paired, apart"}}) {
+    const EnvSetting variable(c.variable, c.value);
+    try {
+      (void)persistent_settings({});
+      ADD_FAILURE() << c.variable << "=" << c.value << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), Status::invalid_argument);
+      const std::string what = e.what();
+      EXPECT_NE(what.find(std::string(c.variable) + " = '" + c.value + "'"), std::string::npos)
+          << what;
+      EXPECT_NE(what.find(std::string("use one of ") + c.names), std::string::npos) << what;
+    }
+  }
+}
+
+// The notes of PlanStats name what set a choice: the option, or the variable that overrode it.
+TEST(PersistentChoice, NotesNameTheOptionOrTheVariable) {
+  const NoVariables none;
+  Device device;
+  PersistentLayerInputs in;
+  in.bidirectional = true;
+  PersistentSettings s = persistent_settings(forced());
+  in.tensor_cores = s.tensor_cores;
+  in.directions = s.directions;
+  PersistentLayerChoice c = choose_persistent_layout(in, device.check());
+  EXPECT_EQ(c.note,
+            "warp dot products, one grid per direction (Options.persistent.tensor_cores = off; "
+            "Options.persistent.directions = apart)");
+  {
+    const EnvSetting apart("RNNX_PERSISTENT_DIRECTIONS", "apart");
+    s = persistent_settings({});
+    in.tensor_cores = s.tensor_cores;
+    in.directions = s.directions;
+    c = choose_persistent_layout(in, device.check());
+    EXPECT_EQ(c.note, "tensor cores, one grid per direction (RNNX_PERSISTENT_DIRECTIONS=apart)");
+  }
+  // Forced on by the option, tensor cores before pairing.
+  device.why[{2, true}] = "too big";
+  PersistentOptions on;
+  on.tensor_cores = PersistentTensorCores::on;
+  s = persistent_settings(on);
+  in.tensor_cores = s.tensor_cores;
+  in.directions = s.directions;
+  c = choose_persistent_layout(in, device.check());
+  EXPECT_EQ(c.note,
+            "tensor cores, one grid per direction (in one grid with tensor cores, too big; "
+            "Options.persistent.tensor_cores = on puts tensor cores before pairing)");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "rnnx/buffer.h"
+#include "rnnx/engine_options.h"
 #include "rnnx/model.h"
 
 // cudaStream_t is `struct CUstream_st*`; naming the struct keeps CUDA headers out of rnnx's.
@@ -31,29 +32,23 @@ const char* to_string(Engine engine) noexcept;  // "cpu_reference", ..., "auto"
 Engine parse_engine(std::string_view name);     // the inverse; throws Error(invalid_argument)
 bool is_gpu(Engine engine) noexcept;            // where its pointers must live
 
-// cuDNN's RNN algorithms, for the cudnn engine (Options::cudnn_algo). Each has cuDNN's own
-// limits (persist_static and persist_static_small_h: no float64; persist_static_small_h: hidden
-// up to 192); a model outside them is refused when the plan is made, and a shape cuDNN refuses
-// (varied lengths, a batch too large for the chip, ...) is refused by the call that first meets
-// it (forward, forward_train, backward, reserve_bytes, workspace_bytes or prepare) with
-// Status::unsupported naming the algorithm, before any output is written; the plan stays usable.
-enum class CudnnAlgo { standard, persist_static, persist_dynamic, persist_static_small_h };
-const char* to_string(CudnnAlgo algo) noexcept;  // "standard", "persist_static", ...
-
 struct Options {
-  // cpu engine: worker threads, 0 = the RNNX_NUM_THREADS environment variable, else all cores.
-  // cpu_reference is single-threaded and accepts only 0 or 1.
-  int threads = 0;
   // GPU engines, float32: let cuBLAS/cuDNN use TF32 tensor cores (about 1e-3 relative error).
   // Engines without TF32 refuse the option rather than ignore it.
   bool allow_tf32 = false;
-  // cudnn engine: which of cuDNN's algorithms; the other engines accept only the default.
-  CudnnAlgo cudnn_algo = CudnnAlgo::standard;
-  // A promise that the plan will only run forward (no forward_train or backward). Lets `auto`
-  // pick gpu_persistent, which runs inference only; ignored by the other engines. `auto` checks
-  // gpu_persistent's on-chip limits at batch 1: a call whose batch does not fit is refused then
-  // (persistent_max_batch in info.h says which do).
+  // A promise about the plan's use, not a knob of one engine: it will only run forward, never
+  // forward_train or backward. It lets `auto` pick gpu_persistent, which runs inference only, and
+  // every engine holds the plan to it: forward_train and backward then throw
+  // Status::invalid_argument, whichever engine runs, so that a program behaves the same on a
+  // machine where `auto` picks another engine. `auto` checks gpu_persistent's on-chip limits at
+  // batch 1: a call whose batch does not fit is refused then (persistent_max_batch in info.h says
+  // which do).
   bool inference_only = false;
+  // Each engine's own options (engine_options.h). An engine refuses another's that differ from
+  // their defaults (Status::unsupported); `auto` drops them for the engines they do not belong to.
+  CpuOptions cpu;                // cpu (cpu_reference: threads 0 or 1)
+  CudnnOptions cudnn;            // cudnn
+  PersistentOptions persistent;  // gpu_persistent
 };
 
 // Arguments of a forward pass. T = steps, B = batch, I = model.input_size, D = output_size(model).
@@ -94,28 +89,37 @@ struct Reserve {
   std::size_t bytes = 0;
 };
 
-// What a plan holds and, for gpu_static, what its CUDA Graphs cost (the static-vs-dynamic
-// question of the seed, in numbers).
+// gpu_static's CUDA Graphs: what they cost (the static-vs-dynamic question of the seed, in
+// numbers).
+struct GraphStats {
+  int graphs = 0;         // graphs cached now
+  std::size_t nodes = 0;  // nodes of the last graph built
+  double build_ms = 0;    // time to capture and instantiate it
+  // Captures taken a second time because something invalidated the first, such as another
+  // thread synchronizing the device meanwhile (docs/ENGINES.md, "Threads and graph capture").
+  int capture_retries = 0;
+};
+
+// gpu_persistent: how its layers ran in the last call (or prepare).
+struct PersistentStats {
+  // The grid barrier in use, cooperative or flags (automatic: not a gpu_persistent plan):
+  // Options::persistent.barrier or RNNX_PERSISTENT_BARRIER, else the faster on this device,
+  // measured once per process.
+  PersistentBarrier grid_barrier = PersistentBarrier::automatic;
+  int tensor_core_layers = 0;  // layers whose recurrent product ran on tensor cores (bf16/f16)
+  int paired_layers = 0;       // bidirectional layers that ran both directions in one grid
+  // One line per layer ('\n' between) saying how it ran and, where it did not get tensor cores
+  // or pairing, why; e.g. "layer 0: tensor cores, one grid per direction (in one grid with tensor
+  // cores, a block needs 283 KB of shared memory for its 16 units' W_h rows and the batch's h,
+  // the device allows 227 KB; RNNX_PERSISTENT_MMA=on puts tensor cores before pairing)".
+  std::string layer_choices;
+};
+
+// What a plan holds, and what its engine reports of itself (zeros and empty for other engines).
 struct PlanStats {
   std::size_t workspace_bytes = 0;  // memory the plan holds now (device memory for GPU engines)
-  int graphs = 0;                   // gpu_static: graphs cached now
-  std::size_t graph_nodes = 0;      // gpu_static: nodes of the last graph built
-  double graph_build_ms = 0;        // gpu_static: time to capture and instantiate it
-  // gpu_static: captures taken a second time because something invalidated the first, such as
-  // another thread synchronizing the device meanwhile (README, "Threads and graph capture").
-  int graph_capture_retries = 0;
-  // gpu_persistent: the grid barrier in use, "cooperative" or "flags" (the faster on this device,
-  // measured once per process, unless RNNX_PERSISTENT_BARRIER names one). Of the last call (or
-  // prepare): how many layers' recurrent products ran on tensor cores (bf16/f16 models), how many
-  // bidirectional layers ran both directions in one grid, and one line per layer ('\n' between)
-  // saying how it ran and, where it did not get tensor cores or pairing, why; e.g. "layer 0:
-  // tensor cores, one grid per direction (in one grid with tensor cores, a block needs 283 KB of
-  // shared memory for its 16 units' W_h rows and the batch's h, the device allows 227 KB;
-  // RNNX_PERSISTENT_MMA=on puts tensor cores before pairing)".
-  std::string grid_barrier;
-  int tensor_core_layers = 0;
-  int paired_layers = 0;
-  std::string layer_choices;
+  GraphStats graph;                 // gpu_static
+  PersistentStats persistent;       // gpu_persistent
 };
 
 class EngineImpl;  // src/engine.h
@@ -146,15 +150,18 @@ class Rnn {
 
   // Inference. Writes y and, if given, final_state.
   void forward(const Forward& args, Stream stream = nullptr);
-  // Like forward, and fills the reserve for backward.
+  // Like forward, and fills the reserve for backward. Not on a plan made with
+  // Options::inference_only.
   void forward_train(const Forward& args, Reserve reserve, Stream stream = nullptr);
   // Backpropagation through time. `args` must be the Forward given to forward_train (same
-  // inputs, lengths, weights and init), `reserve` what it filled.
+  // inputs, lengths, weights and init), `reserve` what it filled. Not on a plan made with
+  // Options::inference_only either.
   void backward(const Forward& args, const Backward& grads, Reserve reserve,
                 Stream stream = nullptr);
 
  private:
   std::unique_ptr<EngineImpl> impl_;
+  bool inference_only_ = false;  // Options::inference_only
 };
 
 }  // namespace rnnx

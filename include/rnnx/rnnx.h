@@ -2,6 +2,7 @@
 #pragma once
 
 #include "rnnx/buffer.h"
+#include "rnnx/engine_options.h"
 #include "rnnx/error.h"
 #include "rnnx/half.h"
 #include "rnnx/info.h"

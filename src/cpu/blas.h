@@ -10,7 +10,7 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, double alpha, const double* A, int lda,
           const double* B, int ldb, double beta, double* C, int ldc);
 
-// The thread count a plan asked for: Options.threads, else RNNX_NUM_THREADS, else all cores.
+// The thread count a plan asked for: Options.cpu.threads, else RNNX_NUM_THREADS, else all cores.
 int resolve_threads(int requested);
 
 // For the duration of one call, makes oneDNN (OpenMP) and OpenBLAS use `threads` threads, and

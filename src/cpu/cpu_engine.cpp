@@ -251,7 +251,7 @@ std::unique_ptr<EngineImpl> make_cpu_engine(const Model& model, const Options& o
                 "Options.allow_tf32: the cpu engine has no TF32 mode; TF32 is for the GPU engines");
   }
   check_not_half(model, Engine::cpu);
-  const int threads = cpu::resolve_threads(options.threads);
+  const int threads = cpu::resolve_threads(options.cpu.threads);
   if (model.dtype == DType::f64) return std::make_unique<CpuEngine<double>>(model, threads);
   return std::make_unique<CpuEngine<float>>(model, threads);
 }

@@ -68,7 +68,7 @@ template <class T>
 class CudnnEngine final : public EngineImpl {
  public:
   CudnnEngine(const Model& model, const Options& options)
-      : EngineImpl(model), algo_(options.cudnn_algo) {
+      : EngineImpl(model), algo_(options.cudnn.algo) {
     ctx_.algo = algo_;
     ctx_.dtype = model.dtype;
     RNNX_CUDA_CHECK(cudaGetDevice(&device_));
@@ -105,7 +105,7 @@ class CudnnEngine final : public EngineImpl {
 
   PlanStats stats() const override {
     PlanStats s;
-    s.workspace_bytes = weight_memory_bytes_ + workspace_bytes_;
+    s.workspace_bytes = weight_memory_bytes_ + workspace_.bytes();
     return s;
   }
 
@@ -143,29 +143,25 @@ class CudnnEngine final : public EngineImpl {
     for (const Layer& layer : model().layers) (void)cudnn_cell_mode(cell_kind(layer));
     if (algo_ == CudnnAlgo::persist_static && model().dtype == DType::f64) {
       throw Error(Status::unsupported,
-                  "Options.cudnn_algo = persist_static: cuDNN's persistent static algorithm "
+                  "Options.cudnn.algo = persist_static: cuDNN's persistent static algorithm "
                   "has no float64; use standard or persist_dynamic");
     }
     if (algo_ == CudnnAlgo::persist_static_small_h && model().dtype == DType::f64) {
       // NVIDIA's own guidance (PyTorch's algorithm choice, pytorch/pytorch#73211): no float64.
       throw Error(Status::unsupported,
-                  "Options.cudnn_algo = persist_static_small_h: cuDNN's persistent algorithm "
+                  "Options.cudnn.algo = persist_static_small_h: cuDNN's persistent algorithm "
                   "for small hidden sizes has no float64; use standard or persist_dynamic");
     }
     if (algo_ == CudnnAlgo::persist_static_small_h) {
       for (const Layer& layer : model().layers) {
         if (layer.hidden > 192) {
           throw Error(Status::unsupported,
-                      "Options.cudnn_algo = persist_static_small_h: hidden = " +
+                      "Options.cudnn.algo = persist_static_small_h: hidden = " +
                           std::to_string(layer.hidden) +
                           " exceeds cuDNN's limit of 192 for this algorithm (forward; backward "
                           "is limited to 128)");
         }
       }
-    }
-    if (options.threads != 0) {
-      throw Error(Status::unsupported, "Options.threads = " + std::to_string(options.threads) +
-                                           ": the cudnn engine has no CPU threads to set");
     }
     if (options.allow_tf32 && model().dtype != DType::f32) {
       throw Error(Status::unsupported,
@@ -440,7 +436,7 @@ class CudnnEngine final : public EngineImpl {
   }
 
   std::size_t carve(Buffers* buf, int steps, int batch, std::size_t work) const {
-    Carver c(buf == nullptr ? nullptr : static_cast<char*>(workspace_));
+    Carver c(buf == nullptr ? nullptr : workspace_.data());
     Buffers b;
     const std::size_t tb = std::size_t(steps) * batch;
     std::size_t widest_out = 0, widest_in = 0;
@@ -479,7 +475,7 @@ class CudnnEngine final : public EngineImpl {
 
   void ensure_workspace(int steps, int batch, std::size_t work) {
     const std::size_t need = carve(nullptr, steps, batch, work);
-    if (need > workspace_bytes_) gpu::replace_device_block(workspace_, workspace_bytes_, need);
+    workspace_.grow(need);
     carve(&buf_, steps, batch, work);
     work_bytes_ = work;
   }
@@ -547,10 +543,10 @@ class CudnnEngine final : public EngineImpl {
     if (handle_ != nullptr) cudnnDestroy(handle_);
     if (dropout_states_ != nullptr) cudaFree(dropout_states_);
     if (weight_memory_ != nullptr) cudaFree(weight_memory_);
-    if (workspace_ != nullptr) cudaFree(workspace_);
+    workspace_.release();
     dropout_ = nullptr;
     handle_ = nullptr;
-    dropout_states_ = weight_memory_ = workspace_ = nullptr;
+    dropout_states_ = weight_memory_ = nullptr;
     cudaSetDevice(previous);
   }
 
@@ -570,8 +566,7 @@ class CudnnEngine final : public EngineImpl {
   int reserve_steps_ = 0, reserve_batch_ = 0;  // the shape the reserve layout is for
   std::size_t reserve_total_ = 0;
   std::size_t work_bytes_ = 0;  // of the current call
-  void* workspace_ = nullptr;
-  std::size_t workspace_bytes_ = 0;
+  gpu::DeviceWorkspace workspace_;
   Buffers buf_;
   gpu::LengthStager lengths_, raised_;
   gpu::CallOrder call_order_;

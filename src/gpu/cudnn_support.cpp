@@ -147,10 +147,10 @@ Error cudnn_error(cudnnStatus_t status, const char* call_name, CudnnCall call,
     case CudnnFailure::refusal: {
       const std::string instead =
           is_persistent(context.algo)
-              ? "Options.cudnn_algo = standard runs it, as do engines gpu_dynamic and cpu"
+              ? "Options.cudnn.algo = standard runs it, as do engines gpu_dynamic and cpu"
               : "engines gpu_dynamic and cpu run it";
       return Error(Status::unsupported,
-                   "engine cudnn, Options.cudnn_algo = " + std::string(to_string(context.algo)) +
+                   "engine cudnn, Options.cudnn.algo = " + std::string(to_string(context.algo)) +
                        ": cuDNN's " + cudnn_name(context.algo) + " refuses " +
                        what_was_asked(context) + " (" + answer +
                        "). Likely reason: " + likely_reason(status, context) + ". " + instead);

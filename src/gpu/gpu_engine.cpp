@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
-#include <string>
 
 #include "fused/network.h"
 #include "gpu/backend.h"
@@ -164,11 +163,11 @@ class GpuEngine final : public EngineImpl {
 
   PlanStats stats() const override {
     PlanStats s;
-    s.workspace_bytes = workspace_bytes_;
-    s.graphs = static_cast<int>(graphs_.size());
-    s.graph_nodes = last_graph_nodes_;
-    s.graph_build_ms = last_graph_build_ms_;
-    s.graph_capture_retries = capture_retries_;
+    s.workspace_bytes = workspace_.bytes();
+    s.graph.graphs = static_cast<int>(graphs_.size());
+    s.graph.nodes = last_graph_nodes_;
+    s.graph.build_ms = last_graph_build_ms_;
+    s.graph.capture_retries = capture_retries_;
     return s;
   }
 
@@ -196,20 +195,20 @@ class GpuEngine final : public EngineImpl {
   void ensure_workspace(int steps, int batch) {
     Carver measure(nullptr);
     Buffers<T>().carve(measure, model(), steps, batch, graphs_enabled());
-    if (measure.used() > workspace_bytes_) {
+    if (measure.used() > workspace_.bytes()) {
       // Forget what points into the old block first (graphs and carved pieces), so that a
       // failure below leaves a plan that allocates afresh next time.
       drop_graphs();
       carved_steps_ = carved_batch_ = 0;
       weights_in_from_ = nullptr;
       buf_ = Buffers<T>{};
-      gpu::replace_device_block(workspace_, workspace_bytes_, measure.used());
+      workspace_.grow(measure.used());
     }
     if (steps != carved_steps_ || batch != carved_batch_) {
       // Another shape moves the pieces, and graphs of other shapes with them.
       if (carved_steps_ != 0) drop_graphs();
       weights_in_from_ = nullptr;  // w_in moves with the other pieces
-      Carver carver(static_cast<char*>(workspace_));
+      Carver carver(workspace_.data());
       buf_.carve(carver, model(), steps, batch, graphs_enabled());
       carved_steps_ = steps;
       carved_batch_ = batch;
@@ -409,8 +408,7 @@ class GpuEngine final : public EngineImpl {
       cublas_[d] = nullptr;
       events_[d] = nullptr;
     }
-    if (workspace_ != nullptr) cudaFree(workspace_);
-    workspace_ = nullptr;
+    workspace_.release();
     for (cudaStream_t* st : {&second_, &capture_}) {
       if (*st != nullptr) cudaStreamDestroy(*st);
       *st = nullptr;
@@ -425,8 +423,7 @@ class GpuEngine final : public EngineImpl {
   cudaEvent_t events_[2] = {};
   gpu::LengthStager lengths_;
   gpu::CallOrder call_order_;
-  void* workspace_ = nullptr;
-  std::size_t workspace_bytes_ = 0;
+  gpu::DeviceWorkspace workspace_;
   int carved_steps_ = 0, carved_batch_ = 0;
   Buffers<T> buf_;
   GpuBackend<T> fw_, bw_;
@@ -442,12 +439,7 @@ class GpuEngine final : public EngineImpl {
 
 std::unique_ptr<EngineImpl> make_gpu_engine(const Model& model, Engine engine,
                                             const Options& options) {
-  const std::string name = to_string(engine);
   check_not_half(model, engine);
-  if (options.threads != 0) {
-    throw Error(Status::unsupported, "Options.threads = " + std::to_string(options.threads) +
-                                         ": the " + name + " engine has no CPU threads to set");
-  }
   if (options.allow_tf32 && model.dtype != DType::f32) {
     throw Error(Status::unsupported,
                 "Options.allow_tf32: TF32 applies to float32 models; this "

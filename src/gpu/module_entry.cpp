@@ -10,6 +10,7 @@
 #include "gpu/devices.h"
 #include "gpu/gpu_engine.h"
 #include "gpu/persistent_engine.h"
+#include "gpu/persistent_setup.h"
 #include "gpu_module.h"
 #include "rnnx/error.h"
 #include "rnnx/version.h"
@@ -97,7 +98,7 @@ int max_batch(Cell cell, GruReset reset, int hidden, int device, DType dtype) {
 
 }  // namespace rnnx::gpu
 
-extern "C" __attribute__((visibility("default"))) const rnnx_gpu_module* rnnx_gpu_module_open_v1(
+extern "C" __attribute__((visibility("default"))) const rnnx_gpu_module* rnnx_gpu_module_open_v2(
     const rnnx_gpu_host* host) {
   using namespace rnnx::gpu;
   static const rnnx_gpu_module table = {RNNX_GPU_MODULE_ABI,

@@ -63,14 +63,34 @@ void check_call_memory(const Forward& args, const Backward* grads, const void* r
   }
 }
 
-void replace_device_block(void*& block, std::size_t& bytes, std::size_t need) {
+void DeviceWorkspace::grow(std::size_t need) {
+  if (need <= bytes_) return;
   const SyncScope sync;
-  void* old = block;
-  block = nullptr;
-  bytes = 0;
+  void* old = block_;
+  block_ = nullptr;
+  bytes_ = 0;
+  // The plan's calls grow it on the plan's device, where the old block lives.
   if (old != nullptr) RNNX_CUDA_CHECK(cudaFree(old));
+  int device = 0;
+  RNNX_CUDA_CHECK(cudaGetDevice(&device));
+  void* block = nullptr;
   RNNX_CUDA_CHECK(cudaMalloc(&block, need));
-  bytes = need;
+  block_ = block;
+  bytes_ = need;
+  device_ = device;
+}
+
+void DeviceWorkspace::release() noexcept {
+  if (block_ == nullptr) return;
+  void* block = block_;
+  block_ = nullptr;
+  bytes_ = 0;
+  const SyncScope sync;  // cudaFree synchronizes the device
+  int previous = device_;
+  cudaGetDevice(&previous);
+  if (previous != device_) cudaSetDevice(device_);
+  cudaFree(block);
+  if (previous != device_) cudaSetDevice(previous);
 }
 
 LengthStager::LengthStager() {

@@ -1,6 +1,6 @@
-// Pieces every GPU plan needs (gpu_dynamic, gpu_static, cudnn): the device guard, checks of the
-// caller's pointers, carving one workspace allocation, staging lengths to the device, and the
-// ordering of one plan's calls across streams.
+// Pieces every GPU plan needs (gpu_dynamic, gpu_static, gpu_persistent, cudnn): the device guard,
+// checks of the caller's pointers, one workspace allocation and its carving, staging lengths to
+// the device, and the ordering of one plan's calls across streams.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -51,10 +51,34 @@ class Carver {
   std::size_t used_ = 0;
 };
 
-// Replaces `block` (holding `bytes`) by a new device allocation of `need` bytes, under the
-// capture gate (cudaFree synchronizes the device; gpu/capture_gate.h). The old block is forgotten
-// before anything can fail, so a failed allocation leaves {nullptr, 0}, never a dangling pointer.
-void replace_device_block(void*& block, std::size_t& bytes, std::size_t need);
+// A plan's one device allocation, which its engine carves into buffers (Carver), grown between
+// calls when a shape needs more. Growing frees the old block and allocates the new one under the
+// capture gate (cudaFree synchronizes the device; gpu/capture_gate.h); what was in it is not
+// kept. The old block is forgotten before anything can fail, so a failed allocation leaves
+// {nullptr, 0}, never a dangling pointer, and the next grow allocates afresh. Freed by release()
+// or the destructor, on the device it was allocated on.
+class DeviceWorkspace {
+ public:
+  DeviceWorkspace() = default;
+  ~DeviceWorkspace() { release(); }
+  DeviceWorkspace(const DeviceWorkspace&) = delete;
+  DeviceWorkspace& operator=(const DeviceWorkspace&) = delete;
+
+  // At least `need` bytes on the current device: a larger need replaces the block (moving
+  // everything carved from it), a smaller or equal one keeps it. Throws Error on a CUDA failure.
+  void grow(std::size_t need);
+  // Frees the block (after the plan's last call has ended: CallOrder::wait). Best effort, on the
+  // device it was allocated on; the caller's current device stays.
+  void release() noexcept;
+
+  char* data() const noexcept { return static_cast<char*>(block_); }
+  std::size_t bytes() const noexcept { return bytes_; }  // held now (PlanStats::workspace_bytes)
+
+ private:
+  void* block_ = nullptr;
+  std::size_t bytes_ = 0;
+  int device_ = 0;  // where block_ lives
+};
 
 // The lengths of a call, copied to the device through pinned memory. The previous call's copy
 // must have left the staging buffer before it is rewritten, which is the one wait on the host.

@@ -625,9 +625,9 @@ class ReferenceEngine final : public EngineImpl {
 }  // namespace
 
 std::unique_ptr<EngineImpl> make_reference_engine(const Model& model, const Options& options) {
-  if (options.threads > 1) {
+  if (options.cpu.threads > 1) {
     throw Error(Status::unsupported,
-                "Options.threads = " + std::to_string(options.threads) +
+                "Options.cpu.threads = " + std::to_string(options.cpu.threads) +
                     ": cpu_reference is single-threaded and accepts 0 or 1; the cpu engine "
                     "uses threads");
   }

@@ -138,7 +138,7 @@ extern "C" __attribute__((visibility("default"))) const rnnx_gpu_module* rnnx_gp
   return rnnx::gpu::open_module(host);
 }
 #else
-extern "C" __attribute__((visibility("default"))) const rnnx_gpu_module* rnnx_gpu_module_open_v1(
+extern "C" __attribute__((visibility("default"))) const rnnx_gpu_module* rnnx_gpu_module_open_v2(
     const rnnx_gpu_host* host) {
   return rnnx::gpu::open_module(host);
 }

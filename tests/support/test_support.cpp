@@ -310,6 +310,26 @@ std::vector<double> read_npy_values(const std::filesystem::path& path) {
   return v;
 }
 
+EnvSetting::EnvSetting(const char* name, const char* value) : name_(name) {
+  if (const char* old = std::getenv(name)) {
+    previous_ = old;
+    was_set_ = true;
+  }
+  if (value == nullptr) {
+    unsetenv(name);
+  } else {
+    setenv(name, value, 1);
+  }
+}
+
+EnvSetting::~EnvSetting() {
+  if (was_set_) {
+    setenv(name_.c_str(), previous_.c_str(), 1);
+  } else {
+    unsetenv(name_.c_str());
+  }
+}
+
 std::string scientific(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.3e", value);

@@ -116,6 +116,20 @@ ProgramOutcome run_program(const std::string& command_line, const std::filesyste
 // The values of a float32 or float64 NPY file as float64 (exact); fails the test otherwise.
 std::vector<double> read_npy_values(const std::filesystem::path& path);
 
+// Sets an environment variable (RNNX_PERSISTENT_BARRIER, ...) for its lifetime, or unsets it
+// (value nullptr), then gives back what was there, set or not.
+class EnvSetting {
+ public:
+  EnvSetting(const char* name, const char* value);
+  ~EnvSetting();
+  EnvSetting(const EnvSetting&) = delete;
+  EnvSetting& operator=(const EnvSetting&) = delete;
+
+ private:
+  std::string name_, previous_;
+  bool was_set_ = false;
+};
+
 // "1.234e-07": errors for RecordProperty and messages.
 std::string scientific(double value);
 
