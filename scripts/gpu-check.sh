@@ -21,15 +21,16 @@
 #   build        200 s      60 s  here: a clean configure and build (sm_90, 83 steps) took 81 s
 #                                 on 2 cores (~155 core-s); on 16 cores ~20 s, plus GoogleTest
 #                                 from source and configure (estimate)
-#   gpu-tests    240 s     150 s  estimate: ~700 GPU tests (ctest -R Gpu), 8 at a time, ~1-2 s
-#                                 each (a CUDA context, a cpu_reference run in float64)
+#   gpu-tests    240 s     150 s  estimate: 115 GPU tests (ctest -R Gpu), 8 at a time; most take
+#                                 1-2 s (a CUDA context, a cpu_reference run in float64), the
+#                                 matrix tests loop over 60 models each (~10-30 s each)
 #   classifier    75 s      45 s  estimate: 1 epoch of Fashion-MNIST per GPU engine that
 #                                 trains (cudnn, gpu_dynamic, gpu_static), 25 s cap each
 #   benchmarks   100 s      60 s  estimate: the quick set (~40 cases) at RNNX_BENCH_MIN_TIME=0.05,
 #                                 RNNX_BENCH_REPETITIONS=3, then PyTorch's LSTM/GRU (40 s cap)
 #   sanitizer    rest       --   gpu_persistent first, then one test per engine; memcheck over
 #                                 every kernel, racecheck/synccheck over rnnx's kernels only
-#   cpu-tests    rest       --   here: 111 s on 2 cores (all 767 ctest tests, GPU ones
+#   cpu-tests    rest       --   here: 118 s on 2 cores (all 681 ctest tests, GPU ones
 #                                 skipping); run only with 60 s left (CI runs them)
 # Sum of the expected times: ~325 s before the sanitizer, leaving ~230 s for it.
 #

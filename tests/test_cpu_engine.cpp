@@ -56,39 +56,12 @@ TEST(CpuEngine, Float32SeedMixWithinTolerance) {
   expect_close(test::random_problem(m, 28, 128, {}, 55), 1e-4);
 }
 
-// A layer of each kind (the LSTM's forget bias not TF's 1, so that it is seen to be used).
-Layer layer_of(CellKind kind) {
-  Layer layer;
-  switch (kind) {
-    case CellKind::lstm:
-      layer.cell = Cell::lstm;
-      layer.forget_bias = 0.5;
-      break;
-    case CellKind::gru_reset_after:
-    case CellKind::gru_reset_before:
-      layer.cell = Cell::gru;
-      layer.gru_reset =
-          kind == CellKind::gru_reset_after ? GruReset::after_matmul : GruReset::before_matmul;
-      break;
-    case CellKind::rnn_tanh:
-    case CellKind::rnn_relu:
-      layer.cell = Cell::rnn;
-      layer.activation = kind == CellKind::rnn_tanh ? Activation::tanh : Activation::relu;
-      break;
-  }
-  return layer;
-}
-
-constexpr CellKind kAllKinds[] = {CellKind::lstm, CellKind::gru_reset_after,
-                                  CellKind::gru_reset_before, CellKind::rnn_tanh,
-                                  CellKind::rnn_relu};
-
 Model small(CellKind kind, int hidden, bool bi) {
   Model m;
   m.input_size = 7;
   m.dtype = DType::f64;
-  Layer layer = layer_of(kind);
-  layer.hidden = hidden;
+  // The LSTM's forget bias not TF's 1, so that it is seen to be used.
+  Layer layer = test::layer_of(kind, hidden, 0.5);
   layer.bidirectional = bi;
   m.layers.push_back(layer);
   layer.hidden = hidden + 2;
@@ -97,9 +70,9 @@ Model small(CellKind kind, int hidden, bool bi) {
 }
 
 TEST(CpuEngine, EdgeShapes) {
-  for (CellKind kind : kAllKinds) {
+  for (CellKind kind : test::kCellKinds) {
     SCOPED_TRACE(to_string(kind));
-    ASSERT_EQ(cell_kind(layer_of(kind)), kind);
+    ASSERT_EQ(cell_kind(test::layer_of(kind)), kind);
     // T = 1, B = 1, and hidden sizes that are not multiples of 4 or 8.
     expect_close(test::random_problem(small(kind, 5, true), 1, 1, {}, 56), 1e-12);
     expect_close(test::random_problem(small(kind, 13, false), 4, 1, {3}, 57), 1e-12);
@@ -136,7 +109,7 @@ TEST(CpuEngine, RnnReluDeadUnitsPassNoGradient) {
   Model m;
   m.input_size = 4;
   m.dtype = DType::f64;
-  Layer layer = layer_of(CellKind::rnn_relu);
+  Layer layer = test::layer_of(CellKind::rnn_relu);
   layer.hidden = 6;
   m.layers.push_back(layer);
   test::Problem p = test::random_problem(m, 5, 3, {5, 2, 0}, 66, false, false);

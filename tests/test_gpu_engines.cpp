@@ -17,27 +17,9 @@
 namespace rnnx {
 namespace {
 
-struct GpuCase {
-  std::string name;
-  test::MatrixCase matrix;
-  Engine engine;
-};
-
-std::vector<GpuCase> gpu_cases() {
-  std::vector<GpuCase> out;
-  for (Engine engine : {Engine::gpu_dynamic, Engine::gpu_static}) {
-    for (const test::MatrixCase& c : test::gradient_matrix()) {
-      out.push_back({std::string(to_string(engine)) + "/" + c.name, c, engine});
-    }
-  }
-  return out;
-}
-
-void PrintTo(const GpuCase& c, std::ostream* out) {
-  *out << c.name;
-}
-
-class GpuMatrix : public ::testing::TestWithParam<GpuCase> {};
+// The gradient matrix, each engine one test that loops over it (a test is a process with its own
+// CUDA context on the device, which costs seconds), each failure naming its model.
+class GpuMatrix : public ::testing::TestWithParam<Engine> {};
 
 // Whether a model has a relu layer: relu' jumps from 0 to 1 at 0, so an error e in a
 // pre-activation within e of 0 flips that unit's gradient by all of dh.
@@ -58,26 +40,30 @@ bool has_relu(const Model& m) {
 
 TEST_P(GpuMatrix, BatchMajorTf32) {
   RNNX_GPU_TEST_OR_SKIP();
-  test::MatrixCase c = GetParam().matrix;
-  c.model.dtype = DType::f32;
-  c.model.layout = Layout::batch_major;
   Options o;
   o.allow_tf32 = true;
-  const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 73);
-  if (!has_relu(c.model)) {
-    test::expect_device_close(p, GetParam().engine, 3e-3, o);
-    return;
+  for (const test::MatrixCase& c : test::gradient_matrix(DType::f32, Layout::batch_major)) {
+    SCOPED_TRACE(c.name);
+    const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 73);
+    if (!has_relu(c.model)) {
+      test::expect_device_close(p, GetParam(), 3e-3, o);
+      continue;
+    }
+    // TF32's error in a pre-activation (~1e-4 here) can put a relu unit-step near 0 on the other
+    // side of it, a jump of dh in its gradient that no bound can take: the forward pass here, the
+    // gradients in float32 (tests/test_conformance.cpp), where the error is ~1e-7.
+    const test::Result ref = test::run(p, Engine::cpu_reference, false);
+    const test::Result got = test::run_on_device(p, GetParam(), false, o);
+    EXPECT_LT(test::max_rel_error(got.y, ref.y), 3e-3) << "y";
+    EXPECT_LT(test::max_rel_error(got.final_state, ref.final_state), 3e-3) << "final_state";
   }
-  // TF32's error in a pre-activation (~1e-4 here) can put a relu unit-step near 0 on the other
-  // side of it, a jump of dh in its gradient that no bound can take: the forward pass here, the
-  // gradients in float32 (Float32MatchesReference), where the error is ~1e-7.
-  const test::Result ref = test::run(p, Engine::cpu_reference, false);
-  const test::Result got = test::run_on_device(p, GetParam().engine, false, o);
-  EXPECT_LT(test::max_rel_error(got.y, ref.y), 3e-3) << "y";
-  EXPECT_LT(test::max_rel_error(got.final_state, ref.final_state), 3e-3) << "final_state";
 }
 
-INSTANTIATE_TEST_SUITE_P(Matrix, GpuMatrix, ::testing::ValuesIn(gpu_cases()), test::ParamName());
+INSTANTIATE_TEST_SUITE_P(Matrix, GpuMatrix,
+                         ::testing::Values(Engine::gpu_dynamic, Engine::gpu_static),
+                         [](const ::testing::TestParamInfo<Engine>& e) {
+                           return std::string(to_string(e.param));
+                         });
 
 class GpuSeedModels : public ::testing::TestWithParam<SeedModel> {};
 
@@ -98,39 +84,11 @@ INSTANTIATE_TEST_SUITE_P(Notebook, GpuSeedModels, ::testing::ValuesIn(seed_model
                            return param_info.param.function;
                          });
 
-// A layer of each kind, LSTM with TF's forget bias.
-Layer layer_of(CellKind kind) {
-  Layer layer;
-  switch (kind) {
-    case CellKind::lstm:
-      layer.cell = Cell::lstm;
-      layer.forget_bias = 1.0;
-      break;
-    case CellKind::gru_reset_after:
-    case CellKind::gru_reset_before:
-      layer.cell = Cell::gru;
-      layer.gru_reset =
-          kind == CellKind::gru_reset_after ? GruReset::after_matmul : GruReset::before_matmul;
-      break;
-    case CellKind::rnn_tanh:
-    case CellKind::rnn_relu:
-      layer.cell = Cell::rnn;
-      layer.activation = kind == CellKind::rnn_tanh ? Activation::tanh : Activation::relu;
-      break;
-  }
-  return layer;
-}
-
-constexpr CellKind kAllKinds[] = {CellKind::lstm, CellKind::gru_reset_after,
-                                  CellKind::gru_reset_before, CellKind::rnn_tanh,
-                                  CellKind::rnn_relu};
-
 Model small(CellKind kind, int hidden, bool bi, DType dtype = DType::f64) {
   Model m;
   m.input_size = 5;
   m.dtype = dtype;
-  Layer layer = layer_of(kind);
-  layer.hidden = hidden;
+  Layer layer = test::layer_of(kind, hidden);
   layer.bidirectional = bi;
   m.layers.push_back(layer);
   layer.hidden = hidden + 14;  // 47 for 33: not multiples of 32
@@ -141,7 +99,7 @@ Model small(CellKind kind, int hidden, bool bi, DType dtype = DType::f64) {
 TEST(GpuEngines, EdgeShapes) {
   RNNX_GPU_TEST_OR_SKIP();
   for (Engine engine : {Engine::gpu_dynamic, Engine::gpu_static}) {
-    for (CellKind kind : kAllKinds) {
+    for (CellKind kind : test::kCellKinds) {
       SCOPED_TRACE(std::string(to_string(engine)) + " " + to_string(kind));
       const Model m = small(kind, 33, true);
       ASSERT_EQ(cell_kind(m.layers[0]), kind);

@@ -131,37 +131,23 @@ class MmaChoice : public EnvSetting {
   explicit MmaChoice(const char* value) : EnvSetting("RNNX_PERSISTENT_MMA", value) {}
 };
 
-struct PersistentCase {
-  std::string name;
-  test::MatrixCase matrix;
-  const char* barrier;
-};
-
-void PrintTo(const PersistentCase& c, std::ostream* out) {
-  *out << c.name;
-}
-
-std::vector<PersistentCase> persistent_cases() {
-  std::vector<PersistentCase> out;
-  for (const char* barrier : {"cooperative", "flags"}) {
-    for (test::MatrixCase c : test::gradient_matrix(DType::f32)) {
-      out.push_back({std::string(barrier) + "/" + c.name, c, barrier});
-    }
-  }
-  return out;
-}
-
-class GpuPersistentMatrix : public ::testing::TestWithParam<PersistentCase> {};
+// The gradient matrix in float32 under each barrier, one test looping over it (a test is a process
+// with its own CUDA context on the device, which costs seconds), each failure naming its model.
+class GpuPersistentMatrix : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(GpuPersistentMatrix, ForwardMatchesReference) {
   RNNX_GPU_TEST_OR_SKIP();
-  const BarrierChoice barrier(GetParam().barrier);
-  const test::MatrixCase& c = GetParam().matrix;
-  expect_forward_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 121), 1e-5);
+  const BarrierChoice barrier(GetParam());
+  for (const test::MatrixCase& c : test::gradient_matrix(DType::f32)) {
+    SCOPED_TRACE(c.name);
+    expect_forward_close(test::random_problem(c.model, c.steps, c.batch, c.lengths, 121), 1e-5);
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Matrix, GpuPersistentMatrix, ::testing::ValuesIn(persistent_cases()),
-                         test::ParamName());
+INSTANTIATE_TEST_SUITE_P(Matrix, GpuPersistentMatrix, ::testing::Values("cooperative", "flags"),
+                         [](const ::testing::TestParamInfo<const char*>& b) {
+                           return std::string(b.param);
+                         });
 
 Model one_layer(Cell cell, GruReset reset, int input, int hidden) {
   Model m;
@@ -175,41 +161,12 @@ Model one_layer(Cell cell, GruReset reset, int input, int hidden) {
   return m;
 }
 
-// A layer of each kind (LSTM with forget_bias 1).
-Layer layer_of(CellKind kind, int hidden) {
-  Layer layer;
-  layer.hidden = hidden;
-  switch (kind) {
-    case CellKind::lstm:
-      layer.cell = Cell::lstm;
-      layer.forget_bias = 1.0;
-      break;
-    case CellKind::gru_reset_after:
-    case CellKind::gru_reset_before:
-      layer.cell = Cell::gru;
-      layer.gru_reset =
-          kind == CellKind::gru_reset_after ? GruReset::after_matmul : GruReset::before_matmul;
-      break;
-    case CellKind::rnn_tanh:
-    case CellKind::rnn_relu:
-      layer.cell = Cell::rnn;
-      layer.activation = kind == CellKind::rnn_tanh ? Activation::tanh : Activation::relu;
-      break;
-  }
-  EXPECT_EQ(cell_kind(layer), kind);
-  return layer;
-}
-
 Model one_layer(CellKind kind, int input, int hidden) {
   Model m;
   m.input_size = input;
-  m.layers = {layer_of(kind, hidden)};
+  m.layers = {test::layer_of(kind, hidden)};
   return m;
 }
-
-constexpr CellKind kEveryKind[] = {CellKind::lstm, CellKind::gru_reset_after,
-                                   CellKind::gru_reset_before, CellKind::rnn_tanh,
-                                   CellKind::rnn_relu};
 
 // bf16/f16 weights and inputs, float32 state and arithmetic: against cpu_reference on the same
 // rounded values, within half_bounds.
@@ -254,7 +211,7 @@ TEST_P(GpuPersistentHalf, TensorCoreAndWarpPathsMatchReference) {
         Model m;
         m.input_size = 24;
         m.dtype = GetParam();
-        Layer first = layer_of(kind, H);
+        Layer first = test::layer_of(kind, H);
         first.bidirectional = true;
         Layer second = first;
         second.hidden = 32;
@@ -413,7 +370,7 @@ TEST(GpuPersistent, SeveralUnitsPerBlock) {
   RNNX_GPU_TEST_OR_SKIP();
   for (const char* barrier : {"cooperative", "flags"}) {
     const BarrierChoice choice(barrier);
-    for (CellKind kind : kEveryKind) {
+    for (CellKind kind : test::kCellKinds) {
       Model m = one_layer(kind, 6, 269);
       m.layers[0].bidirectional = true;
       m.layers.push_back(m.layers[0]);

@@ -179,6 +179,34 @@ void PrintTo(const MatrixCase& c, std::ostream* out) {
   *out << c.name << ": " << describe(c.model) << ", T=" << c.steps << " B=" << c.batch;
 }
 
+Layer layer_of(CellKind kind, int hidden, double forget_bias) {
+  Layer layer;
+  layer.hidden = hidden;
+  switch (kind) {
+    case CellKind::lstm:
+      layer.cell = Cell::lstm;
+      layer.forget_bias = forget_bias;
+      break;
+    case CellKind::gru_reset_after:
+      layer.cell = Cell::gru;
+      layer.gru_reset = GruReset::after_matmul;
+      break;
+    case CellKind::gru_reset_before:
+      layer.cell = Cell::gru;
+      layer.gru_reset = GruReset::before_matmul;
+      break;
+    case CellKind::rnn_tanh:
+      layer.cell = Cell::rnn;
+      layer.activation = Activation::tanh;
+      break;
+    case CellKind::rnn_relu:
+      layer.cell = Cell::rnn;
+      layer.activation = Activation::relu;
+      break;
+  }
+  return layer;
+}
+
 double Errors::worst() const {
   return std::max({y, final_state, dx, dinit, dweights});
 }

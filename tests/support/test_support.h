@@ -75,6 +75,14 @@ std::vector<double> rounded(DType dtype, std::vector<double> values);
 // max |got - ref| / max(1, |ref|); infinity if any value is NaN or the sizes differ.
 double max_rel_error(const std::vector<double>& got, const std::vector<double>& ref);
 
+// Every cell kind, in CellKind's order (a new kind goes here and in cell_kind()).
+inline constexpr CellKind kCellKinds[] = {CellKind::lstm, CellKind::gru_reset_after,
+                                          CellKind::gru_reset_before, CellKind::rnn_tanh,
+                                          CellKind::rnn_relu};
+
+// A layer of `kind` with `hidden` units; an LSTM gets `forget_bias`.
+Layer layer_of(CellKind kind, int hidden = 0, double forget_bias = 1.0);
+
 // One entry of the gradient matrix: every engine's tests run it.
 struct MatrixCase {
   std::string name;  // e.g. "gru_before/3_layers/bi/mixed_lengths"
