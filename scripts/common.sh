@@ -34,6 +34,19 @@ install_missing_packages() {
 # versions the checks were written against.
 RNNX_PEER_PIP=(numpy==2.4.6 onnx==1.23.2 onnxruntime==1.32.0)
 
+# make_venv DIR: a new virtual environment in DIR (what was there is removed). Falls back to
+# Debian's python3-venv when python3 has no venv.
+make_venv() {
+  local venv=$1
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")" || return 1
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    install_missing_packages python3 python3-venv python3-pip || return 1
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv" || return 1
+  fi
+}
+
 # setup_peer_python: a virtual environment in $RNNX_BUILD_DIR/peer-venv with RNNX_PEER_PIP, made
 # once and reused; prints its python. Falls back to Debian's python3-venv when python3 has no venv.
 # Runs inside $(...), where set -e is off: every step checks itself, and the stamp that lets a
@@ -47,13 +60,7 @@ setup_peer_python() {
     return 0
   fi
   log "installing the peer checks' Python packages: ${RNNX_PEER_PIP[*]}" >&2
-  rm -rf "$venv"
-  mkdir -p "$RNNX_BUILD_DIR" || return 1
-  if ! python3 -m venv "$venv" >&2 2>/dev/null; then
-    install_missing_packages python3 python3-venv python3-pip >&2 || return 1
-    rm -rf "$venv"
-    /usr/bin/python3 -m venv "$venv" >&2 || return 1
-  fi
+  make_venv "$venv" >&2 || return 1
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "${RNNX_PEER_PIP[@]}" >&2 ||
     { echo "pip could not install ${RNNX_PEER_PIP[*]}" >&2; return 1; }
   "$venv/bin/python" -c "$check" >&2 || return 1
@@ -86,4 +93,44 @@ configure_and_build() {
     "${cuda_args[@]}" "${launcher[@]}" "$@"
   log "building rnnx"
   cmake --build "$RNNX_BUILD_DIR" --parallel "$(nproc)"
+}
+
+# The Python package's build and test tools (pyproject.toml, tests/python), pinned.
+RNNX_PYTHON_PIP=(numpy==2.4.6 pytest==9.2.0 scikit-build-core==1.1.2 nanobind==3.1.0)
+
+# python_tests [pytest args...]: builds the Python package with `pip install .` (its own CMake
+# build in $RNNX_BUILD_DIR/python, kept between runs; CUDA when nvcc is present, as
+# configure_and_build decides; CUDA architectures from RNNX_CUDA_ARCHITECTURES; warnings as
+# errors) into a virtual environment in $RNNX_BUILD_DIR/python-venv (made once with
+# RNNX_PYTHON_PIP and reused), then runs pytest on tests/python, comparing with the CLI in
+# $RNNX_BUILD_DIR/src/rnnx when it is there. Fails when a step fails.
+python_tests() {
+  local venv="$RNNX_BUILD_DIR/python-venv"
+  local stamp="$venv/.rnnx-python-packages"
+  if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH=/usr/local/cuda/bin:$PATH
+  fi
+  if ! [ -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${RNNX_PYTHON_PIP[*]}" ]; then
+    log "installing the Python package's build and test tools: ${RNNX_PYTHON_PIP[*]}"
+    make_venv "$venv" || return 1
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "${RNNX_PYTHON_PIP[@]}" ||
+      { echo "pip could not install ${RNNX_PYTHON_PIP[*]}" >&2; return 1; }
+    echo "${RNNX_PYTHON_PIP[*]}" >"$stamp" || return 1
+  fi
+  # The extension needs Python's headers (Debian: python3-dev).
+  if ! "$venv/bin/python" -c 'import os, sysconfig, sys
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+    install_missing_packages python3-dev || return 1
+  fi
+  local pip_args=(--no-build-isolation --no-deps --disable-pip-version-check
+                  -C "build-dir=$RNNX_BUILD_DIR/python" -C cmake.define.RNNX_WERROR=ON)
+  if [ -n "${RNNX_CUDA_ARCHITECTURES:-}" ]; then
+    pip_args+=(-C "cmake.define.CMAKE_CUDA_ARCHITECTURES=$RNNX_CUDA_ARCHITECTURES")
+  fi
+  log "building the Python package: pip install $RNNX_ROOT"
+  "$venv/bin/python" -m pip install "${pip_args[@]}" "$RNNX_ROOT" || return 1
+  log "running the Python package's tests (tests/python)"
+  local cli="$RNNX_BUILD_DIR/src/rnnx"
+  (cd "$RNNX_ROOT" && RNNX_CLI=$([ -x "$cli" ] && echo "$cli") \
+    "$venv/bin/python" -m pytest -p no:cacheprovider -q tests/python "$@")
 }
