@@ -97,6 +97,11 @@ configure_and_build() {
 
 # The Python package's build and test tools (pyproject.toml, tests/python), pinned.
 RNNX_PYTHON_PIP=(numpy==2.4.6 pytest==9.2.0 scikit-build-core==1.1.2 nanobind==3.1.0)
+# torch for rnnx.torch's tests, installed with --no-deps, then its pure-Python dependencies.
+RNNX_PYTHON_TORCH_PIP=(torch==2.15.0 'nvidia-cufile==1.17.1.22.*' nvidia-cusparselt-cu13==0.8.1
+                       nvidia-nvshmem-cu13==3.7.2 nvidia-nccl-cu13==2.30.7)
+RNNX_PYTHON_TORCH_DEPS=(filelock==4.3.2 typing-extensions==4.16.0 sympy==1.14.0 networkx==3.6.1
+                        jinja2==3.1.6 fsspec==2026.9.0)
 
 # python_tests [pytest args...]: builds the Python package with `pip install .` (its own CMake
 # build in $RNNX_BUILD_DIR/python, kept between runs; CUDA when nvcc is present, as
@@ -116,6 +121,22 @@ python_tests() {
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "${RNNX_PYTHON_PIP[@]}" ||
       { echo "pip could not install ${RNNX_PYTHON_PIP[*]}" >&2; return 1; }
     echo "${RNNX_PYTHON_PIP[*]}" >"$stamp" || return 1
+  fi
+  # rnnx.torch's tests (tests/python/test_torch*.py) need torch: PyPI's CUDA build without its
+  # CUDA wheels, which runs on the CPU (and finds CUDA in /usr/local/cuda) as
+  # /work/shared/PYTHON.md describes; about 1.9 GB, installed once (stamp) and kept in the venv.
+  # RNNX_PYTHON_TORCH=off skips it (the torch tests then skip).
+  local torch_stamp="$venv/.rnnx-torch-packages"
+  if [ "${RNNX_PYTHON_TORCH:-on}" != off ] &&
+     [ "$(cat "$torch_stamp" 2>/dev/null)" != "${RNNX_PYTHON_TORCH_PIP[*]} ${RNNX_PYTHON_TORCH_DEPS[*]}" ]; then
+    log "installing torch for rnnx.torch's tests: ${RNNX_PYTHON_TORCH_PIP[*]}"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+      "${RNNX_PYTHON_TORCH_PIP[@]}" &&
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+        "${RNNX_PYTHON_TORCH_DEPS[@]}" &&
+      "$venv/bin/python" -c 'import torch; torch.zeros(1).sum()' ||
+      { echo "pip could not install a working torch (${RNNX_PYTHON_TORCH_PIP[*]})" >&2; return 1; }
+    echo "${RNNX_PYTHON_TORCH_PIP[*]} ${RNNX_PYTHON_TORCH_DEPS[*]}" >"$torch_stamp" || return 1
   fi
   # The extension needs Python's headers (Debian: python3-dev).
   if ! "$venv/bin/python" -c 'import os, sysconfig, sys

@@ -33,6 +33,17 @@ from ._rnnx import (
 ENGINES = ("cpu_reference", "cpu", "gpu_dynamic", "gpu_static", "gpu_persistent", "cudnn", "auto")
 WEIGHT_FORMATS = ("rnnx", "tf", "torch", "onnx")
 
+
+
+def __getattr__(name):
+    # rnnx.torch (drop-in torch.nn layers) imports torch: loaded at its first use only.
+    if name == "torch":
+        import importlib
+
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module 'rnnx' has no attribute {name!r}")
+
+
 __all__ = [
     "BackendError",
     "ENGINES",
