@@ -5,7 +5,8 @@
 #   library and CMake config (found there with benchmark_DIR), and oneDNN and OpenBLAS with the
 #   libraries they load, xz-compressed (about 7 MB; 60 MB unpacked would not fit the 64 MiB that
 #   travels), with zlib's headers and static library, for scripts/gpu-check.sh to unpack there;
-#   and Fashion-MNIST (30 MB, already gzip) for the seed classifier;
+#   and Fashion-MNIST (30 MB, already gzip) for the seed classifier; the Python package's build
+#   and test tools as wheels (scikit-build-core, nanobind, pytest);
 #   and commit.txt, the commit and whether the tree differs from it (.git does not travel), with
 #   files.txt and a hash of those files, by which scripts/gpu-check.sh tells whether the tree it
 #   runs on is still the one described.
@@ -33,6 +34,15 @@ files=(usr/include/oneapi/dnnl $(cd / && ls usr/include/dnnl*.h)
        usr/include/zlib.h usr/include/zconf.h $lib/libz.a)
 (cd / && tar -cJf "$carry/cpu-libs.tar.xz" "${files[@]}")
 cp -r /usr/share/datasets/fashion-mnist "$carry/fashion-mnist"
+# The Python package's build and test tools, as wheels for the device's Python (3.12; these are
+# pure Python, about 2.5 MB): the device has torch and numpy but no network for pip.
+source "$root/scripts/common.sh"
+wheels=()
+for pkg in "${RNNX_PYTHON_PIP[@]}"; do
+  [[ $pkg == numpy==* ]] || wheels+=("$pkg")  # numpy: the device's own, beside its torch
+done
+python3 -m pip download -q --disable-pip-version-check --dest "$carry/wheels" \
+  --only-binary=:all: --python-version 3.12 --platform any --implementation py "${wheels[@]}"
 
 # What travels to the device: tracked files and untracked ones git does not ignore.
 cd "$root"

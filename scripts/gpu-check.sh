@@ -3,7 +3,7 @@
 #   scripts/gpu-check.sh OUT_DIR [STAGES]
 # run through the device tool as ONE call, with .gpu-carry in `carry` (made here by
 # scripts/gpu-carry.sh) and $OUT as OUT_DIR. STAGES: a comma-separated subset of
-# build,gpu-tests,classifier,benchmarks,sanitizer,cpu-tests (default: all; the environment stage
+# build,gpu-tests,classifier,benchmarks,python,sanitizer,cpu-tests (default: all; the environment stage
 # always runs).
 #
 # The whole check keeps one deadline, RNNX_GPU_CHECK_SECONDS (default 560, inside the device
@@ -28,16 +28,18 @@
 #                                 trains (cudnn, gpu_dynamic, gpu_static), 25 s cap each
 #   benchmarks   100 s      60 s  estimate: the quick set (~40 cases) at RNNX_BENCH_MIN_TIME=0.05,
 #                                 RNNX_BENCH_REPETITIONS=3, then PyTorch's LSTM/GRU (40 s cap)
+#   python       150 s      70 s  estimate: pip builds the package (the library compiled again,
+#                                 ~30 s on 16 cores), then pytest tests/python (~20 s here)
 #   sanitizer    rest       --   gpu_persistent first, then one test per engine; memcheck over
 #                                 every kernel, racecheck/synccheck over rnnx's kernels only
 #   cpu-tests    rest       --   here: 118 s on 2 cores (all 681 ctest tests, GPU ones
 #                                 skipping); run only with 60 s left (CI runs them)
-# Sum of the expected times: ~325 s before the sanitizer, leaving ~230 s for it.
+# Sum of the expected times: ~395 s before the sanitizer, leaving ~160 s for it.
 #
 # Files in OUT_DIR (the device tool returns at most 8): summary.txt, env.txt, build.log,
 # tests.log, bench.txt, bench.json, torch.json, sanitizer.log.
 set -uo pipefail
-out=${1:?usage: scripts/gpu-check.sh OUT_DIR [build,gpu-tests,classifier,benchmarks,sanitizer,cpu-tests]}
+out=${1:?usage: scripts/gpu-check.sh OUT_DIR [build,gpu-tests,classifier,benchmarks,python,sanitizer,cpu-tests]}
 wanted=${2:-all}
 mkdir -p "$out"
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +53,7 @@ scratch=$(mktemp -d /tmp/rnnx-gpu-check.XXXXXX)
 identity="$scratch/identity.txt"
 details_file="$scratch/details.txt"
 
-stages=(environment build gpu-tests classifier benchmarks sanitizer cpu-tests)
+stages=(environment build gpu-tests classifier benchmarks python sanitizer cpu-tests)
 declare -A result seconds
 for s in "${stages[@]}"; do result[$s]="pending"; done
 
@@ -288,6 +290,42 @@ stage_classifier() {
   grep -E '^(---|done)' "$out/bench.txt" >>"$details_file"
 }
 
+# --- python: the Python package on the GPU (CUDA tensors, torch's streams) ---------------------
+# pip builds the package (a second compile of the library, in the build folder's python/) into a
+# scratch folder put first on PYTHONPATH, beside the device's own torch and numpy (its python3 is
+# itself a venv, so a venv made from it would not see them); the build and test tools come as
+# pinned wheels in .gpu-carry.
+stage_python() {
+  if [ ! -d "$carry/wheels" ]; then
+    result[python]="not run (no wheels in .gpu-carry: run scripts/gpu-carry.sh)"
+    return
+  fi
+  local t rc counts
+  t=$(budget 150 60)
+  if [ "$t" -eq 0 ]; then
+    result[python]="not reached ($(left) s left)"
+    return
+  fi
+  echo "--- python: pip install . and pytest tests/python (RNNX_REQUIRE_GPU=1)" >>"$out/tests.log"
+  RNNX_REQUIRE_GPU=1 timeout -k 5 "$t" bash -c '
+    set -e
+    export PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}"
+    python3 -m pip install -q --no-index --find-links "$2" --target "$1" \
+      scikit-build-core nanobind pytest
+    python3 -m pip install -q --no-index --no-build-isolation --no-deps --target "$1" \
+      -C "build-dir=$3/python-check" -C cmake.define.CMAKE_CUDA_ARCHITECTURES=90 "$4"
+    cd "$4" && python3 -m pytest -p no:cacheprovider -q -rs tests/python' \
+    _ "$scratch/pylib" "$carry/wheels" "$build" "$root" >>"$out/tests.log" 2>&1
+  rc=$?
+  counts=$(grep -E '^[0-9]+ (passed|failed)|(passed|failed|skipped|error)[^ ]* in [0-9.]+s' \
+    "$out/tests.log" | tail -1)
+  case $rc in
+    0) result[python]="ok: ${counts:-see tests.log}" ;;
+    124 | 137) result[python]="TIMED OUT after $t s (tests.log)" ;;
+    *) result[python]="FAILED: ${counts:-see tests.log} (tests.log)" ;;
+  esac
+}
+
 # --- benchmarks ------------------------------------------------------------------------------
 stage_benchmarks() {
   if [ ! -x "$build/bench/rnnx_bench" ]; then
@@ -415,6 +453,7 @@ run_stage build stage_build
 run_stage gpu-tests stage_gpu_tests
 run_stage classifier stage_classifier
 run_stage benchmarks stage_benchmarks
+run_stage python stage_python
 run_stage sanitizer stage_sanitizer
 run_stage cpu-tests stage_cpu_tests
 cat "$out/summary.txt"

@@ -1,9 +1,27 @@
 """Shared pieces of the Python binding's tests (tests/python, run by scripts/test.sh)."""
 
+import os
+
 import numpy as np
 import pytest
 
 import rnnx
+
+
+def pytest_sessionstart(session):
+    """Under RNNX_REQUIRE_GPU=1 (as scripts/gpu-check.sh sets on the GPU machine) a missing GPU, or
+    a torch without CUDA, fails the run instead of letting the GPU tests skip."""
+    if os.environ.get("RNNX_REQUIRE_GPU") != "1":
+        return
+    info = rnnx.info()
+    if not info["gpus"]:
+        pytest.exit("RNNX_REQUIRE_GPU=1 but rnnx finds no GPU: " + info["gpus_why_none"], 1)
+    try:
+        import torch
+    except ImportError:
+        pytest.exit("RNNX_REQUIRE_GPU=1 but torch is not importable (the GPU tests need it)", 1)
+    if not torch.cuda.is_available():
+        pytest.exit("RNNX_REQUIRE_GPU=1 but torch sees no CUDA device", 1)
 
 # Every cell kind, stacked, bidirectional: LSTM (forget bias) -> bi GRU (reset before) -> RNN relu.
 MIXED = {
