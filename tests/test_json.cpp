@@ -184,6 +184,48 @@ TEST(JsonParse, LimitsNestingTo256Levels) {
   EXPECT_NE(objects.find("nesting deeper than 256 levels"), std::string::npos) << objects;
 }
 
+// Hostile inputs. Each checked against nlohmann-json 3.11.2 (issue 16), which differs here: it
+// accepts duplicate keys (the last wins), a UTF-8 byte order mark and underflow to zero.
+TEST(JsonHostile, DeepNestingStopsAtTheLimitWithoutRecursingFurther) {
+  const int depth = 100000;
+  const std::string arrays = std::string(depth, '[') + std::string(depth, ']');
+  EXPECT_EQ(parse_error(arrays), "line 1, column 257: nesting deeper than 256 levels");
+  std::string objects;
+  for (int i = 0; i < depth; ++i) objects += "{\"k\":";
+  EXPECT_EQ(parse_error(objects), "line 1, column 1281: nesting deeper than 256 levels");
+  EXPECT_EQ(parse_error(std::string(depth, '[')),  // unclosed as well
+            "line 1, column 257: nesting deeper than 256 levels");
+}
+
+TEST(JsonHostile, RefusesDuplicateKeysAtAnyDepthAndSpelling) {
+  EXPECT_EQ(parse_error("{\"a\": 1,\n \"b\": {\"x\": 1, \"x\": 2}}"),
+            "line 2, column 16: duplicate key \"x\"");
+  EXPECT_EQ(parse_error(R"({"a": 1, "\u0061": 2})"), "line 1, column 10: duplicate key \"a\"");
+  // The same key in sibling objects is not a duplicate.
+  EXPECT_EQ(parse_json(R"([{"a": 1}, {"a": 2}])").as_array()[1].find("a")->as_number(), 2.0);
+}
+
+TEST(JsonHostile, HugeNumbers) {
+  EXPECT_EQ(parse_json("1" + std::string(300, '0')).as_number(), 1e300);
+  EXPECT_EQ(parse_json("0." + std::string(1000, '0') + "1e1001").as_number(), 1.0);
+  EXPECT_EQ(parse_json("18446744073709551617").as_number(), 18446744073709551616.0);  // > 2^64
+  const std::string too_big = "1" + std::string(400, '0');
+  EXPECT_EQ(parse_error(too_big), "line 1, column 1: number " + too_big.substr(0, 40) +
+                                      " is out of the range of a double");
+  EXPECT_NE(parse_error("0." + std::string(400, '0') + "1").find("out of the range of a double"),
+            std::string::npos);
+  EXPECT_NE(parse_error("1e99999999999999999999").find("out of the range"), std::string::npos);
+  EXPECT_NE(parse_error("-Infinity").find("expected a digit after '-'"), std::string::npos);
+}
+
+TEST(JsonHostile, RefusesInvalidUtf8InKeysAByteOrderMarkAndTrailingNul) {
+  EXPECT_EQ(parse_error("\xEF\xBB\xBF{}"),
+            "line 1, column 1: unexpected byte 0xEF; expected a value");
+  EXPECT_EQ(parse_error("{\"k\xFF\": 1}"), "line 1, column 4: invalid UTF-8 byte 0xFF in string");
+  EXPECT_EQ(parse_error("[1]\0"s), "line 1, column 4: unexpected text after the JSON value");
+  EXPECT_EQ(parse_json("\"\xF4\x8F\xBF\xBF\"").as_string(), "\xF4\x8F\xBF\xBF");  // U+10FFFF
+}
+
 TEST(JsonDump, WritesOneLineOrPrettyPrinted) {
   Json doc;
   doc.set("name", "lstm");

@@ -1,5 +1,8 @@
 // A strict RFC 8259 JSON reader and writer. Strict because model and result files are written by
 // programs: anything outside the grammar is more likely a bug than an intended extension.
+// Kept over nlohmann-json (measured 2026-12-06 with 3.11.2): that parser was 2x slower on a model
+// file and 2.2-4.5x slower on 1 MB documents, and it accepts duplicate keys, a byte order mark and
+// underflow to zero, with byte positions at the end of the token instead of these messages.
 #include "io/json.h"
 
 #include <algorithm>
