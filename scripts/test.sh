@@ -2,8 +2,10 @@
 # rnnx's tests: install what is missing, build (CUDA code for sm_90 only, as in CI), run every
 # test with ctest, including the ONNX Runtime cross-check (its Python packages go into a virtual
 # environment in the build folder), then build the Python package with pip into another virtual
-# environment there and run its tests with pytest (tests/python). GPU tests skip without a GPU;
-# RNNX_REQUIRE_GPU=1 makes them fail instead.
+# environment there and run its tests with pytest (tests/python), and last run the CPU tests
+# again in a second, CPU-only build under AddressSanitizer and UndefinedBehaviorSanitizer
+# (build-asan; sanitizer_tests in common.sh; RNNX_SANITIZER_TESTS=off skips it). GPU tests skip
+# without a GPU; RNNX_REQUIRE_GPU=1 makes them fail instead.
 # Usage: scripts/test.sh [extra ctest args...]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -23,3 +25,5 @@ log "running the tests"
 ctest --test-dir "$RNNX_BUILD_DIR" --output-on-failure --parallel "$(nproc)" "$@"
 
 python_tests
+
+sanitizer_tests
