@@ -386,6 +386,33 @@ TEST_F(NpyTest, DamagedFilesThrowErrorsAndNeverCrash) {
   }
 }
 
+// read_npy_bytes (the fuzz target's entry point, fuzz/npy_fuzz.cpp) is the same reader: the
+// same array for a valid file, the same message (with the name in place of the path) otherwise.
+TEST_F(NpyTest, ReadingFromMemoryMatchesReadingTheFile) {
+  const std::int32_t values[] = {1, -2, 3, -4, 5, -6};
+  write_npy(path("good.npy"), make_npy(NpyType::i32, {2, 3}, values));
+  const std::string good = read_file(path("good.npy"));
+  const NpyArray from_memory = read_npy_bytes(good.data(), good.size(), "good.npy");
+  EXPECT_EQ(from_memory.type, NpyType::i32);
+  EXPECT_EQ(from_memory.shape, (std::vector<std::size_t>{2, 3}));
+  EXPECT_EQ(decode<std::int32_t>(from_memory), std::vector<std::int32_t>(values, values + 6));
+
+  std::vector<std::string> damaged = {"", "\x93NUMPZ"s, good + "x", good.substr(0, 30),
+                                      npy_v1(header_for("<f8", "False", "(1000000000000000,)"))};
+  for (std::size_t size = 0; size < good.size(); size += 7) damaged.push_back(good.substr(0, size));
+  for (const std::string& bytes : damaged) {
+    const std::string file_path = write_file("damaged.npy", bytes);
+    const std::string from_file = expect_read_error(file_path, "");
+    try {
+      read_npy_bytes(bytes.data(), bytes.size(), file_path);
+      ADD_FAILURE() << "read_npy_bytes accepted what read_npy refused: " << from_file;
+    } catch (const Error& error) {
+      EXPECT_EQ(error.status(), Status::io_error);
+      EXPECT_EQ(error.what(), from_file);
+    }
+  }
+}
+
 TEST_F(NpyTest, WriteRejectsDataThatDoesNotMatchTheShape) {
   NpyArray array;
   array.type = NpyType::f64;

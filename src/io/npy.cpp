@@ -272,6 +272,66 @@ void read_exactly(std::ifstream& file, const std::string& path, void* buffer, st
   if (!file) bad_file(path, "read failed: " + system_reason());
 }
 
+// Where parse_npy reads its bytes from: an open file, or a buffer in memory. Both see only
+// offsets and sizes that parse_npy has already checked against the total size.
+struct FileSource {
+  std::ifstream& file;
+  const std::string& path;
+  void read(std::size_t offset, void* buffer, std::size_t size) {
+    if (size == 0) return;
+    file.seekg(static_cast<std::streamoff>(offset));
+    read_exactly(file, path, buffer, size);
+  }
+};
+
+struct MemorySource {
+  const unsigned char* bytes;
+  std::size_t size;
+  void read(std::size_t offset, void* buffer, std::size_t count) const {
+    if (count > 0) std::memcpy(buffer, bytes + offset, count);
+  }
+};
+
+// The reader proper: `total_size` bytes reachable through `source`, named `path` in messages.
+template <typename Source>
+NpyArray parse_npy(const std::string& path, std::size_t total_size, Source& source) {
+  std::string prefix(std::min<std::size_t>(total_size, 12), '\0');
+  source.read(0, prefix.data(), prefix.size());
+  const Layout layout = parse_preamble(path, prefix, total_size);
+
+  std::string header_text(layout.header_size, '\0');
+  source.read(layout.header_offset, header_text.data(), header_text.size());
+  const HeaderParser::Fields fields = HeaderParser(path, header_text).parse();
+  if (!fields.descr) bad_file(path, "the header has no 'descr' key");
+  if (!fields.fortran_order) bad_file(path, "the header has no 'fortran_order' key");
+  if (!fields.shape) bad_file(path, "the header has no 'shape' key");
+
+  NpyArray array;
+  array.type = type_from_descr(path, *fields.descr);
+  array.shape = *fields.shape;
+  if (*fields.fortran_order) {
+    bad_file(path, "fortran_order is True; rnnx reads C-order arrays only");
+  }
+  const std::string what = "shape " + array.shape_string() + " of " + *fields.descr;
+  const std::optional<std::size_t> needed = byte_count(array.shape, npy_type_size(array.type));
+  if (!needed) bad_file(path, what + " is too large to address in memory");
+
+  const std::size_t data_offset = layout.header_offset + layout.header_size;
+  const std::size_t available = total_size - data_offset;
+  if (available < *needed) {
+    bad_file(path, "truncated: " + what + " needs " + std::to_string(*needed) +
+                       " data bytes, the file has " + std::to_string(available));
+  }
+  if (available > *needed) {
+    bad_file(path, std::to_string(available - *needed) + " bytes left over after the data: " +
+                       what + " needs " + std::to_string(*needed) + " data bytes, the file has " +
+                       std::to_string(available));
+  }
+  array.data.resize(*needed);
+  source.read(data_offset, array.data.data(), array.data.size());
+  return array;
+}
+
 // The header text: the dict, padded with spaces and a final '\n' so that the data starts at a
 // multiple of 64 bytes from the start of the file.
 std::string padded_header(const NpyArray& array, std::size_t preamble_size) {
@@ -313,42 +373,13 @@ std::string NpyArray::shape_string() const {
 NpyArray read_npy(const std::string& path) {
   std::size_t file_size = 0;
   std::ifstream file = open_for_reading(path, file_size);
+  FileSource source{file, path};
+  return parse_npy(path, file_size, source);
+}
 
-  std::string prefix(std::min<std::size_t>(file_size, 12), '\0');
-  read_exactly(file, path, prefix.data(), prefix.size());
-  const Layout layout = parse_preamble(path, prefix, file_size);
-
-  std::string header_text(layout.header_size, '\0');
-  file.seekg(static_cast<std::streamoff>(layout.header_offset));
-  read_exactly(file, path, header_text.data(), header_text.size());
-  const HeaderParser::Fields fields = HeaderParser(path, header_text).parse();
-  if (!fields.descr) bad_file(path, "the header has no 'descr' key");
-  if (!fields.fortran_order) bad_file(path, "the header has no 'fortran_order' key");
-  if (!fields.shape) bad_file(path, "the header has no 'shape' key");
-
-  NpyArray array;
-  array.type = type_from_descr(path, *fields.descr);
-  array.shape = *fields.shape;
-  if (*fields.fortran_order) {
-    bad_file(path, "fortran_order is True; rnnx reads C-order arrays only");
-  }
-  const std::string what = "shape " + array.shape_string() + " of " + *fields.descr;
-  const std::optional<std::size_t> needed = byte_count(array.shape, npy_type_size(array.type));
-  if (!needed) bad_file(path, what + " is too large to address in memory");
-
-  const std::size_t available = file_size - layout.header_offset - layout.header_size;
-  if (available < *needed) {
-    bad_file(path, "truncated: " + what + " needs " + std::to_string(*needed) +
-                       " data bytes, the file has " + std::to_string(available));
-  }
-  if (available > *needed) {
-    bad_file(path, std::to_string(available - *needed) + " bytes left over after the data: " +
-                       what + " needs " + std::to_string(*needed) + " data bytes, the file has " +
-                       std::to_string(available));
-  }
-  array.data.resize(*needed);
-  read_exactly(file, path, array.data.data(), array.data.size());
-  return array;
+NpyArray read_npy_bytes(const void* bytes, std::size_t size, const std::string& name) {
+  MemorySource source{static_cast<const unsigned char*>(bytes), size};
+  return parse_npy(name, size, source);
 }
 
 void write_npy(const std::string& path, const NpyArray& array) {

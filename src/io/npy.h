@@ -28,6 +28,10 @@ struct NpyArray {
 // data bytes than the shape needs, or bytes left over after the data.
 NpyArray read_npy(const std::string& path);
 
+// The same reader over `size` bytes in memory (a whole .npy file's content): the same checks and
+// messages, with `name` in the place of the path (read_npy shares its parser).
+NpyArray read_npy_bytes(const void* bytes, std::size_t size, const std::string& name);
+
 // Writes a version 1.0 file (2.0 if the header does not fit). Throws Error(io_error) naming the
 // path if it cannot be written, Error(invalid_argument) if data.size() does not match the shape.
 void write_npy(const std::string& path, const NpyArray& array);
