@@ -80,6 +80,15 @@ inline constexpr CellKind kCellKinds[] = {CellKind::lstm, CellKind::gru_reset_af
                                           CellKind::gru_reset_before, CellKind::rnn_tanh,
                                           CellKind::rnn_relu};
 
+// cuDNN's algorithms, in CudnnAlgo's order.
+inline constexpr CudnnAlgo kCudnnAlgorithms[] = {CudnnAlgo::standard, CudnnAlgo::persist_static,
+                                                 CudnnAlgo::persist_dynamic,
+                                                 CudnnAlgo::persist_static_small_h};
+
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 // A layer of `kind` with `hidden` units; an LSTM gets `forget_bias`.
 Layer layer_of(CellKind kind, int hidden = 0, double forget_bias = 1.0);
 
