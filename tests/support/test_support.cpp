@@ -228,19 +228,9 @@ std::vector<MatrixCase> gradient_matrix(DType dtype, Layout layout) {
     const char* name;
     Layer layer;
   };
-  Layer lstm;
-  lstm.cell = Cell::lstm;
-  lstm.forget_bias = 1.0;
-  Layer gru_after;
-  gru_after.cell = Cell::gru;
-  gru_after.gru_reset = GruReset::after_matmul;
-  Layer gru_before = gru_after;
-  gru_before.gru_reset = GruReset::before_matmul;
-  Layer rnn_tanh;
-  rnn_tanh.cell = Cell::rnn;
-  rnn_tanh.activation = Activation::tanh;
-  Layer rnn_relu = rnn_tanh;
-  rnn_relu.activation = Activation::relu;
+  const Layer lstm = layer_of(CellKind::lstm), gru_after = layer_of(CellKind::gru_reset_after);
+  const Layer gru_before = layer_of(CellKind::gru_reset_before);
+  const Layer rnn_tanh = layer_of(CellKind::rnn_tanh), rnn_relu = layer_of(CellKind::rnn_relu);
   // New kinds go at the end: tests pick cases by index.
   const NamedCell kinds[] = {{"lstm", lstm},
                              {"gru_after", gru_after},
