@@ -23,6 +23,10 @@ endfunction()
 # (-fno-sanitize-recover=all). CPU-only: nvcc and the CUDA runtime do not mix with ASan here,
 # and the Python extension would need libasan preloaded into python, so both are refused.
 # scripts/common.sh (sanitizer_tests) builds and runs the tests this way in CI.
+# "thread" (ThreadSanitizer) needs Clang: the cpu engine's threads are OpenMP's, and with Clang
+# FindOpenMP takes LLVM's libomp, whose Archer tool (OMP_TOOL_LIBRARIES=.../libarcher.so) tells
+# TSan about OpenMP's synchronization; GCC's libgomp is not instrumented and would give false
+# reports. scripts/tsan.sh builds (CXX=clang++-14) and runs the threaded tests this way in CI.
 set(RNNX_SANITIZE "" CACHE STRING
     "Sanitizers for rnnx's own targets, e.g. address,undefined (CPU-only builds); empty for none")
 if(NOT RNNX_SANITIZE STREQUAL "")
@@ -39,6 +43,11 @@ if(NOT RNNX_SANITIZE STREQUAL "")
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "^(GNU|Clang)$")
     message(FATAL_ERROR "RNNX_SANITIZE needs GCC or Clang (-fsanitize=...), not "
                         "${CMAKE_CXX_COMPILER_ID}.")
+  endif()
+  if(RNNX_SANITIZE MATCHES "(^|,)thread(,|$)" AND NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR
+      "RNNX_SANITIZE=${RNNX_SANITIZE} needs Clang with libomp (configure with CXX=clang++-14): "
+      "GCC's libgomp is not instrumented for ThreadSanitizer and gives false reports.")
   endif()
 endif()
 

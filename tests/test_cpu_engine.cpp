@@ -2,8 +2,11 @@
 // seed's 14 networks at the seed's sizes, edge shapes, threads, and bitwise repeatability.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <limits>
+#include <thread>
 
 #include "support/test_support.h"
 
@@ -260,6 +263,213 @@ TEST(CpuEngine, PrepareSizesEverythingAhead) {
   const test::Result unprepared = test::run(p, Engine::cpu, true);
   EXPECT_EQ(std::vector<double>(y.begin(), y.end()), unprepared.y);
   EXPECT_EQ(std::vector<double>(dw.begin(), dw.end()), unprepared.dweights);
+}
+
+// ---- CpuEngineThreads: the threaded paths, run under ThreadSanitizer by scripts/tsan.sh ----
+// (ctest -R '^CpuEngineThreads\.' selects exactly these.)
+
+// Two layers (the first bidirectional, hidden 32; the second hidden 20, not a multiple of 8),
+// input 16, T = 8, B = 48, every length from 0 to 8. B = 48 puts the work on both of the
+// engine's threaded paths (src/cpu/backend.h, over_sequence_blocks): with 2 threads each takes a
+// block of 24 sequences (48 >= 16 * 2), with 4 threads the passes run on all 48 rows in parallel
+// and the GEMMs get 4 threads (48 < 16 * 4). In float32 the second layer's input projection and
+// weight gradients (384 rows x G * 20 x 64, at least 4.9e5 multiply-adds) and the first layer's
+// for LSTM and GRU are above 64^3, so oneDNN's sgemm and its OpenMP threads run too
+// (cpu/blas.cpp); the smaller products go to OpenBLAS.
+constexpr int kThreadsSteps = 8, kThreadsBatch = 48;
+
+Model threads_model(CellKind kind, DType dtype) {
+  Model m;
+  m.input_size = 16;
+  m.dtype = dtype;
+  Layer layer = test::layer_of(kind, 32, 0.5);
+  layer.bidirectional = true;
+  m.layers.push_back(layer);
+  layer.hidden = 20;
+  layer.bidirectional = false;
+  m.layers.push_back(layer);
+  return m;
+}
+
+test::Problem threads_problem(CellKind kind, DType dtype, int batch, std::uint64_t seed) {
+  std::vector<std::int32_t> lengths(batch);
+  for (int b = 0; b < batch; ++b) lengths[b] = (b * 5) % (kThreadsSteps + 1);
+  return test::random_problem(threads_model(kind, dtype), kThreadsSteps, batch, lengths, seed);
+}
+
+Options threads_option(int threads) {
+  Options o;
+  o.cpu.threads = threads;
+  return o;
+}
+
+// Inference and training (forward_train + backward) with 1, 2 and 4 threads against
+// cpu_reference, and a second plan's training results bitwise equal to the first's.
+void expect_threads_match_reference(CellKind kind) {
+  for (DType dtype : {DType::f64, DType::f32}) {
+    const test::Problem p = threads_problem(kind, dtype, kThreadsBatch, 70);
+    const test::Result ref = test::run(p, Engine::cpu_reference, true);
+    const double bound = dtype == DType::f64 ? 1e-12 : 1e-5;
+    for (int threads : {1, 2, 4}) {
+      SCOPED_TRACE(std::string(to_string(kind)) + ", " + to_string(dtype) + ", " +
+                   std::to_string(threads) + " threads");
+      const Options o = threads_option(threads);
+      const test::Result fwd = test::run(p, Engine::cpu, false, o);
+      EXPECT_LT(test::max_rel_error(fwd.y, ref.y), bound) << "forward (inference) y";
+      EXPECT_LT(test::max_rel_error(fwd.final_state, ref.final_state), bound) << "forward final";
+      const test::Result got = test::run(p, Engine::cpu, true, o);
+      const test::Errors e = test::compare_results(got, ref, true);
+      EXPECT_LT(e.y, bound) << "y";
+      EXPECT_LT(e.final_state, bound) << "final_state";
+      EXPECT_LT(e.dx, bound) << "dx";
+      EXPECT_LT(e.dinit, bound) << "dinit";
+      EXPECT_LT(e.dweights, bound) << "dweights";
+      const test::Result again = test::run(p, Engine::cpu, true, o);
+      EXPECT_EQ(again.y, got.y) << "not repeatable";
+      EXPECT_EQ(again.final_state, got.final_state) << "not repeatable";
+      EXPECT_EQ(again.dx, got.dx) << "not repeatable";
+      EXPECT_EQ(again.dinit, got.dinit) << "not repeatable";
+      EXPECT_EQ(again.dweights, got.dweights) << "not repeatable";
+    }
+  }
+}
+
+TEST(CpuEngineThreads, LstmMatchesReference) {
+  expect_threads_match_reference(CellKind::lstm);
+}
+TEST(CpuEngineThreads, GruResetAfterMatchesReference) {
+  expect_threads_match_reference(CellKind::gru_reset_after);
+}
+TEST(CpuEngineThreads, GruResetBeforeMatchesReference) {
+  expect_threads_match_reference(CellKind::gru_reset_before);
+}
+TEST(CpuEngineThreads, RnnTanhMatchesReference) {
+  expect_threads_match_reference(CellKind::rnn_tanh);
+}
+TEST(CpuEngineThreads, RnnReluMatchesReference) {
+  expect_threads_match_reference(CellKind::rnn_relu);
+}
+
+// Runs `rounds` times inference, then training, on a plan made by the caller, with buffers of
+// its own, and returns the first round's training results. Clears `repeatable` when a later round
+// differs from the first, or inference from training's forward, in any bit.
+template <class T>
+test::Result run_plan(Rnn& rnn, const test::Problem& p, int rounds, bool& repeatable) {
+  const std::size_t state = StateLayout(p.model, p.batch).size();
+  const std::vector<T> x(p.x.begin(), p.x.end()), w(p.weights.begin(), p.weights.end());
+  const std::vector<T> init(p.init.begin(), p.init.end()), dy(p.dy.begin(), p.dy.end());
+  const std::vector<T> dfinal(p.dfinal.begin(), p.dfinal.end());
+  std::vector<T> y(std::size_t(p.steps) * p.batch * output_size(p.model)), final_state(state);
+  std::vector<T> y_train(y.size()), final_train(state), dx(x.size()), dinit(state), dw(w.size());
+  std::vector<unsigned char> reserve(rnn.reserve_bytes(p.steps, p.batch));
+  Forward f;
+  f.steps = p.steps;
+  f.batch = p.batch;
+  f.x = x;
+  f.lengths = p.lengths.empty() ? nullptr : p.lengths.data();
+  f.weights = w;
+  f.init = init;
+  Backward b;
+  b.dy = dy;
+  b.dfinal = dfinal;
+  b.dx = dx;
+  b.dinit = dinit;
+  b.dweights = dw;
+  const Reserve r{reserve.data(), reserve.size()};
+  test::Result first;
+  for (int round = 0; round < rounds; ++round) {
+    f.y = y;
+    f.final_state = final_state;
+    rnn.forward(f);
+    f.y = y_train;
+    f.final_state = final_train;
+    rnn.forward_train(f, r);
+    rnn.backward(f, b, r);
+    test::Result got;
+    got.y.assign(y_train.begin(), y_train.end());
+    got.final_state.assign(final_train.begin(), final_train.end());
+    got.dx.assign(dx.begin(), dx.end());
+    got.dinit.assign(dinit.begin(), dinit.end());
+    got.dweights.assign(dw.begin(), dw.end());
+    if (round == 0) {
+      first = got;
+    } else if (got.y != first.y || got.final_state != first.final_state || got.dx != first.dx ||
+               got.dinit != first.dinit || got.dweights != first.dweights) {
+      repeatable = false;
+    }
+    // Inference must give what training's forward gave.
+    if (std::vector<double>(y.begin(), y.end()) != got.y ||
+        std::vector<double>(final_state.begin(), final_state.end()) != got.final_state) {
+      repeatable = false;
+    }
+  }
+  return first;
+}
+
+test::Result run_plan(Rnn& rnn, const test::Problem& p, int rounds, bool& repeatable) {
+  return p.model.dtype == DType::f64 ? run_plan<double>(rnn, p, rounds, repeatable)
+                                     : run_plan<float>(rnn, p, rounds, repeatable);
+}
+
+// Separate plans are safe to call from separate threads at once (include/rnnx/rnn.h): two plans
+// of 2 threads each, one on the blocks path (LSTM, B = 48) and one on the threaded passes (GRU
+// resetting before the matmul, B = 24 < 16 * 2), run inference and training three times each from
+// two std::threads started together, their first calls (workspace growth, OpenMP's teams) at
+// once too. Each must give, bitwise, what a plan of the same model and options gave running
+// alone beforehand, and that must match cpu_reference.
+TEST(CpuEngineThreads, TwoPlansFromTwoThreads) {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    SCOPED_TRACE(to_string(dtype));
+    const double bound = dtype == DType::f64 ? 1e-12 : 1e-5;
+    const test::Problem problems[2] = {threads_problem(CellKind::lstm, dtype, kThreadsBatch, 71),
+                                       threads_problem(CellKind::gru_reset_before, dtype, 24, 72)};
+    test::Result alone[2], together[2];
+    bool repeatable[2] = {true, true};
+    for (int k = 0; k < 2; ++k) {
+      Rnn rnn(problems[k].model, Engine::cpu, threads_option(2));
+      alone[k] = run_plan(rnn, problems[k], 1, repeatable[k]);
+      const test::Errors e = test::compare_results(
+          alone[k], test::run(problems[k], Engine::cpu_reference, true), true);
+      EXPECT_LT(e.worst(), bound) << "plan " << k << " alone against cpu_reference";
+    }
+
+    Rnn plans[2] = {Rnn(problems[0].model, Engine::cpu, threads_option(2)),
+                    Rnn(problems[1].model, Engine::cpu, threads_option(2))};
+    std::atomic<int> ready{0};
+    std::exception_ptr failure[2];
+    auto body = [&](int k) {
+      // Start together, so that the two plans' calls overlap.
+      ready.fetch_add(1);
+      while (ready.load() < 2) std::this_thread::yield();
+      try {
+        together[k] = run_plan(plans[k], problems[k], 3, repeatable[k]);
+      } catch (...) {
+        failure[k] = std::current_exception();
+      }
+    };
+    std::thread first(body, 0), second(body, 1);
+    first.join();
+    second.join();
+    for (int k = 0; k < 2; ++k) {
+      SCOPED_TRACE("plan " + std::to_string(k));
+      if (failure[k]) {
+        try {
+          std::rethrow_exception(failure[k]);
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << "threw: " << e.what();
+        } catch (...) {
+          ADD_FAILURE() << "threw something other than a std::exception";
+        }
+        continue;
+      }
+      EXPECT_TRUE(repeatable[k]) << "rounds or inference and training disagree";
+      EXPECT_EQ(together[k].y, alone[k].y);
+      EXPECT_EQ(together[k].final_state, alone[k].final_state);
+      EXPECT_EQ(together[k].dx, alone[k].dx);
+      EXPECT_EQ(together[k].dinit, alone[k].dinit);
+      EXPECT_EQ(together[k].dweights, alone[k].dweights);
+    }
+  }
 }
 
 }  // namespace

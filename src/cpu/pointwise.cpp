@@ -7,8 +7,10 @@
 #include "kernels/cell_math.h"
 
 // Each row function is built twice, for AVX2+FMA machines and for any x86-64, and the loader
-// picks one for the machine it runs on.
-#if defined(__x86_64__) && defined(__GNUC__)
+// picks one for the machine it runs on. GCC only: Clang 14 refuses ("multiversioned functions
+// do not yet support function templates"), so a Clang build (the ThreadSanitizer build of
+// scripts/tsan.sh) has the x86-64 rows alone.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define RNNX_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define RNNX_CLONES
