@@ -18,7 +18,9 @@ namespace rnnx::cell {
 
 // exp. float on the host uses a polynomial that the compiler can vectorize (glibc's expf is a
 // scalar call, and the pointwise pass is mostly exp); its relative error is about 2e-7, well
-// inside float32's tolerance. float64 and the device use the math library.
+// inside float32's tolerance, and it keeps expf's ends: +inf above ln(FLT_MAX), subnormals down
+// to 2^-149, 0 below that, NaN for NaN (tests/test_hostile_values.cpp sweeps the whole range).
+// float64 and the device use the math library.
 RNNX_HD double exp_(double x) {
   return exp(x);
 }
@@ -28,10 +30,14 @@ RNNX_HD float exp_(float x) {
   return expf(x);
 #else
   // exp(x) = 2^k * exp(r), k = round(x / ln 2), r = x - k ln 2 in two parts (Cody and Waite).
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  // Beyond [-104, 89] the result is 0 or +inf anyway; the clamp keeps k in [-150, 128]. A NaN
+  // passes the clamp and stays NaN through the polynomial; k is read from the rounded float's
+  // bits rather than converted, since converting a NaN to int is undefined.
+  const float c = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
   const float round_magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float k = (x * 1.44269504088896341f + round_magic) - round_magic;
-  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
+  const float shifted = c * 1.44269504088896341f + round_magic;
+  const float k = shifted - round_magic;
+  const float r = (c - k * 0.693359375f) + k * 2.12194440e-4f;
   // exp(r) on [-ln2/2, ln2/2]: degree-6 Taylor-like minimax polynomial.
   float p = 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
@@ -39,8 +45,16 @@ RNNX_HD float exp_(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int bits = (static_cast<int>(k) + 127) << 23;  // 2^k as a float's bit pattern
-  return p * __builtin_bit_cast(float, bits);
+  // 2^k in two normal factors, 2^(k/2) and 2^(k - k/2), so that the product rounds once into the
+  // subnormals at the low end and overflows to +inf at the high end, as expf does. Unsigned
+  // arithmetic: wraps where a NaN's bits give nonsense, which the NaN in p then overrides.
+  const unsigned k_bits =
+      __builtin_bit_cast(unsigned, shifted) - __builtin_bit_cast(unsigned, round_magic);
+  const unsigned k_low = static_cast<unsigned>(static_cast<int>(k_bits) >> 1);
+  const unsigned k_high = k_bits - k_low;
+  const float scale_low = __builtin_bit_cast(float, (k_low + 127u) << 23);
+  const float scale_high = __builtin_bit_cast(float, (k_high + 127u) << 23);
+  return p * scale_low * scale_high;
 #endif
 }
 
@@ -184,7 +198,9 @@ RNNX_HD GruResetGrad<T> gru_reset_before_backward(T r, T h_prev, T drh) {
 template <bool kRelu, class T>
 RNNX_HD T rnn_forward(T z) {
   if constexpr (kRelu) {
-    return z > T(0) ? z : T(0);  // a select (max), not a branch; relu(NaN) = 0 as the reference's
+    // A select, not a branch. NaN is kept, as PyTorch's relu keeps it: a NaN must not turn into
+    // a valid-looking 0 (tests/test_hostile_values.cpp).
+    return z < T(0) ? T(0) : z;
   } else {
     return tanh_(z);
   }

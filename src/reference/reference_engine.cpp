@@ -269,7 +269,7 @@ void gru_step_backward(const CellWeights& w, const CellGrads& grad, const double
 
 // The vanilla RNN: h = act(Wx x + bx + Wh h_prev + bh), act = tanh or relu.
 double rnn_activation(CellKind kind, double v) {
-  return kind == CellKind::rnn_relu ? (v > 0 ? v : 0.0) : std::tanh(v);
+  return kind == CellKind::rnn_relu ? (v < 0 ? 0.0 : v) : std::tanh(v);  // relu(NaN) = NaN
 }
 
 // act'(v) at the pre-activation v (relu's derivative at 0 taken as 0, as PyTorch does).
