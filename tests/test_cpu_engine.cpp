@@ -13,12 +13,14 @@
 namespace rnnx {
 namespace {
 
-void expect_close(const test::Problem& p, double bound, const Options& options = {}) {
-  const test::Result ref = test::run(p, Engine::cpu_reference, true);
+// The cpu engine's inference and training results on `p` within `bound` of cpu_reference's
+// `ref`; returns the training results.
+test::Result expect_matches(const test::Problem& p, const test::Result& ref, double bound,
+                            const Options& options) {
   const test::Result fwd = test::run(p, Engine::cpu, false, options);
-  const test::Result got = test::run(p, Engine::cpu, true, options);
   EXPECT_LT(test::max_rel_error(fwd.y, ref.y), bound) << "forward (inference) y";
   EXPECT_LT(test::max_rel_error(fwd.final_state, ref.final_state), bound) << "forward final";
+  const test::Result got = test::run(p, Engine::cpu, true, options);
   const test::Errors e = test::compare_results(got, ref, true);
   EXPECT_LT(e.y, bound) << "y";
   EXPECT_LT(e.final_state, bound) << "final_state";
@@ -26,6 +28,11 @@ void expect_close(const test::Problem& p, double bound, const Options& options =
   EXPECT_LT(e.dinit, bound) << "dinit";
   EXPECT_LT(e.dweights, bound) << "dweights";
   ::testing::Test::RecordProperty("max_rel_error", test::scientific(e.worst()));
+  return got;
+}
+
+void expect_close(const test::Problem& p, double bound, const Options& options = {}) {
+  expect_matches(p, test::run(p, Engine::cpu_reference, true), bound, options);
 }
 
 class CpuSeedModels : public ::testing::TestWithParam<SeedModel> {};
@@ -314,16 +321,7 @@ void expect_threads_match_reference(CellKind kind) {
       SCOPED_TRACE(std::string(to_string(kind)) + ", " + to_string(dtype) + ", " +
                    std::to_string(threads) + " threads");
       const Options o = threads_option(threads);
-      const test::Result fwd = test::run(p, Engine::cpu, false, o);
-      EXPECT_LT(test::max_rel_error(fwd.y, ref.y), bound) << "forward (inference) y";
-      EXPECT_LT(test::max_rel_error(fwd.final_state, ref.final_state), bound) << "forward final";
-      const test::Result got = test::run(p, Engine::cpu, true, o);
-      const test::Errors e = test::compare_results(got, ref, true);
-      EXPECT_LT(e.y, bound) << "y";
-      EXPECT_LT(e.final_state, bound) << "final_state";
-      EXPECT_LT(e.dx, bound) << "dx";
-      EXPECT_LT(e.dinit, bound) << "dinit";
-      EXPECT_LT(e.dweights, bound) << "dweights";
+      const test::Result got = expect_matches(p, ref, bound, o);
       const test::Result again = test::run(p, Engine::cpu, true, o);
       EXPECT_EQ(again.y, got.y) << "not repeatable";
       EXPECT_EQ(again.final_state, got.final_state) << "not repeatable";
