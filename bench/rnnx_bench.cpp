@@ -12,14 +12,19 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "bench_common.h"
+#include "io/output_files.h"
 
 namespace {
+
+constexpr const char* kOutFlag = "--benchmark_out=";
 
 // Collects each case's time (the median when repeated), then prints the ratios.
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -91,9 +96,16 @@ const char* overridden_flag(const char* arg) {
 int main(int argc, char** argv) {
   std::vector<char*> args;
   bool quick = false;
+  std::string out_path, staged_out_flag;
   for (int k = 0; k < argc; ++k) {
     if (k > 0 && std::strcmp(argv[k], "--rnnx_quick") == 0) {
       quick = true;
+    } else if (k > 0 && std::strncmp(argv[k], kOutFlag, std::strlen(kOutFlag)) == 0) {
+      out_path = argv[k] + std::strlen(kOutFlag);
+      if (out_path.empty() || out_path.back() == '/') {
+        std::fprintf(stderr, "rnnx_bench: %s needs a file name\n", argv[k]);
+        return 2;
+      }
     } else if (const char* variable = k > 0 ? overridden_flag(argv[k]) : nullptr) {
       std::fprintf(stderr,
                    "rnnx_bench: %s would be ignored (each case sets its own); set %s instead "
@@ -112,11 +124,43 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rnnx_bench: %s\n", e.what());
     return 2;
   }
+  // Google Benchmark writes its result file as it goes; it writes into a staging folder beside
+  // the requested path instead, and the finished file replaces the old one whole
+  // (io/output_files.h), so a failed or killed run leaves the previous results as they were.
+  const std::filesystem::path out_file(out_path);
+  const std::filesystem::path out_dir = out_file.has_parent_path() ? out_file.parent_path() : ".";
+  std::optional<rnnx::io::StagingFolder> staging;
+  try {
+    if (!out_path.empty()) {
+      staging.emplace(out_dir);
+      staged_out_flag = kOutFlag + (staging->path() / out_file.filename()).string();
+      args.push_back(staged_out_flag.data());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rnnx_bench: %s%s: %s\n", kOutFlag, out_path.c_str(), e.what());
+    return 2;
+  }
   int count = static_cast<int>(args.size());
   benchmark::Initialize(&count, args.data());
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
+  if (staging) {
+    try {
+      const std::filesystem::path staged = staging->path() / out_file.filename();
+      if (!std::filesystem::exists(staged)) {
+        std::fprintf(stderr, "rnnx_bench: no benchmark ran, %s was left as it was\n",
+                     out_path.c_str());
+        return 1;
+      }
+      rnnx::io::OutputFiles result(out_dir);
+      result.add(out_file.filename().string(), rnnx::io::read_file_bytes(staged));
+      result.commit();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "rnnx_bench: %s\n", e.what());
+      return 1;
+    }
+  }
   return 0;
 }

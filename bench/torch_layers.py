@@ -21,6 +21,7 @@ import torch
 
 import rnnx
 import rnnx.torch as rt
+from result_files import replace_files
 
 
 def timed(fn, reps, rounds=5):
@@ -135,8 +136,6 @@ def main():
     }
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"torch_layers-{result['date']}")
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=2)
     o = result["overhead_T1_B1_H16_float32"]
     lines = [
         f"# rnnx.torch cost ({result['date']}, commit {result['commit']})",
@@ -166,8 +165,14 @@ def main():
             f"{r['torch_nn_ms']:.2f} | {r['speedup_vs_torch']:.2f}x | "
             f"{r['flat_copy_per_call_ms']:.3f} |"
         )
-    with open(stem + ".md", "w") as f:
-        f.write("\n".join(lines) + "\n")
+    name = os.path.basename(stem)
+    replace_files(
+        args.out,
+        {
+            name + ".json": json.dumps(result, indent=2) + "\n",
+            name + ".md": "\n".join(lines) + "\n",
+        },
+    )
     print("\n".join(lines))
 
 

@@ -16,10 +16,14 @@ The latency suite runs in each of --dtypes (bf16/f16: module and input in that t
 gpu_persistent's 16-bit cases); a dtype PyTorch/cuDNN refuses on the device is reported and left
 out.
 """
+
 import argparse
 import json
+import os
 import statistics
 import sys
+
+from result_files import replace_files
 
 
 def flops(gates, layers, input_size, hidden, batch, steps, dirs=1):
@@ -49,8 +53,15 @@ def time_module(torch, module, x, repeats, flush):
 
 
 def entry(name, ms, total_flops, steps):
-    return {"name": name, "run_type": "aggregate", "aggregate_name": "median", "real_time": ms,
-            "time_unit": "ms", "FLOP/s": total_flops / (ms * 1e-3), "per_step": ms * 1e-3 / steps}
+    return {
+        "name": name,
+        "run_type": "aggregate",
+        "aggregate_name": "median",
+        "real_time": ms,
+        "time_unit": "ms",
+        "FLOP/s": total_flops / (ms * 1e-3),
+        "per_step": ms * 1e-3 / steps,
+    }
 
 
 def main():
@@ -92,23 +103,40 @@ def main():
                         except RuntimeError as e:  # e.g. a dtype cuDNN's RNN lacks here
                             print(f"torch_peer.py: {name}: {e}", file=sys.stderr)
                             continue
-                        results.append(entry(name, ms, flops(gates, 1, hidden, hidden, batch, 100),
-                                             100))
+                        results.append(
+                            entry(name, ms, flops(gates, 1, hidden, hidden, batch, 100), 100)
+                        )
     if "seed" in suites:
         # The notebook's networks PyTorch can express exactly (its GRU resets after the matmul,
         # TF's before, so the seed's GRUs are left out).
-        for name, layers, bidirectional in (("lstm", 1, False), ("multi_lstm", 3, False),
-                                            ("bi_lstm", 1, True), ("multi_bi_lstm", 3, True)):
-            module = torch.nn.LSTM(28, 128, num_layers=layers, bidirectional=bidirectional).to(device)
+        for name, layers, bidirectional in (
+            ("lstm", 1, False),
+            ("multi_lstm", 3, False),
+            ("bi_lstm", 1, True),
+            ("multi_bi_lstm", 3, True),
+        ):
+            module = torch.nn.LSTM(28, 128, num_layers=layers, bidirectional=bidirectional).to(
+                device
+            )
             x = torch.randn(28, 128, 28, device=device)
             ms = time_module(torch, module, x, args.repeats, flush)
             dirs = 2 if bidirectional else 1
-            results.append(entry(f"seed/torch/{name}/H:128/B:128/T:28/fwd/f32", ms,
-                                 flops(4, layers, 28, 128, 128, 28, dirs), 28))
-    context = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-               "cudnn": torch.backends.cudnn.version(), "l2": args.l2}
-    with open(args.out, "w") as f:
-        json.dump({"context": context, "benchmarks": results}, f, indent=1)
+            results.append(
+                entry(
+                    f"seed/torch/{name}/H:128/B:128/T:28/fwd/f32",
+                    ms,
+                    flops(4, layers, 28, 128, 128, 28, dirs),
+                    28,
+                )
+            )
+    context = {
+        "device": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "cudnn": torch.backends.cudnn.version(),
+        "l2": args.l2,
+    }
+    folder, name = os.path.split(os.path.abspath(args.out))
+    replace_files(folder, {name: json.dumps({"context": context, "benchmarks": results}, indent=1)})
     print(f"torch_peer.py: {len(results)} cases on {context['device']} -> {args.out}")
 
 

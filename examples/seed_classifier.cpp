@@ -6,13 +6,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <filesystem>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "io/output_files.h"
 #include "seed_models.h"
 #include "trainer.h"
 
@@ -112,8 +114,7 @@ struct EpochFigures {
 
 void write_json(const std::string& path, const Options& o, rnnx::Engine engine,
                 const std::vector<EpochFigures>& epochs) {
-  std::ofstream out(path);
-  if (!out) throw seed::DataError(path + ": cannot open for writing");
+  std::ostringstream out;
   char line[512];
   // Names are identifiers (checked by rnnx), so they need no JSON escaping.
   out << "{\"model\": \"" << o.model << "\", \"engine\": \"" << rnnx::to_string(engine)
@@ -131,7 +132,11 @@ void write_json(const std::string& path, const Options& o, rnnx::Engine engine,
     out << line;
   }
   out << "\n]}\n";
-  if (!out.flush()) throw seed::DataError(path + ": write failed");
+  // Rewritten after every epoch: replaced whole, so a reader or a kill never sees half a file.
+  const std::filesystem::path file(path);
+  rnnx::io::OutputFiles output(file.has_parent_path() ? file.parent_path() : ".");
+  output.add(file.filename().string(), out.str());
+  output.commit();
 }
 
 // Any character outside [A-Za-z0-9_./-] in --data would need escaping in the JSON; refuse it
@@ -232,7 +237,16 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
   try {
     const Options o = parse(argc, argv);
-    if (!o.json.empty()) check_json_safe(o);
+    if (!o.json.empty()) {
+      check_json_safe(o);
+      // Found out now rather than after the first epoch: the --json folder takes files.
+      const std::filesystem::path json(o.json);
+      try {
+        const rnnx::io::StagingFolder probe(json.has_parent_path() ? json.parent_path() : ".");
+      } catch (const rnnx::Error& e) {
+        throw UsageError(std::string("--json: ") + e.what());
+      }
+    }
     return run(o);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "seed_classifier: %s\n%s", e.what(), kUsage);

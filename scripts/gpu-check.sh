@@ -355,9 +355,15 @@ stage_benchmarks() {
   rc=$?
   case $rc in
     0) result[benchmarks]="ok (bench.json, set ${RNNX_BENCH_SET:-quick}, ${min_time} s x $repetitions, L2 $l2)" ;;
-    124 | 137) result[benchmarks]="TIMED OUT after $t s (bench.txt; bench.json holds what finished)" ;;
+    124 | 137) result[benchmarks]="TIMED OUT after $t s (bench.txt; bench.partial.json holds what finished)" ;;
     *) result[benchmarks]="FAILED, exit $rc (bench.txt)" ;;
   esac
+  # rnnx_bench writes its result file into a staging folder and replaces bench.json only when
+  # it finishes (docs/INPUTS.md); a run that was cut off leaves what it had there.
+  for partial in "$out"/.rnnx-staging-*/bench.json; do
+    [ -f "$partial" ] && mv "$partial" "$out/bench.partial.json"
+  done
+  rm -rf "$out"/.rnnx-staging-*
   # PyTorch's LSTM/GRU on the same GPU, in the same units (bench/torch_peer.py).
   t=$(budget 40 15)
   if [ "$t" -gt 0 ] && timeout "$t" python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then

@@ -4,8 +4,10 @@
 # environment in the build folder), then build the Python package with pip into another virtual
 # environment there and run its tests with pytest (tests/python), and last run the CPU tests
 # again in a second, CPU-only build under AddressSanitizer and UndefinedBehaviorSanitizer
-# (build-asan; sanitizer_tests in common.sh; RNNX_SANITIZER_TESTS=off skips it). GPU tests skip
-# without a GPU; RNNX_REQUIRE_GPU=1 makes them fail instead.
+# (build-asan; sanitizer_tests in common.sh; RNNX_SANITIZER_TESTS=off skips it), then the cpu
+# engine's threaded tests under ThreadSanitizer (scripts/tsan.sh, build-tsan) and every fuzz
+# target over its corpus and for 30 s more (scripts/fuzz.sh, build-fuzz); RNNX_SANITIZER_TESTS=off
+# skips these too. GPU tests skip without a GPU; RNNX_REQUIRE_GPU=1 makes them fail instead.
 # Usage: scripts/test.sh [extra ctest args...]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -27,3 +29,8 @@ ctest --test-dir "$RNNX_BUILD_DIR" --output-on-failure --parallel "$(nproc)" "$@
 python_tests
 
 sanitizer_tests
+
+if [ "${RNNX_SANITIZER_TESTS:-on}" != off ]; then
+  "$RNNX_ROOT/scripts/tsan.sh"
+  "$RNNX_ROOT/scripts/fuzz.sh"
+fi

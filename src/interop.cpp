@@ -211,7 +211,11 @@ std::vector<NamedTensor> gather(const Model& model, WeightFormat format,
     NamedTensor t{std::move(m.name), std::move(m.shape), {}};
     t.values.reserve(m.sources.size());
     for (const Source& s : m.sources) {
-      t.values.push_back(canonical[s.from] + (add_also && s.also != kNone ? canonical[s.also] : 0));
+      // Moved, not computed (x + 0 would turn -0 into +0 and quiet a signalling NaN), but for
+      // tf's single biases, which stand for bx + bh.
+      double v = canonical[s.from];
+      if (add_also && s.also != kNone) v += canonical[s.also];
+      t.values.push_back(v);
     }
     out.push_back(std::move(t));
   }

@@ -151,7 +151,7 @@ std::size_t StateLayout::c(int layer, Dir dir) const {
   const Entry& e = entry(layer, dir);
   if (!e.has_c) {
     throw Error(Status::invalid_argument,
-                "layer = " + std::to_string(layer) + ": a GRU layer has no c state");
+                "layer = " + std::to_string(layer) + ": only LSTM layers have a c state");
   }
   return e.c + count(layer) * direction_index(dir, e.directions);
 }

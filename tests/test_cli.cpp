@@ -407,5 +407,108 @@ TEST_F(Cli, InitThenRunASeedModel) {
   EXPECT_TRUE(fs::exists(dir / "in/L0.bw.cn.npy"));
 }
 
+// The option parsing of run and init, apart from the commands (cli::parse_run_options,
+// parse_init_options): what fuzz/cli_args_fuzz runs on arbitrary arguments. Paths stay strings:
+// nothing here exists, and nothing is created.
+std::string option_error(const std::vector<std::string>& command) {
+  try {
+    if (command.front() == "run") {
+      cli::parse_run_options({command.begin() + 1, command.end()});
+    } else {
+      cli::parse_init_options({command.begin() + 1, command.end()});
+    }
+  } catch (const cli::BadInput& e) {
+    return e.what();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CliOptions, RunOptionsAreParsedWithoutTheFileSystem) {
+  const cli::RunOptions o = cli::parse_run_options(
+      {"--dir", "/nonexistent/in", "--model", "/nonexistent/m.json", "--engine", "cpu", "--grad",
+       "--weights-format", "torch", "--repeat", "7"});
+  EXPECT_EQ(o.model, "/nonexistent/m.json");
+  EXPECT_EQ(o.dir, "/nonexistent/in");
+  EXPECT_EQ(o.engine, Engine::cpu);
+  EXPECT_EQ(o.format, WeightFormat::torch);
+  EXPECT_TRUE(o.grad);
+  EXPECT_EQ(o.repeat, 7);
+  const cli::RunOptions defaults = cli::parse_run_options({"--model", "m", "--dir", "d"});
+  EXPECT_EQ(defaults.engine, Engine::automatic);
+  EXPECT_EQ(defaults.format, WeightFormat::rnnx);
+  EXPECT_FALSE(defaults.grad);
+  EXPECT_EQ(defaults.repeat, 1);
+  EXPECT_FALSE(fs::exists("/nonexistent"));
+}
+
+TEST(CliOptions, InitOptionsAreParsedWithoutTheFileSystem) {
+  const cli::InitOptions o =
+      cli::parse_init_options({"--seed-model", "bi_lstm", "--dir", "/nonexistent/out", "--steps",
+                               "6", "--batch", "3", "--seed", "9", "--dtype", "float64",
+                               "--lengths", "full", "--weights-format", "onnx", "--grad"});
+  EXPECT_FALSE(o.model);
+  EXPECT_EQ(o.seed_model, "bi_lstm");
+  EXPECT_EQ(o.dir, "/nonexistent/out");
+  EXPECT_EQ(o.steps, 6);
+  EXPECT_EQ(o.batch, 3);
+  EXPECT_EQ(o.seed, 9);
+  EXPECT_EQ(o.dtype, DType::f64);
+  EXPECT_EQ(o.lengths, cli::LengthsMode::full);
+  EXPECT_EQ(o.format, WeightFormat::onnx);
+  EXPECT_TRUE(o.grad);
+  const cli::InitOptions defaults = cli::parse_init_options({"--model", "m.json", "--dir", "d"});
+  EXPECT_EQ(defaults.model, "m.json");
+  EXPECT_FALSE(defaults.seed_model);
+  EXPECT_EQ(defaults.steps, 28);
+  EXPECT_EQ(defaults.batch, 4);
+  EXPECT_EQ(defaults.seed, 1);
+  EXPECT_FALSE(defaults.dtype);
+  EXPECT_EQ(defaults.lengths, cli::LengthsMode::mixed);
+  EXPECT_EQ(defaults.format, WeightFormat::rnnx);
+  EXPECT_FALSE(defaults.grad);
+  EXPECT_FALSE(fs::exists("/nonexistent"));
+}
+
+TEST(CliOptions, RefusalsNameTheOption) {
+  const struct {
+    std::vector<std::string> command;
+    std::string message;
+  } cases[] = {
+      {{"run", "--model"}, "option --model needs a value"},
+      {{"run", "--model", "a", "--model", "b"}, "option --model given twice"},
+      {{"run", "model.json"}, "unexpected argument 'model.json'"},
+      {{"run", "--bogus"}, "unknown option --bogus (try rnnx --help)"},
+      {{"run", "--dir", "d"}, "option --model is required"},
+      {{"run", "--model", "m"}, "option --dir is required"},
+      {{"run", "--model", "m", "--dir", "d", "--engine", "warp"}, "engine 'warp' is unknown"},
+      {{"run", "--model", "m", "--dir", "d", "--repeat", "0"},
+       "option --repeat = '0': expected an integer in [1, 100000]"},
+      {{"run", "--model", "m", "--dir", "d", "--repeat", "1x"},
+       "option --repeat = '1x': expected an integer in [1, 100000]"},
+      {{"run", "--model", "m", "--dir", "d", "--weights-format", "keras"},
+       "option --weights-format: weight format 'keras' is unknown"},
+      {{"init", "--dir", "d"}, "give exactly one of --model M.json and --seed-model NAME"},
+      {{"init", "--model", "m", "--seed-model", "lstm", "--dir", "d"},
+       "give exactly one of --model M.json and --seed-model NAME"},
+      {{"init", "--seed-model", "lstm"}, "option --dir is required"},
+      {{"init", "--seed-model", "lstm", "--dir", "d", "--steps", "100001"},
+       "option --steps = '100001': expected an integer in [1, 100000]"},
+      {{"init", "--seed-model", "lstm", "--dir", "d", "--seed", "-1"},
+       "option --seed = '-1': expected an integer in [0, 1073741824]"},
+      {{"init", "--seed-model", "lstm", "--dir", "d", "--lengths", "some"},
+       "option --lengths = 'some': expected full or mixed"},
+      {{"init", "--seed-model", "lstm", "--dir", "d", "--dtype", "float16"},
+       "option --dtype = 'float16': expected float32 or float64"},
+      {{"init", "--seed-model", "lstm", "--dir", "d", "--weights-format", "tflite"},
+       "option --weights-format: weight format 'tflite' is unknown"},
+  };
+  for (const auto& c : cases) {
+    const std::string message = option_error(c.command);
+    EXPECT_NE(message.find(c.message), std::string::npos) << c.command.back() << ": " << message;
+  }
+}
+
 }  // namespace
 }  // namespace rnnx

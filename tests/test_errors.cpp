@@ -361,7 +361,8 @@ TEST_F(BadInput, LayoutAccessors) {
   expect_error([&] { (void)wl.offset(0, Dir::fw, Param::Wx, 4); }, Status::invalid_argument,
                "gate = 4: must be in [0, 4)");
   const StateLayout sl(model, B);
-  expect_error([&] { (void)sl.c(1, Dir::fw); }, Status::invalid_argument, "a GRU layer has no c");
+  expect_error([&] { (void)sl.c(1, Dir::fw); }, Status::invalid_argument,
+               "only LSTM layers have a c state");
   expect_error([&] { StateLayout s(model, 0); }, Status::invalid_argument, "batch = 0");
 }
 

@@ -2,6 +2,10 @@
 // where DESIGN.md's gate orders say, and refusals by name.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -100,6 +104,41 @@ TEST_P(ExactFormats, EveryCanonicalWeightHasOnePlace) {
     for (const NamedTensor& t : tensors) total += t.values.size();
     EXPECT_EQ(total, w.size());
     EXPECT_EQ(import_weights(model, GetParam(), tensors), w);
+  }
+}
+
+std::vector<std::uint64_t> bits_of(const std::vector<double>& values) {
+  std::vector<std::uint64_t> bits(values.size());
+  if (!values.empty()) std::memcpy(bits.data(), values.data(), values.size() * sizeof(double));
+  return bits;
+}
+
+// Conversions move elements bit for bit: -0 stays -0, and a NaN keeps its payload and stays
+// signalling, in both directions; only tf's single biases are computed (bx + bh). Found by
+// fuzz/import_weights_fuzz: export added 0 to every moved element, which made -0 into +0
+// (fuzz/regressions/import_weights/onnx_negative_zero).
+TEST_P(Formats, ConversionsKeepEveryBitOfMovedValues) {
+  const double values[] = {-0.0, std::numeric_limits<double>::signaling_NaN(),
+                           -1.5, std::numeric_limits<double>::denorm_min(),
+                           -0.0, -std::numeric_limits<double>::quiet_NaN()};
+  for (const Model& model : models_for(GetParam())) {
+    SCOPED_TRACE(describe(model));
+    std::vector<NamedTensor> tensors =
+        export_weights(model, GetParam(), std::vector<double>(WeightLayout(model).size(), 0.0));
+    std::size_t n = 0;
+    for (NamedTensor& t : tensors) {
+      for (double& v : t.values) v = values[n++ % std::size(values)];
+    }
+    const std::vector<double> w = import_weights(model, GetParam(), tensors);
+    const std::vector<NamedTensor> back = export_weights(model, GetParam(), w);
+    ASSERT_EQ(back.size(), tensors.size());
+    for (std::size_t k = 0; k < back.size(); ++k) {
+      if (GetParam() == WeightFormat::tf && back[k].shape.size() == 1) continue;  // bx + bh
+      EXPECT_EQ(bits_of(back[k].values), bits_of(tensors[k].values)) << back[k].name;
+    }
+    if (GetParam() != WeightFormat::tf) {
+      EXPECT_EQ(bits_of(import_weights(model, GetParam(), back)), bits_of(w));
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <string>
@@ -290,6 +291,37 @@ TEST(SeedClassifierProgram, TrainsAndWritesTheEpochsAsJson) {
   EXPECT_LT(epochs[1].find("train_loss")->as_number(), epochs[0].find("train_loss")->as_number());
 }
 
+// --json is rewritten after every epoch, each time replaced whole (io/output_files.h): a write
+// error keeps the previous file, a kill during the second epoch's rename leaves the first's.
+TEST(SeedClassifierProgram, TheJsonFileIsReplacedWholeOrNotAtAll) {
+  const rnnx::test::ScratchDir scratch("rnnx_seed_classifier");
+  const fs::path json = scratch.path() / "run.json";
+  const std::string arguments =
+      "--data " + data_dir() + " --model gru --limit 640 --epochs 2 " + "--json " + json.string();
+  std::ofstream(json) << "old";
+  const auto failed = rnnx::test::run_program(
+      rnnx::test::with_faults("RNNX_FAULT_FAIL_FILE=1") + SEED_CLASSIFIER_PATH + " " + arguments,
+      scratch.path());
+  EXPECT_EQ(failed.code, 1) << failed.err;
+  EXPECT_NE(failed.err.find("cannot write run.json: No space left on device"), std::string::npos)
+      << failed.err;
+  EXPECT_EQ(rnnx::test::leftover_files(scratch.path()), std::vector<std::string>());
+  {
+    std::ifstream in(json);
+    std::string content;
+    std::getline(in, content);
+    EXPECT_EQ(content, "old");
+  }
+
+  const auto killed =
+      rnnx::test::run_program(rnnx::test::with_faults("RNNX_FAULT_KILL_AT_RENAME=2") +
+                                  SEED_CLASSIFIER_PATH + " " + arguments,
+                              scratch.path());
+  EXPECT_NE(killed.code, 0);
+  const rnnx::io::Json run = rnnx::io::read_json_file(json.string());
+  EXPECT_EQ(run.find("epochs")->as_array().size(), 1u) << "the first epoch's file, whole";
+}
+
 TEST(SeedClassifierProgram, BadArgumentsAreRefusedByName) {
   const rnnx::test::ScratchDir scratch("rnnx_seed_classifier");
   struct Case {
@@ -305,6 +337,10 @@ TEST(SeedClassifierProgram, BadArgumentsAreRefusedByName) {
       {"--engine gpu_fast", "gpu_fast", 1},
       {"--data " + (scratch.path() / "none").string(),
        "none/train-images-idx3-ubyte.gz: cannot open", 1},
+      {"--json " + (scratch.path() / "none" / "run.json").string(),
+       "--json: " + (scratch.path() / "none").string() +
+           ": cannot create a file there: No such file or directory",
+       2},
   };
   for (const Case& c : cases) {
     const auto outcome = seed_classifier(c.arguments, scratch.path());

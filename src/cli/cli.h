@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -52,6 +53,36 @@ std::string tensor_file(int layer, Dir dir, const std::string& name);
 // The file of a weight tensor's gradient: "d" before its last name part (docs/INTEROP.md):
 // "L0.fw.kernel" -> "L0.fw.dkernel.npy", "weight_ih_l0" -> "dweight_ih_l0.npy".
 std::string gradient_file(const std::string& tensor);
+
+// The options of `rnnx run` and `rnnx init` (docs/CLI.md), parsed from the arguments after the
+// subcommand without touching the file system (fuzz/cli_args_fuzz.cpp): paths stay strings,
+// checked by the command when it uses them. Errors are the commands' own: a BadInput naming the
+// option, or parse_engine's Error(invalid_argument).
+struct RunOptions {
+  std::string model;  // --model M.json (required)
+  std::string dir;    // --dir DIR (required)
+  Engine engine = Engine::automatic;
+  WeightFormat format = WeightFormat::rnnx;
+  bool grad = false;
+  int repeat = 1;  // in [1, 100000]
+};
+RunOptions parse_run_options(const std::vector<std::string>& args);
+
+enum class LengthsMode { mixed, full };
+
+struct InitOptions {
+  std::optional<std::string> model;       // --model M.json: exactly one of model and
+  std::optional<std::string> seed_model;  // --seed-model NAME
+  std::string dir;                        // --dir DIR (required)
+  int steps = 28;                         // T, in [1, 100000]
+  int batch = 4;                          // B, in [1, 100000]
+  int seed = 1;                           // in [0, 2^30]
+  std::optional<DType> dtype;             // --dtype float32|float64 overrides the model's
+  LengthsMode lengths = LengthsMode::mixed;
+  WeightFormat format = WeightFormat::rnnx;
+  bool grad = false;
+};
+InitOptions parse_init_options(const std::vector<std::string>& args);
 
 int info_command(const std::vector<std::string>& args);
 int run_command(const std::vector<std::string>& args);

@@ -3,13 +3,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cli/cli.h"
 #include "io/npy.h"
+#include "io/output_files.h"
 
 namespace rnnx::cli {
 
@@ -21,7 +21,7 @@ using Shape = std::vector<std::size_t>;
 class Writer {
  public:
   Writer(fs::path dir, DType dtype, std::uint64_t seed)
-      : dir_(std::move(dir)), dtype_(dtype), rng_(seed) {}
+      : files_(std::move(dir)), dtype_(dtype), rng_(seed) {}
 
   // n values uniform in [-scale, scale), rounded to the dtype: never all zeros, so a test of
   // them cannot pass by accident.
@@ -47,80 +47,59 @@ class Writer {
     }
   }
 
-  void write(const std::string& name, const io::NpyArray& a) {
-    io::write_npy((dir_ / name).string(), a);
-    written_ += (written_.empty() ? "" : ", ") + name;
-  }
+  void write(const std::string& name, const io::NpyArray& a) { files_.add_npy(name, a); }
+  void write_text(const std::string& name, std::string text) { files_.add(name, std::move(text)); }
+
+  // Every file is written here, as one group: all replaced or, on any failure, none.
+  void commit() const { files_.commit(); }
 
   std::mt19937_64& rng() { return rng_; }
-  const std::string& written() const { return written_; }
+  std::string written() const { return files_.names(); }
 
  private:
-  fs::path dir_;
+  io::OutputFiles files_;
   DType dtype_;
   std::mt19937_64 rng_;
-  std::string written_;
 };
 
 }  // namespace
 
 int init_command(const std::vector<std::string>& argv) {
-  const Args args(argv,
-                  {"model", "seed-model", "dir", "steps", "batch", "seed", "dtype", "lengths",
-                   "weights-format"},
-                  {"grad"});
-  if (args.has("model") == args.has("seed-model")) {
-    throw BadInput("give exactly one of --model M.json and --seed-model NAME");
-  }
-  const fs::path dir = args.get("dir");
-  const int T = args.get_int("steps", 28, 1, 100000);
-  const int B = args.get_int("batch", 4, 1, 100000);
-  const int seed = args.get_int("seed", 1, 0, 1 << 30);
-  const std::string lengths_mode = args.get_or("lengths", "mixed");
-  if (lengths_mode != "mixed" && lengths_mode != "full") {
-    throw BadInput("option --lengths = '" + lengths_mode + "': expected full or mixed");
-  }
+  const InitOptions options = parse_init_options(argv);  // no file system before this
+  const fs::path dir = options.dir;
+  const int T = options.steps;
+  const int B = options.batch;
+  const int seed = options.seed;
+  const std::string lengths_mode = options.lengths == LengthsMode::full ? "full" : "mixed";
 
   Model model;
-  if (args.has("model")) {
+  if (options.model) {
     io::Json json;
     try {
-      json = io::read_json_file(args.get("model"));
+      json = io::read_json_file(*options.model);
     } catch (const Error& e) {
       throw BadInput(e.what());
     }
-    model = model_from_json(json, args.get("model"));
+    model = model_from_json(json, *options.model);
   } else {
-    model = seed_model(args.get("seed-model"));
+    model = seed_model(*options.seed_model);
   }
-  if (args.has("dtype")) {
-    const std::string d = args.get("dtype");
-    if (d != "float32" && d != "float64") {
-      throw BadInput("option --dtype = '" + d + "': expected float32 or float64");
-    }
-    model.dtype = d == "float64" ? DType::f64 : DType::f32;
-  }
+  if (options.dtype) model.dtype = *options.dtype;
 
-  WeightFormat format = WeightFormat::rnnx;
-  try {
-    format = parse_weight_format(args.get_or("weights-format", "rnnx"));
-  } catch (const Error& e) {
-    throw BadInput(std::string("option --weights-format: ") + e.what());
-  }
+  const WeightFormat format = options.format;
   try {
     check_weight_format(model, format);  // a model the format cannot hold: exit 3, as for run
   } catch (const Error& e) {
     throw Error(e.status(), std::string("--weights-format ") + to_string(format) + ": " + e.what());
   }
 
-  fs::create_directories(dir);
+  std::error_code created;
+  fs::create_directories(dir, created);
+  if (created) throw BadInput(dir.string() + ": cannot create the folder: " + created.message());
   Writer w(dir, model.dtype, static_cast<std::uint64_t>(seed));
-  const bool write_model = args.has("seed-model") || args.has("dtype");
+  const bool write_model = options.seed_model || options.dtype;
   if (write_model) {
-    const fs::path path = dir / "model.json";
-    std::ofstream file(path);
-    file << model_to_json(model).dump(2) << '\n';
-    if (!file) throw Error(Status::io_error, path.string() + ": cannot write");
+    w.write_text("model.json", model_to_json(model).dump(2) + '\n');
   }
 
   const auto t = static_cast<std::size_t>(T), b = static_cast<std::size_t>(B);
@@ -153,10 +132,11 @@ int init_command(const std::vector<std::string>& argv) {
   for (const NamedTensor& tensor : export_weights(model, format, weights)) {
     w.write_values(tensor.name + ".npy", tensor.shape, tensor.values);
   }
-  if (args.has("grad")) w.random("dy.npy", tm ? Shape{t, b, D} : Shape{b, t, D}, 1.0);
+  if (options.grad) w.random("dy.npy", tm ? Shape{t, b, D} : Shape{b, t, D}, 1.0);
+  w.commit();
 
-  std::printf("rnnx init: %s, T=%d B=%d: wrote %s%s into %s\n", describe(model).c_str(), T, B,
-              write_model ? "model.json, " : "", w.written().c_str(), dir.string().c_str());
+  std::printf("rnnx init: %s, T=%d B=%d: wrote %s into %s\n", describe(model).c_str(), T, B,
+              w.written().c_str(), dir.string().c_str());
   return exit_ok;
 }
 

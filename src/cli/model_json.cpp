@@ -15,7 +15,7 @@ class Reader {
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw BadInput(file_ + ": " + key + ": " + what);
+    throw BadInput(file_ + ": " + (key.empty() ? "the top level" : key) + ": " + what);
   }
 
   void only_keys(const Json& object, const std::string& where,

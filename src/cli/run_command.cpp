@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "io/npy.h"
+#include "io/output_files.h"
 
 namespace rnnx::cli {
 
@@ -122,27 +123,21 @@ class InputDir {
   DType dtype_;
 };
 
-// Outputs are collected first and written last, each to a temporary name then renamed, so that
-// a failure leaves no half-written result behind.
+// Outputs are collected first and written last, as one io::OutputFiles group (all replaced or,
+// on any failure, none).
 class OutputSet {
  public:
+  explicit OutputSet(const fs::path& dir) : files_(dir) {}
+
   void add(const std::string& name, const Shape& shape, const HostTensor& t, std::size_t offset) {
-    files_.emplace_back(name, io::make_npy(npy_type(t.dtype), shape, t.at(offset)));
+    files_.add_npy(name, io::make_npy(npy_type(t.dtype), shape, t.at(offset)));
   }
 
-  void write(const fs::path& dir) const {
-    for (const auto& [name, array] : files_) io::write_npy((dir / (name + ".tmp")).string(), array);
-    for (const auto& [name, array] : files_) fs::rename(dir / (name + ".tmp"), dir / name);
-  }
-
-  std::string names() const {
-    std::string list;
-    for (const auto& [name, array] : files_) list += (list.empty() ? "" : ", ") + name;
-    return list;
-  }
+  void write() const { files_.commit(); }
+  std::string names() const { return files_.names(); }
 
  private:
-  std::vector<std::pair<std::string, io::NpyArray>> files_;
+  io::OutputFiles files_;
 };
 
 struct Sizes {
@@ -304,18 +299,13 @@ ConstBuffer optional(const HostTensor& t) {
 }  // namespace
 
 int run_command(const std::vector<std::string>& argv) {
-  const Args args(argv, {"model", "dir", "engine", "weights-format", "repeat"}, {"grad"});
-  const std::string model_path = args.get("model");
-  const fs::path dir = args.get("dir");
-  const Engine engine = parse_engine(args.get_or("engine", "auto"));
-  const bool grad = args.has("grad");
-  const int repeat = args.get_int("repeat", 1, 1, 100000);
-  WeightFormat format = WeightFormat::rnnx;
-  try {
-    format = parse_weight_format(args.get_or("weights-format", "rnnx"));
-  } catch (const Error& e) {
-    throw BadInput(std::string("option --weights-format: ") + e.what());
-  }
+  const RunOptions options = parse_run_options(argv);  // no file system before this
+  const std::string& model_path = options.model;
+  const fs::path dir = options.dir;
+  const Engine engine = options.engine;
+  const bool grad = options.grad;
+  const int repeat = options.repeat;
+  const WeightFormat format = options.format;
 
   if (!fs::is_directory(dir)) throw BadInput(dir.string() + ": not a directory");
   io::Json json;
@@ -366,7 +356,9 @@ int run_command(const std::vector<std::string>& argv) {
   f.y = y.out();
   f.final_state = final_state.out();
 
-  OutputSet out;
+  // The folder must take the outputs: found out now rather than after the computation.
+  { const io::StagingFolder probe(dir); }
+  OutputSet out(dir);
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point start) {
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -405,7 +397,7 @@ int run_command(const std::vector<std::string>& argv) {
   }
   out.add("y.npy", y_shape, y, 0);
   add_states(out, model, s.B, final_state, "hn", "cn");
-  out.write(dir);
+  out.write();
 
   std::printf("rnnx run: engine %s, %s, T=%d B=%d%s: prepare %.3f ms, first call %.3f ms",
               to_string(rnn.engine()), describe(model).c_str(), s.T, s.B,

@@ -20,6 +20,7 @@
 #include <set>
 #include <string_view>
 
+#include "io/output_files.h"
 #include "rnnx/error.h"
 
 namespace rnnx::io {
@@ -382,12 +383,12 @@ NpyArray read_npy_bytes(const void* bytes, std::size_t size, const std::string& 
   return parse_npy(name, size, source);
 }
 
-void write_npy(const std::string& path, const NpyArray& array) {
+std::string npy_file_bytes(const NpyArray& array, const std::string& name) {
   const std::string what = "shape " + array.shape_string() + " of " + npy_descr(array.type);
   const std::optional<std::size_t> needed = byte_count(array.shape, npy_type_size(array.type));
-  if (!needed) fail(Status::invalid_argument, path, what + " is too large to address in memory");
+  if (!needed) fail(Status::invalid_argument, name, what + " is too large to address in memory");
   if (array.data.size() != *needed) {
-    fail(Status::invalid_argument, path,
+    fail(Status::invalid_argument, name,
          what + " needs " + std::to_string(*needed) + " data bytes, the array has " +
              std::to_string(array.data.size()));
   }
@@ -399,23 +400,22 @@ void write_npy(const std::string& path, const NpyArray& array) {
     header = padded_header(array, kMagic.size() + 6);
     major = 2;
   }
-  std::string preamble = std::string(kMagic) + static_cast<char>(major) + '\0';
+  std::string bytes = std::string(kMagic) + static_cast<char>(major) + '\0';
   const std::size_t length_size = major == 1 ? 2 : 4;
   for (std::size_t i = 0; i < length_size; ++i) {
-    preamble += static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+    bytes += static_cast<char>((header.size() >> (8 * i)) & 0xFF);
   }
+  bytes += header;
+  bytes.append(reinterpret_cast<const char*>(array.data.data()), array.data.size());
+  return bytes;
+}
 
-  errno = 0;
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  if (!file) bad_file(path, "cannot open for writing: " + system_reason());
-  file.write(preamble.data(), static_cast<std::streamsize>(preamble.size()));
-  file.write(header.data(), static_cast<std::streamsize>(header.size()));
-  if (!array.data.empty()) {
-    file.write(reinterpret_cast<const char*>(array.data.data()),
-               static_cast<std::streamsize>(array.data.size()));
-  }
-  file.close();  // flushes; a full disk often shows up only here
-  if (file.fail()) bad_file(path, "write failed: " + system_reason());
+void write_npy(const std::string& path, const NpyArray& array) {
+  const std::filesystem::path file(path);
+  const std::filesystem::path folder = file.has_parent_path() ? file.parent_path() : ".";
+  OutputFiles output(folder);
+  output.add(file.filename().string(), npy_file_bytes(array, path));
+  output.commit();
 }
 
 NpyArray make_npy(NpyType type, std::vector<std::size_t> shape, const void* elements) {

@@ -32,8 +32,12 @@ NpyArray read_npy(const std::string& path);
 // messages, with `name` in the place of the path (read_npy shares its parser).
 NpyArray read_npy_bytes(const void* bytes, std::size_t size, const std::string& name);
 
-// Writes a version 1.0 file (2.0 if the header does not fit). Throws Error(io_error) naming the
-// path if it cannot be written, Error(invalid_argument) if data.size() does not match the shape.
+// The bytes of a version 1.0 file (2.0 if the header does not fit). Throws
+// Error(invalid_argument) naming `name` if data.size() does not match the shape.
+std::string npy_file_bytes(const NpyArray& array, const std::string& name);
+
+// Writes npy_file_bytes to `path` through OutputFiles (io/output_files.h): the file is replaced
+// whole or not at all. Throws Error(io_error) naming the folder if it cannot be written.
 void write_npy(const std::string& path, const NpyArray& array);
 
 // Convenience: copy `count` elements into a new array of the given shape.

@@ -313,6 +313,16 @@ ProgramOutcome run_program(const std::string& command_line, const std::filesyste
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
 
+std::vector<std::string> leftover_files(const std::filesystem::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    const bool tmp = name.size() >= 4 && name.compare(name.size() - 4, 4, ".tmp") == 0;
+    if (name.rfind(".rnnx-staging-", 0) == 0 || tmp) found.push_back(name);
+  }
+  return found;
+}
+
 std::vector<double> read_npy_values(const std::filesystem::path& path) {
   const io::NpyArray a = io::read_npy(path.string());
   std::vector<double> v(a.count());

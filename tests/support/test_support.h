@@ -130,6 +130,20 @@ struct ProgramOutcome {
 };
 ProgramOutcome run_program(const std::string& command_line, const std::filesystem::path& scratch);
 
+#ifdef RNNX_FAULT_INJECTION_PATH
+// The start of a command line for run_program that loads tests/support/fault_injection.cpp into
+// the program, with its settings, e.g. "RNNX_FAULT_FAIL_FILE=3". (ASan's runtime must come first
+// among the libraries unless told otherwise; the injector only wraps a few libc calls.)
+inline std::string with_faults(const std::string& settings) {
+  return "ASAN_OPTIONS=\"$ASAN_OPTIONS:verify_asan_link_order=0\" LD_PRELOAD=" +
+         std::string(RNNX_FAULT_INJECTION_PATH) + " " + settings + " ";
+}
+#endif
+
+// The names in `dir` that an interrupted or failed write could leave: rnnx's staging folders
+// (io/output_files.h) and "*.tmp" files.
+std::vector<std::string> leftover_files(const std::filesystem::path& dir);
+
 // The values of a float32 or float64 NPY file as float64 (exact); fails the test otherwise.
 std::vector<double> read_npy_values(const std::filesystem::path& path);
 
