@@ -1,7 +1,12 @@
 // The CPU suites: `seed` for the CPU engines, and `cpu`: cpu vs cpu_reference vs oneDNN's RNN
 // primitives (the CPU peer) vs the GEMMs alone (dnnl_sgemm), at the seed's size and at
 // input = hidden = 512, B = 64, T = 100. They run without a GPU.
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <cmath>
 
@@ -12,10 +17,28 @@ namespace rnnx::bench {
 
 namespace {
 
-// A float32 model run by a CPU engine on host memory.
+// OpenMP's thread count for oneDNN and the GEMMs while a case runs (0: leave it); the cpu engine
+// takes its own from Options.
+class OmpThreads {
+ public:
+  explicit OmpThreads(int threads) : previous_(omp_get_max_threads()) {
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  ~OmpThreads() { omp_set_num_threads(previous_); }
+  OmpThreads(const OmpThreads&) = delete;
+  OmpThreads& operator=(const OmpThreads&) = delete;
+
+ private:
+  int previous_;
+};
+
+// A float32 model run by a CPU engine on host memory; threads 0: the engine's default.
 void run_host(benchmark::State& state, const Model& model, Engine engine, int steps, int batch,
-              Mode mode) {
-  Rnn rnn(model, engine);
+              Mode mode, int threads) {
+  Options options;
+  options.cpu.threads = engine == Engine::cpu ? threads : 0;
+  const OmpThreads omp(threads);
+  Rnn rnn(model, engine, options);
   const bool train = mode != Mode::fwd;
   const std::size_t state_size = StateLayout(model, batch).size();
   const float scale = 1.0f / std::sqrt(static_cast<float>(model.layers[0].hidden));
@@ -50,7 +73,8 @@ void run_host(benchmark::State& state, const Model& model, Engine engine, int st
 }
 
 void run_onednn(benchmark::State& state, PeerCell cell, const Model& model, int steps, int batch,
-                bool training) {
+                bool training, int threads) {
+  const OmpThreads omp(threads);
   OnednnRnn rnn(cell, model.input_size, model.layers[0].hidden, batch, steps, training);
   for (auto _ : state) rnn.forward();
   set_counters(state, forward_flops(model, steps, batch), steps);
@@ -58,7 +82,8 @@ void run_onednn(benchmark::State& state, PeerCell cell, const Model& model, int 
 
 // The GEMMs of a one-layer forward alone (the projection and T recurrent products): the rate
 // the fused algorithm could reach if its pointwise work were free.
-void run_gemms(benchmark::State& state, const Model& model, int steps, int batch) {
+void run_gemms(benchmark::State& state, const Model& model, int steps, int batch, int threads) {
+  const OmpThreads omp(threads);
   const Layer& layer = model.layers[0];
   const int H = layer.hidden, GH = gates(layer.cell) * H, I = model.input_size;
   const std::vector<float> x = random_floats(std::size_t(steps) * batch * I, 4, 1);
@@ -76,6 +101,42 @@ void run_gemms(benchmark::State& state, const Model& model, int steps, int batch
   }
   set_counters(state, forward_flops(model, steps, batch), steps);
 }
+
+// The machine's float32 FMA peak on `threads` threads (every core for 0): each thread runs 12
+// independent chains of 8-wide FMAs, enough to keep two FMA ports busy through their latency.
+// The cpu suites' figures are shown as a fraction of it (rnnx_bench.cpp).
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) float fma_chains(long rounds) {
+  __m256 acc[12];
+  for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(1.0f + 0.01f * float(j));
+  const __m256 scale = _mm256_set1_ps(0.9999999f), add = _mm256_set1_ps(1e-7f);
+  for (long r = 0; r < rounds; ++r) {
+    for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], scale, add);
+  }
+  __m256 sum = acc[0];
+  for (int j = 1; j < 12; ++j) sum = _mm256_add_ps(sum, acc[j]);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, sum);
+  return lanes[0];
+}
+
+void run_fma_peak(benchmark::State& state, int threads) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    state.SkipWithError("no AVX2/FMA on this CPU");
+    return;
+  }
+  const int n = threads > 0 ? threads : omp_get_num_procs();
+  constexpr long kRounds = 1 << 20;
+  for (auto _ : state) {
+    float sink = 0;
+#pragma omp parallel num_threads(n) reduction(+ : sink)
+    sink += fma_chains(kRounds);
+    benchmark::DoNotOptimize(sink);
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(double(kRounds) * 12 * 8 * 2 * n,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+#endif
 
 bool onednn_peer(const Model& model, PeerCell* cell) {
   if (model.layers.size() != 1 || model.layers[0].bidirectional) return false;
@@ -100,38 +161,49 @@ bool onednn_peer(const Model& model, PeerCell* cell) {
 }
 
 void register_host(const std::string& suite, Engine engine, const std::string& cell, const Model& m,
-                   int steps, int batch, Mode mode) {
+                   int steps, int batch, Mode mode, int threads = 0) {
   const int H = m.layers[0].hidden;
   add_case(
       case_name(suite, to_string(engine), cell, H, batch, steps, to_string(mode)),
-      [=](benchmark::State& s) { run_host(s, m, engine, steps, batch, mode); }, false);
+      [=](benchmark::State& s) { run_host(s, m, engine, steps, batch, mode, threads); }, false);
 }
 
-// The `cpu` suite on one model: every CPU engine, oneDNN's primitive, the GEMMs alone.
+// A `cpu` suite case on one model: every CPU engine, oneDNN's primitive, the GEMMs alone, in
+// `modes`; threads 0 is every core (suite "cpu"), 1 is suite "cpu1".
 void register_cpu_case(const std::string& cell, const Model& m, int steps, int batch,
-                       bool with_reference) {
+                       bool with_reference, int threads,
+                       std::vector<Mode> modes = {Mode::fwd, Mode::train_fwd, Mode::train}) {
   const int H = m.layers[0].hidden;
-  for (Mode mode : {Mode::fwd, Mode::train_fwd, Mode::train}) {
+  const std::string suite = threads == 1 ? "cpu1" : "cpu";
+  for (Mode mode : modes) {
     for (Engine engine : {Engine::cpu_reference, Engine::cpu}) {
       if (engine == Engine::cpu_reference && !with_reference) continue;
-      register_host("cpu", engine, cell, m, steps, batch, mode);
+      register_host(suite, engine, cell, m, steps, batch, mode, threads);
     }
     PeerCell peer;
     if (mode != Mode::train && onednn_peer(m, &peer)) {
       const bool training = mode == Mode::train_fwd;
       add_case(
-          case_name("cpu", "onednn", cell, H, batch, steps, to_string(mode)),
-          [=](benchmark::State& s) { run_onednn(s, peer, m, steps, batch, training); }, false);
+          case_name(suite, "onednn", cell, H, batch, steps, to_string(mode)),
+          [=](benchmark::State& s) { run_onednn(s, peer, m, steps, batch, training, threads); },
+          false);
     }
   }
   add_case(
-      case_name("cpu", "sgemm", cell, H, batch, steps, "fwd"),
-      [=](benchmark::State& s) { run_gemms(s, m, steps, batch); }, false);
+      case_name(suite, "sgemm", cell, H, batch, steps, "fwd"),
+      [=](benchmark::State& s) { run_gemms(s, m, steps, batch, threads); }, false);
 }
 
 }  // namespace
 
 void register_cpu_suites() {
+#if defined(__x86_64__)
+  for (int threads : {0, 1}) {
+    add_case(
+        std::string(threads == 1 ? "cpu1" : "cpu") + "/fma_peak",
+        [=](benchmark::State& s) { run_fma_peak(s, threads); }, false);
+  }
+#endif
   // seed: the notebook's networks at its sizes on the CPU engines.
   for (const SeedModel& seed : seed_models()) {
     if (seed.static_unroll) continue;  // the same rnnx model as its dynamic twin
@@ -145,19 +217,27 @@ void register_cpu_suites() {
   // activations), and the larger LSTM.
   Model gru_after = seed_model("gru");
   gru_after.layers[0].gru_reset = GruReset::after_matmul;
-  register_cpu_case("lstm", seed_model("lstm"), 28, 128, true);
-  register_cpu_case("gru", seed_model("gru"), 28, 128, true);
-  register_cpu_case("gru_after", gru_after, 28, 128, true);
-  for (Activation act : {Activation::tanh, Activation::relu}) {
-    Model rnn = seed_model("lstm");
-    rnn.layers[0].cell = Cell::rnn;
-    rnn.layers[0].activation = act;
-    rnn.layers[0].forget_bias = 0.0;  // as a fresh Layer has it: an RNN ignores it
-    register_cpu_case(std::string("rnn_") + to_string(act), rnn, 28, 128, true);
+  for (int threads : {0, 1}) {
+    register_cpu_case("lstm", seed_model("lstm"), 28, 128, true, threads);
+    register_cpu_case("gru", seed_model("gru"), 28, 128, true, threads);
+    register_cpu_case("gru_after", gru_after, 28, 128, true, threads);
+    for (Activation act : {Activation::tanh, Activation::relu}) {
+      Model rnn = seed_model("lstm");
+      rnn.layers[0].cell = Cell::rnn;
+      rnn.layers[0].activation = act;
+      rnn.layers[0].forget_bias = 0.0;  // as a fresh Layer has it: an RNN ignores it
+      register_cpu_case(std::string("rnn_") + to_string(act), rnn, 28, 128, true, threads);
+    }
+    Model large = seed_model("lstm", 512, 512);
+    large.layers[0].forget_bias = 0.0;
+    register_cpu_case("lstm", large, 100, 64, false, threads);  // cpu_reference: ~10 s a pass
+    // Latency: one sequence, inference, I = H.
+    for (int hidden : {256, 512, 1024}) {
+      Model one = seed_model("lstm", hidden, hidden);
+      one.layers[0].forget_bias = 0.0;
+      register_cpu_case("lstm", one, 100, 1, false, threads, {Mode::fwd});
+    }
   }
-  Model large = seed_model("lstm", 512, 512);
-  large.layers[0].forget_bias = 0.0;
-  register_cpu_case("lstm", large, 100, 64, false);  // cpu_reference: ~10 s a pass here
 }
 
 }  // namespace rnnx::bench

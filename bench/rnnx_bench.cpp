@@ -36,6 +36,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
       if ((median || single) && !run.error_occurred) {
         seconds_[run.run_name.function_name] =
             run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
+        const auto flops = run.counters.find("FLOP/s");
+        if (flops != run.counters.end()) flops_[run.run_name.function_name] = flops->second;
       }
     }
     ConsoleReporter::ReportRuns(runs);
@@ -43,6 +45,24 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
   void Finalize() override {
     ConsoleReporter::Finalize();
+    // The CPU cases against the machine's FMA peak measured in the same run (cpu_suites.cpp).
+    bool peak_header = false;
+    for (const auto& [name, flops] : flops_) {
+      const std::string suite = name.substr(0, name.find('/'));
+      const auto peak = flops_.find(suite + "/fma_peak");
+      if (peak == flops_.end() || name == peak->first || peak->second <= 0) continue;
+      if (!peak_header) {
+        std::printf("\nFLOP/s as a fraction of the float32 FMA peak (%s %.1f GFLOP/s",
+                    suite.c_str(), peak->second / 1e9);
+        const auto one = flops_.find("cpu1/fma_peak");
+        if (suite != "cpu1" && one != flops_.end()) {
+          std::printf(", cpu1 %.1f GFLOP/s", one->second / 1e9);
+        }
+        std::printf("):\n");
+        peak_header = true;
+      }
+      std::printf("  %-64s %.3f\n", name.c_str(), flops / peak->second);
+    }
     std::printf("\nRatios, time of the first over time of the second (same run):\n");
     for (const auto& [name, seconds] : seconds_) {
       const std::size_t at = name.find('/') + 1, end = name.find('/', at);
@@ -75,6 +95,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
  private:
   std::map<std::string, double> seconds_;
+  std::map<std::string, double> flops_;  // FLOP/s of the cases that count them
 };
 
 // Google Benchmark's own flags for what the RNNX_BENCH_* settings decide: every case sets its

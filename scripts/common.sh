@@ -109,12 +109,13 @@ RNNX_PYTHON_TORCH_DEPS=(filelock==4.3.2 typing-extensions==4.16.0 sympy==1.14.0 
 # errors) into a virtual environment in $RNNX_BUILD_DIR/python-venv (made once with
 # RNNX_PYTHON_PIP and reused), then runs pytest on tests/python, comparing with the CLI in
 # $RNNX_BUILD_DIR/src/rnnx when it is there. Fails when a step fails.
-python_tests() {
+# torch_venv: the virtual environment of the Python tests and benchmarks ($RNNX_BUILD_DIR/
+# python-venv) with their tools and, unless RNNX_PYTHON_TORCH=off, PyPI's torch: its CUDA build
+# without its CUDA wheels, which runs on the CPU (and finds CUDA in /usr/local/cuda) as
+# /work/shared/PYTHON.md describes; about 1.9 GB, installed once (stamps) and kept in the venv.
+torch_venv() {
   local venv="$RNNX_BUILD_DIR/python-venv"
   local stamp="$venv/.rnnx-python-packages"
-  if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
-    export PATH=/usr/local/cuda/bin:$PATH
-  fi
   if ! [ -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${RNNX_PYTHON_PIP[*]}" ]; then
     log "installing the Python package's build and test tools: ${RNNX_PYTHON_PIP[*]}"
     make_venv "$venv" || return 1
@@ -122,14 +123,10 @@ python_tests() {
       { echo "pip could not install ${RNNX_PYTHON_PIP[*]}" >&2; return 1; }
     echo "${RNNX_PYTHON_PIP[*]}" >"$stamp" || return 1
   fi
-  # rnnx.torch's tests (tests/python/test_torch*.py) need torch: PyPI's CUDA build without its
-  # CUDA wheels, which runs on the CPU (and finds CUDA in /usr/local/cuda) as
-  # /work/shared/PYTHON.md describes; about 1.9 GB, installed once (stamp) and kept in the venv.
-  # RNNX_PYTHON_TORCH=off skips it (the torch tests then skip).
   local torch_stamp="$venv/.rnnx-torch-packages"
   if [ "${RNNX_PYTHON_TORCH:-on}" != off ] &&
      [ "$(cat "$torch_stamp" 2>/dev/null)" != "${RNNX_PYTHON_TORCH_PIP[*]} ${RNNX_PYTHON_TORCH_DEPS[*]}" ]; then
-    log "installing torch for rnnx.torch's tests: ${RNNX_PYTHON_TORCH_PIP[*]}"
+    log "installing torch: ${RNNX_PYTHON_TORCH_PIP[*]}"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
       "${RNNX_PYTHON_TORCH_PIP[@]}" &&
       "$venv/bin/python" -m pip install -q --disable-pip-version-check \
@@ -138,6 +135,16 @@ python_tests() {
       { echo "pip could not install a working torch (${RNNX_PYTHON_TORCH_PIP[*]})" >&2; return 1; }
     echo "${RNNX_PYTHON_TORCH_PIP[*]} ${RNNX_PYTHON_TORCH_DEPS[*]}" >"$torch_stamp" || return 1
   fi
+}
+
+python_tests() {
+  local venv="$RNNX_BUILD_DIR/python-venv"
+  if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH=/usr/local/cuda/bin:$PATH
+  fi
+  # rnnx.torch's tests (tests/python/test_torch*.py) need torch; RNNX_PYTHON_TORCH=off skips it
+  # (the torch tests then skip).
+  torch_venv || return 1
   # The extension needs Python's headers (Debian: python3-dev).
   if ! "$venv/bin/python" -c 'import os, sysconfig, sys
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then

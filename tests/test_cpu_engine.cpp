@@ -31,6 +31,12 @@ test::Result expect_matches(const test::Problem& p, const test::Result& ref, dou
   return got;
 }
 
+Options threads_option(int threads) {
+  Options o;
+  o.cpu.threads = threads;
+  return o;
+}
+
 void expect_close(const test::Problem& p, double bound, const Options& options = {}) {
   expect_matches(p, test::run(p, Engine::cpu_reference, true), bound, options);
 }
@@ -304,12 +310,6 @@ test::Problem threads_problem(CellKind kind, DType dtype, int batch, std::uint64
   return test::random_problem(threads_model(kind, dtype), kThreadsSteps, batch, lengths, seed);
 }
 
-Options threads_option(int threads) {
-  Options o;
-  o.cpu.threads = threads;
-  return o;
-}
-
 // Inference and training (forward_train + backward) with 1, 2 and 4 threads against
 // cpu_reference, and a second plan's training results bitwise equal to the first's.
 void expect_threads_match_reference(CellKind kind) {
@@ -467,6 +467,44 @@ TEST(CpuEngineThreads, TwoPlansFromTwoThreads) {
       EXPECT_EQ(together[k].dinit, alone[k].dinit);
       EXPECT_EQ(together[k].dweights, alone[k].dweights);
     }
+  }
+}
+
+// The small-batch path (cpu/small_batch.h: LSTM inference, float32, B <= 4, H % 16 == 0), whose
+// threads meet at a spin barrier every step.
+// Two LSTM layers (bidirectional 64, then 48), B = 1 to 4 with mixed lengths (0 included), on 1,
+// 2 and 4 threads: inference on the small-batch path within float32's bound of cpu_reference,
+// bitwise the same on every thread count (a unit's sums are one thread's), and within the bound
+// of the GEMM path the training forward takes.
+TEST(CpuEngineThreads, SmallBatchLstmInferenceMatchesReferenceOnEveryThreadCount) {
+  Model m;
+  m.input_size = 24;
+  m.dtype = DType::f32;
+  Layer bi = test::layer_of(CellKind::lstm, 64, 1.0);
+  bi.bidirectional = true;
+  m.layers = {bi, test::layer_of(CellKind::lstm, 48, 0.5)};
+  const std::vector<std::int32_t> lengths[] = {{9}, {9, 4}, {0, 9, 5}, {3, 9, 0, 7}};
+  for (const std::vector<std::int32_t>& len : lengths) {
+    const int B = static_cast<int>(len.size());
+    SCOPED_TRACE("B = " + std::to_string(B));
+    const test::Problem p = test::random_problem(m, 9, B, len, 80 + B);
+    const test::Result ref = test::run(p, Engine::cpu_reference, true);
+    test::Result first;
+    for (int threads : {1, 2, 4}) {
+      SCOPED_TRACE(std::to_string(threads) + " threads");
+      const test::Result got = test::run(p, Engine::cpu, false, threads_option(threads));
+      EXPECT_LT(test::max_rel_error(got.y, ref.y), 1e-5);
+      EXPECT_LT(test::max_rel_error(got.final_state, ref.final_state), 1e-5);
+      if (threads == 1) {
+        first = got;
+      } else {
+        EXPECT_EQ(got.y, first.y) << "depends on the thread count";
+        EXPECT_EQ(got.final_state, first.final_state) << "depends on the thread count";
+      }
+    }
+    const test::Result train = test::run(p, Engine::cpu, true);  // the GEMM path
+    EXPECT_LT(test::max_rel_error(first.y, train.y), 1e-5);
+    EXPECT_NE(first.y, train.y) << "the same sums: did the small-batch path run at all?";
   }
 }
 

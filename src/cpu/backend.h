@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <exception>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "cpu/blas.h"
 #include "cpu/pointwise.h"
+#include "cpu/small_batch.h"
 #include "fused/steps.h"
 
 namespace rnnx::cpu {
@@ -28,7 +30,7 @@ class CpuBackend {
   std::size_t held_bytes() const {
     std::size_t n = 0;
     for (const std::vector<T>& v : slots_) n += v.capacity();
-    return n * sizeof(T);
+    return n * sizeof(T) + small_batch_h_.capacity() * sizeof(float);
   }
   void copy(const T* from, std::size_t n, T* to) { std::copy(from, from + n, to); }
   void zero(T* p, std::size_t n) { std::fill(p, p + n, T(0)); }
@@ -72,6 +74,41 @@ class CpuBackend {
       }
     }
     if (failure) std::rethrow_exception(failure);
+  }
+
+  // Few sequences of an LSTM in float32 inference: the persistent path of cpu/small_batch.h.
+  bool recurrence_forward(const fused::LayerWeights<T>& w, Dir dir, const fused::Sequences& seq,
+                          const T* proj, const T* bias, T* h, T* c, T* out, int out_ld,
+                          const fused::StepSave<T>& save) {
+    if constexpr (std::is_same_v<T, float>) {
+      const Layer& layer = *w.layer;
+      if (save.gates != nullptr || cell_kind(layer) != CellKind::lstm ||
+          !small_batch_lstm_applies(seq.B, layer.hidden)) {
+        return false;
+      }
+      SmallBatchLstm a;
+      a.threads = threads_;
+      a.H = layer.hidden;
+      a.B = seq.B;
+      a.max_len = seq.max_len;
+      a.len = seq.len;
+      a.dir = dir;
+      a.forget_bias = static_cast<float>(layer.forget_bias);
+      a.Wh = w.Wh;
+      a.proj = proj;
+      a.bias = bias;
+      a.h = h;
+      a.c = c;
+      a.y = out;
+      a.y_ld = out_ld;
+      a.scratch = &small_batch_h_;
+      small_batch_lstm_forward(a);
+      return true;
+    } else {
+      (void)w, (void)dir, (void)seq, (void)proj, (void)bias, (void)h, (void)c, (void)out,
+          (void)out_ld, (void)save;
+      return false;
+    }
   }
 
   template <class... A>
@@ -140,6 +177,7 @@ class CpuBackend {
  private:
   int threads_;
   std::vector<T> slots_[static_cast<int>(fused::Slot::count)];
+  std::vector<float> small_batch_h_;
 };
 
 }  // namespace rnnx::cpu

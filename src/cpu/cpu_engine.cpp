@@ -96,10 +96,10 @@ class CpuEngine final : public EngineImpl {
     return s;
   }
 
-  // One training pass (forward_train and backward) on zeros of this shape: it sizes every buffer,
-  // starts OpenMP's threads and lets oneDNN generate its GEMM kernels for these sizes, so that
-  // the first real call costs about what later calls do. Inference runs the same GEMMs as the
-  // training forward.
+  // One training pass (forward_train and backward) and one inference pass on zeros of this
+  // shape: they size every buffer, start OpenMP's threads and let oneDNN generate its GEMM
+  // kernels for these sizes, so that the first real call costs about what later calls do and no
+  // call allocates. (Inference has its own path for few sequences: cpu/small_batch.h.)
   void prepare(int steps, int batch) override {
     const Model& m = model();
     const std::size_t tb = std::size_t(steps) * batch, W = WeightLayout(m).size();
@@ -120,6 +120,7 @@ class CpuEngine final : public EngineImpl {
     const Reserve r{reserve.data(), reserve.size() * sizeof(T)};
     forward_train(f, r, Stream{});
     backward(f, b, r, Stream{});
+    forward(f, Stream{});
   }
 
   void forward(const Forward& args, Stream) override { run_forward(args, nullptr); }

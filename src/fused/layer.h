@@ -11,6 +11,10 @@
 //   const T* projection_bias(const LayerWeights<T>&)   [G*H]: bx + bh, but bx alone for the n
 //                                                      rows where bhn_apart (fused/steps.h)
 //   void over_sequence_blocks(B, body)       runs body(first, last, threads) over the batch
+//   bool recurrence_forward(w, dir, seq, proj, bias, h, c, out, out_ld, save)
+//                                            runs all the steps itself where it has a faster way
+//                                            for the shape (the cpu engine's small batches); false:
+//                                            the steps below run
 //   the fused passes of cpu/pointwise.h (lstm_forward_step, ...) with the same arguments
 //   void combine_dh(step, H, add_direct, dh_step, dh_direct, dh)
 //   void add_column_sums(dz, rows, cols, out)          out[k] += sum_r dz[r][k]
@@ -44,6 +48,11 @@ void layer_forward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequenc
     be.gemm(false, true, int(rows), GH, I, T(1), in, I, w.Wx, I, T(0), proj, GH);
     const T* bias = be.projection_bias(w);
 
+    if (be.recurrence_forward(w, dir, seq, proj, bias, h, c, out, out_ld, save)) {
+      be.copy(h, state, hn);
+      if (traits.has_c) be.copy(c, state, cn);
+      return;
+    }
     T* rec = be.scratch(Slot::rec, std::size_t(B) * GH);
     T* reset = be.scratch(Slot::r, state);
     T* rh = be.scratch(Slot::rh, state);

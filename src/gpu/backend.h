@@ -74,6 +74,12 @@ class GpuBackend {
   }
 
   // The GPU handles every sequence of a step in one launch.
+  // The GPU engines run every step through the kernels below.
+  bool recurrence_forward(const fused::LayerWeights<T>&, Dir, const fused::Sequences&, const T*,
+                          const T*, T*, T*, T*, int, const fused::StepSave<T>&) {
+    return false;
+  }
+
   template <class Body>
   void over_sequence_blocks(int B, Body body) {
     body(0, B, 1);

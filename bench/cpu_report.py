@@ -1,0 +1,108 @@
+"""The cpu suite's report: rnnx's cpu engine against oneDNN's RNN primitive, PyTorch, the GEMMs
+alone and the machine's FMA peak, all measured in one run of scripts/bench-cpu.sh.
+
+    python bench/cpu_report.py RNNX_BENCH.json [TORCH.json] --out FOLDER --commit C
+
+Writes cpu-suite-DATE.json (both inputs, merged) and cpu-suite-DATE.md (the table) to FOLDER and
+prints the table. A ratio is the time of rnnx's cpu engine over the peer's: below 1 is faster.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+
+from result_files import replace_files
+
+
+def bench_seconds(report):
+    """case name -> (seconds, FLOP/s) from Google Benchmark's JSON (medians where repeated)."""
+    out = {}
+    for b in report["benchmarks"]:
+        if b.get("error_occurred"):
+            continue
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        name = b.get("run_name", b["name"])
+        name = re.sub(r"/(min_time|iterations|repeats|real_time).*$", "", name)
+        unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
+        out[name] = (b["real_time"] * unit, b.get("FLOP/s"))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bench")
+    parser.add_argument("torch", nargs="?")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--commit", default="unknown")
+    args = parser.parse_args()
+    with open(args.bench) as f:
+        bench = json.load(f)
+    cases = bench_seconds(bench)
+    torch = {}
+    torch_context = None
+    if args.torch and os.path.exists(args.torch):
+        with open(args.torch) as f:
+            peer = json.load(f)
+        torch = peer["seconds"]
+        torch_context = peer["context"]
+
+    def seconds(name):
+        if name in cases:
+            return cases[name][0]
+        return torch.get(name)
+
+    date = datetime.date.today().isoformat()
+    ctx = bench.get("context", {})
+    lines = [
+        f"# cpu suite ({date}, commit {args.commit})",
+        "",
+        f"{platform.node()}: {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz; "
+        f"float32; `scripts/bench-cpu.sh`. PyTorch: "
+        + (f"torch {torch_context['torch']}" if torch_context else "not installed, no peer")
+        + ". Times in ms; a ratio is rnnx cpu's time over the peer's (below 1: rnnx faster). "
+        "`cpu` runs every engine on every core, `cpu1` on one thread.",
+        "",
+    ]
+    for suite in ("cpu", "cpu1"):
+        peak = cases.get(f"{suite}/fma_peak", (None, None))[1]
+        lines += [
+            f"## {suite}" + (f" (FMA peak measured: {peak / 1e9:.1f} GFLOP/s)" if peak else ""),
+            "",
+            "| case | rnnx cpu | oneDNN | PyTorch | GEMMs alone | cpu/oneDNN | cpu/PyTorch "
+            "| cpu/GEMMs | of FMA peak |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name in sorted(n for n in cases if n.startswith(f"{suite}/cpu/")):
+            rest = name[len(f"{suite}/cpu/") :]
+            mine, flops = cases[name]
+            onednn = seconds(f"{suite}/onednn/{rest}")
+            torch_s = seconds(f"{suite}/torch/{rest}")
+            gemm = seconds(f"{suite}/sgemm/{rest}")
+
+            def ms(v):
+                return f"{v * 1e3:.3f}" if v else ""
+
+            def ratio(v):
+                return f"{mine / v:.2f}" if v else ""
+
+            fraction = f"{flops / peak:.2f}" if flops and peak else ""
+            lines.append(
+                f"| {rest} | {ms(mine)} | {ms(onednn)} | {ms(torch_s)} | {ms(gemm)} | "
+                f"{ratio(onednn)} | {ratio(torch_s)} | {ratio(gemm)} | {fraction} |"
+            )
+        lines.append("")
+    text = "\n".join(lines)
+    merged = {"date": date, "commit": args.commit, "rnnx_bench": bench, "torch": torch}
+    stem = f"cpu-suite-{date}"
+    replace_files(args.out, {stem + ".md": text, stem + ".json": json.dumps(merged, indent=1)})
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The cpu suite with its peers, in one run: rnnx's cpu engine against oneDNN's RNN primitive,
+# PyTorch's torch.nn.LSTM/GRU on the CPU (bench/torch_cpu_peer.py, in the Python tests' virtual
+# environment, where scripts/common.sh's torch_venv installs torch as /work/shared/PYTHON.md
+# describes; without torch the PyTorch column stays empty and the script says so), the GEMMs
+# alone and the machine's FMA peak; on every core (suite cpu) and on one thread (cpu1). Prints
+# every ratio and writes bench/results/cpu-suite-DATE.{md,json} with machine, date and commit.
+# Usage: scripts/bench-cpu.sh [--quick]   (--quick: one iteration a case, a smoke run)
+# About 8 minutes on a 2-core machine once built (torch's first install adds a few).
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+quick=()
+[ "${1:-}" = --quick ] && quick=(--rnnx_quick)
+install_missing_packages
+configure_and_build
+work="$RNNX_BUILD_DIR/bench-cpu"
+mkdir -p "$work"
+
+log "rnnx_bench: the cpu suites (cpu, cpu1), FMA peak included"
+"$RNNX_BUILD_DIR/bench/rnnx_bench" "${quick[@]}" --benchmark_filter='^cpu1?/' \
+  --benchmark_out="$work/rnnx_bench.json" --benchmark_out_format=json
+
+log "PyTorch on the CPU (bench/torch_cpu_peer.py)"
+torch_json="$work/torch_cpu.json"
+rm -f "$torch_json"
+if torch_venv && "$RNNX_BUILD_DIR/python-venv/bin/python" -c 'import torch' 2>/dev/null; then
+  "$RNNX_BUILD_DIR/python-venv/bin/python" "$RNNX_ROOT/bench/torch_cpu_peer.py" \
+    --out "$torch_json" ${quick:+--quick}
+else
+  echo "no PyTorch peer: torch could not be installed or imported here"
+fi
+
+log "the report (bench/cpu_report.py)"
+commit=$(git -C "$RNNX_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git -C "$RNNX_ROOT" diff --quiet HEAD 2>/dev/null; then commit="$commit+changes"; fi
+python3 "$RNNX_ROOT/bench/cpu_report.py" "$work/rnnx_bench.json" \
+  $([ -f "$torch_json" ] && echo "$torch_json") --out "$RNNX_ROOT/bench/results" --commit "$commit"

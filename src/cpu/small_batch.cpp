@@ -1,0 +1,158 @@
+#include "cpu/small_batch.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <thread>
+
+#include "kernels/cell_math.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define RNNX_AVX2 __attribute__((target("avx2,fma")))
+#endif
+
+namespace rnnx::cpu {
+
+#if defined(__x86_64__)
+
+namespace {
+
+constexpr int kUnitBlock = 8;    // units whose sums one AVX2 register holds
+constexpr int kSliceUnits = 16;  // a thread's slice is a multiple of this: whole cache lines of h
+
+// All threads of the region meet here once per step. Spinning (with a pause) costs far less than
+// an OpenMP barrier's wake-up at this rate (one every few microseconds); a long wait yields, so
+// that a machine with fewer free cores than threads still makes progress.
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int count) : count_(count) {}
+  void wait() {
+    const int generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == count_ - 1) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.store(generation + 1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
+      if (spins < 4096) {
+        _mm_pause();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+ private:
+  const int count_;
+  alignas(64) std::atomic<int> arrived_{0};
+  alignas(64) std::atomic<int> generation_{0};
+};
+
+// The dot products of 8 consecutive rows of W (row length n, a multiple of 8) with x, as one
+// register: lane i holds row i's sum.
+RNNX_AVX2 __m256 eight_row_dots(const float* W, const float* x, int n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  const std::size_t ld = std::size_t(n);
+  for (int k = 0; k < n; k += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + k);
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(W + k), xv, a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(W + ld + k), xv, a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(W + 2 * ld + k), xv, a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(W + 3 * ld + k), xv, a3);
+    a4 = _mm256_fmadd_ps(_mm256_loadu_ps(W + 4 * ld + k), xv, a4);
+    a5 = _mm256_fmadd_ps(_mm256_loadu_ps(W + 5 * ld + k), xv, a5);
+    a6 = _mm256_fmadd_ps(_mm256_loadu_ps(W + 6 * ld + k), xv, a6);
+    a7 = _mm256_fmadd_ps(_mm256_loadu_ps(W + 7 * ld + k), xv, a7);
+  }
+  // Pairwise sums: [a0..a3 of the low halves | a0..a3 of the high halves], then the halves added.
+  const __m256 low = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  const __m256 high = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(low, high, 0x20),
+                       _mm256_permute2f128_ps(low, high, 0x31));
+}
+
+// One step of units [u, u + 8) of sequence b at time row `row`: the four gates' sums, the gate
+// math (kernels/cell_math.h, as every engine), the new c, h and y.
+RNNX_AVX2 void lstm_unit_block(const SmallBatchLstm& a, int b, std::size_t row, int u,
+                               const float* h_cur, float* h_next) {
+  const int H = a.H;
+  const float* x = h_cur + std::size_t(b) * H;
+  float z[4][kUnitBlock];
+  for (int g = 0; g < 4; ++g) {
+    const std::size_t first_row = std::size_t(g) * H + u;
+    const __m256 sums = eight_row_dots(a.Wh + first_row * H, x, H);
+    const __m256 pre =
+        _mm256_add_ps(sums, _mm256_add_ps(_mm256_loadu_ps(a.proj + row * 4 * H + first_row),
+                                          _mm256_loadu_ps(a.bias + first_row)));
+    _mm256_storeu_ps(z[g], pre);
+  }
+  float* c = a.c + std::size_t(b) * H + u;
+  float* h = h_next + std::size_t(b) * H + u;
+  float* y = a.y + row * a.y_ld + u;
+  for (int l = 0; l < kUnitBlock; ++l) {
+    const cell::LstmState<float> s = cell::lstm_state(
+        cell::lstm_input_gate(z[0][l]), cell::lstm_forget_gate(z[1][l], a.forget_bias),
+        cell::lstm_cell_gate(z[2][l]), cell::lstm_output_gate(z[3][l]), c[l]);
+    c[l] = s.c;
+    h[l] = s.h;
+    y[l] = s.h;
+  }
+}
+
+}  // namespace
+
+bool small_batch_lstm_applies(int B, int H) noexcept {
+  return B >= 1 && B <= 4 && H >= 64 && H % kSliceUnits == 0 && __builtin_cpu_supports("avx2") &&
+         __builtin_cpu_supports("fma");
+}
+
+void small_batch_lstm_forward(const SmallBatchLstm& a) {
+  const int H = a.H, B = a.B;
+  const std::size_t state = std::size_t(B) * H;
+  if (a.scratch->size() < state) a.scratch->resize(state);
+  float* buffers[2] = {a.h, a.scratch->data()};
+  const int slices = H / kSliceUnits;
+  const int threads = std::max(1, std::min(a.threads, slices));
+  SpinBarrier barrier(threads);
+#pragma omp parallel num_threads(threads)
+  {
+    // OpenMP may give fewer threads than asked; the slices follow what it gave.
+    const int id = omp_get_thread_num(), n = omp_get_num_threads();
+    const int u0 = slices * id / n * kSliceUnits, u1 = slices * (id + 1) / n * kSliceUnits;
+    SpinBarrier* meet = n == threads ? &barrier : nullptr;
+    for (int s = 0; s < a.max_len; ++s) {
+      const float* h_cur = buffers[s % 2];
+      float* h_next = buffers[(s + 1) % 2];
+      for (int b = 0; b < B; ++b) {
+        if (s >= a.len[b]) {  // ended: its state is carried
+          std::copy(h_cur + std::size_t(b) * H + u0, h_cur + std::size_t(b) * H + u1,
+                    h_next + std::size_t(b) * H + u0);
+          continue;
+        }
+        const int t = a.dir == Dir::fw ? s : a.len[b] - 1 - s;
+        const std::size_t row = std::size_t(t) * B + b;
+        for (int u = u0; u < u1; u += kUnitBlock) lstm_unit_block(a, b, row, u, h_cur, h_next);
+      }
+      if (meet != nullptr) {
+        meet->wait();
+      } else {
+#pragma omp barrier
+      }
+    }
+  }
+  if (a.max_len % 2 == 1) std::copy(buffers[1], buffers[1] + state, a.h);
+}
+
+#else  // not x86-64: the GEMM path runs instead
+
+bool small_batch_lstm_applies(int, int) noexcept {
+  return false;
+}
+void small_batch_lstm_forward(const SmallBatchLstm&) {}
+
+#endif
+
+}  // namespace rnnx::cpu
