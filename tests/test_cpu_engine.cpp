@@ -484,6 +484,19 @@ TEST(CpuEngineThreads, SmallBatchLstmInferenceMatchesReferenceOnEveryThreadCount
   bi.bidirectional = true;
   m.layers = {bi, test::layer_of(CellKind::lstm, 48, 0.5)};
   const std::vector<std::int32_t> lengths[] = {{9}, {9, 4}, {0, 9, 5}, {3, 9, 0, 7}};
+  // H = 192 on one thread reads W_h where it is (a slice over 512 KiB); on 4 threads each
+  // slice is packed first (cpu/small_batch.cpp): the same sums in the same order either way.
+  Model wide = m;
+  wide.layers = {test::layer_of(CellKind::lstm, 192, 1.0)};
+  {
+    const test::Problem p = test::random_problem(wide, 5, 2, {5, 3}, 79);
+    const test::Result ref = test::run(p, Engine::cpu_reference, false);
+    const test::Result direct = test::run(p, Engine::cpu, false, threads_option(1));
+    const test::Result packed = test::run(p, Engine::cpu, false, threads_option(4));
+    EXPECT_LT(test::max_rel_error(direct.y, ref.y), 1e-5);
+    EXPECT_EQ(direct.y, packed.y);
+    EXPECT_EQ(direct.final_state, packed.final_state);
+  }
   for (const std::vector<std::int32_t>& len : lengths) {
     const int B = static_cast<int>(len.size());
     SCOPED_TRACE("B = " + std::to_string(B));

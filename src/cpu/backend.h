@@ -30,7 +30,7 @@ class CpuBackend {
   std::size_t held_bytes() const {
     std::size_t n = 0;
     for (const std::vector<T>& v : slots_) n += v.capacity();
-    return n * sizeof(T) + small_batch_h_.capacity() * sizeof(float);
+    return n * sizeof(T) + (small_batch_h_.capacity() + small_batch_wh_.capacity()) * sizeof(float);
   }
   void copy(const T* from, std::size_t n, T* to) { std::copy(from, from + n, to); }
   void zero(T* p, std::size_t n) { std::fill(p, p + n, T(0)); }
@@ -102,6 +102,7 @@ class CpuBackend {
       a.y = out;
       a.y_ld = out_ld;
       a.scratch = &small_batch_h_;
+      a.packed = &small_batch_wh_;
       small_batch_lstm_forward(a);
       return true;
     } else {
@@ -177,7 +178,7 @@ class CpuBackend {
  private:
   int threads_;
   std::vector<T> slots_[static_cast<int>(fused::Slot::count)];
-  std::vector<float> small_batch_h_;
+  std::vector<float> small_batch_h_, small_batch_wh_;  // cpu/small_batch.h
 };
 
 }  // namespace rnnx::cpu

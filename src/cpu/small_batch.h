@@ -1,11 +1,11 @@
 // The cpu engine's latency path: a whole LSTM recurrence for a few sequences (B <= 4) in float32
 // inference, as one OpenMP region instead of a GEMM call and a pointwise pass per step. Each
-// thread owns a slice of the hidden units and, every step, reads the rows of W_h its units need
-// (all four gates) straight from W_h's own layout, so that a slice small enough stays in that
-// core's cache for the whole sequence; it applies the gate math to its units while their sums are
-// in registers, writes its part of the next h and meets the other threads at a spin barrier: the
-// CPU twin of gpu_persistent. A unit's sums are always made by one thread in one order, so the
-// results do not depend on the thread count.
+// thread owns a slice of the hidden units, packs the rows of W_h its units need (all four gates)
+// into one sequential stream at the start of the call, so that a slice small enough stays in that
+// core's cache for the whole sequence, and every step it applies the gate math to its units while
+// their sums are in registers, writes its part of the next h and meets the other threads at a spin
+// barrier: the CPU twin of gpu_persistent. A unit's sums are always made by one thread in one
+// order, so the results do not depend on the thread count.
 #pragma once
 
 #include <vector>
@@ -29,6 +29,7 @@ struct SmallBatchLstm {
   float* y = nullptr;           // row t*B+b at y + row * y_ld, written for active (t, b) only
   int y_ld = 0;
   std::vector<float>* scratch = nullptr;  // the second h buffer, kept by the caller
+  std::vector<float>* packed = nullptr;   // [4H * H]: W_h packed per thread, kept by the caller
 };
 
 // Whether this path takes the shape: B <= 4, H a multiple of 16 and at least 64, and an x86-64
