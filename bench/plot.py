@@ -7,14 +7,17 @@ latency_lstm.png: time per step vs hidden size for each engine, at B=1 and B=64 
 unroll.png: gpu_static (replay), gpu_dynamic, gpu_persistent per call vs T (H=128, B=1 and 128).
 deepbench_speedup.png: each engine's speedup over cuDNN's standard algorithm per DeepBench row.
 """
+
 import argparse
 import json
 import os
 import re
 import sys
 
-NAME = re.compile(r"^(?P<suite>[^/]+)/(?P<engine>[^/]+)/(?P<cell>[^/]+)/H:(?P<H>\d+)/B:(?P<B>\d+)"
-                  r"/T:(?P<T>\d+)/(?P<mode>[^/]+)/(?P<dtype>[^/]+)")
+NAME = re.compile(
+    r"^(?P<suite>[^/]+)/(?P<engine>[^/]+)/(?P<cell>[^/]+)/H:(?P<H>\d+)/B:(?P<B>\d+)"
+    r"/T:(?P<T>\d+)/(?P<mode>[^/]+)/(?P<dtype>[^/]+)"
+)
 
 
 def load(paths):
@@ -56,6 +59,7 @@ def main():
     args = parser.parse_args()
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -69,12 +73,20 @@ def main():
         fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
         for ax, batch in zip(axes, (1, 64)):
             for engine in sorted({r["engine"] for r in latency}):
-                pts = sorted((r["H"], r["seconds"] / r["T"] * 1e6) for r in latency
-                             if r["engine"] == engine and r["B"] == batch)
+                pts = sorted(
+                    (r["H"], r["seconds"] / r["T"] * 1e6)
+                    for r in latency
+                    if r["engine"] == engine and r["B"] == batch
+                )
                 if pts:
                     ax.plot(*zip(*pts), marker="o", label=engine)
-            ax.set(title=f"LSTM forward, T=100, B={batch}", xlabel="hidden size",
-                   ylabel="microseconds per step", xscale="log", yscale="log")
+            ax.set(
+                title=f"LSTM forward, T=100, B={batch}",
+                xlabel="hidden size",
+                ylabel="microseconds per step",
+                xscale="log",
+                yscale="log",
+            )
             ax.grid(True, alpha=0.3)
         axes[0].legend(fontsize=7)
         path = os.path.join(args.out, "latency_lstm.png")
@@ -87,12 +99,20 @@ def main():
         fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
         for ax, batch in zip(axes, (1, 128)):
             for engine in sorted({r["engine"] for r in unroll}):
-                pts = sorted((r["T"], r["seconds"] * 1e3) for r in unroll
-                             if r["engine"] == engine and r["B"] == batch)
+                pts = sorted(
+                    (r["T"], r["seconds"] * 1e3)
+                    for r in unroll
+                    if r["engine"] == engine and r["B"] == batch
+                )
                 if pts:
                     ax.plot(*zip(*pts), marker="o", label=engine)
-            ax.set(title=f"static vs dynamic unroll, LSTM H=128, B={batch}", xlabel="T",
-                   ylabel="ms per call", xscale="log", yscale="log")
+            ax.set(
+                title=f"static vs dynamic unroll, LSTM H=128, B={batch}",
+                xlabel="T",
+                ylabel="ms per call",
+                xscale="log",
+                yscale="log",
+            )
             ax.grid(True, alpha=0.3)
         axes[0].legend(fontsize=7)
         path = os.path.join(args.out, "unroll.png")
@@ -101,16 +121,29 @@ def main():
         made.append(path)
 
     deep = [r for r in rows if r["suite"] == "deepbench" and r["mode"] == "train"]
-    base = {(r["cell"], r["H"], r["B"], r["T"]): r["seconds"] for r in deep if r["engine"] == "cudnn"}
-    others = [r for r in deep if r["engine"] != "cudnn" and (r["cell"], r["H"], r["B"], r["T"]) in base]
+    base = {
+        (r["cell"], r["H"], r["B"], r["T"]): r["seconds"] for r in deep if r["engine"] == "cudnn"
+    }
+    others = [
+        r for r in deep if r["engine"] != "cudnn" and (r["cell"], r["H"], r["B"], r["T"]) in base
+    ]
     if others:
         labels = sorted({(r["cell"], r["H"], r["B"], r["T"]) for r in others})
         fig, ax = plt.subplots(figsize=(max(8, len(labels) * 0.35), 4))
         engines = sorted({r["engine"] for r in others})
         width = 0.8 / len(engines)
         for i, engine in enumerate(engines):
-            ys = [next((base[k] / r["seconds"] for r in others if r["engine"] == engine and
-                        (r["cell"], r["H"], r["B"], r["T"]) == k), 0) for k in labels]
+            ys = [
+                next(
+                    (
+                        base[k] / r["seconds"]
+                        for r in others
+                        if r["engine"] == engine and (r["cell"], r["H"], r["B"], r["T"]) == k
+                    ),
+                    0,
+                )
+                for k in labels
+            ]
             ax.bar([x + i * width for x in range(len(labels))], ys, width, label=engine)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(range(len(labels)))

@@ -13,11 +13,10 @@ of the mean per call, in seconds, after a warm-up call.
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 from result_files import replace_files
+from timing import reps_within, timed
 
 # (cell, I, H, B, T, modes), as bench/cpu_suites.cpp registers them.
 CASES = [
@@ -28,21 +27,6 @@ CASES = [
     ("lstm", 512, 512, 1, 100, ("fwd",)),
     ("lstm", 1024, 1024, 1, 100, ("fwd",)),
 ]
-
-
-def timed(fn, budget_s, rounds=5):
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-6)
-    reps = max(1, int(budget_s / rounds / once))
-    results = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        results.append((time.perf_counter() - start) / reps)
-    return statistics.median(results)
 
 
 def main():
@@ -79,7 +63,7 @@ def main():
                         y.sum().backward()
 
                 name = f"{suite}/torch/{cell}/H:{H}/B:{B}/T:{T}/{mode}/f32"
-                results[name] = timed(call, budget)
+                results[name] = timed(call, reps_within(call, budget))
                 print(f"{name:56s} {results[name] * 1e3:9.3f} ms", flush=True)
     folder, name = os.path.split(os.path.abspath(args.out))
     context = {"torch": torch.__version__, "threads": {"cpu": cores, "cpu1": 1}}

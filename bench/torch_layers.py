@@ -13,27 +13,14 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
-import time
 
 import torch
 
 import rnnx
 import rnnx.torch as rt
 from result_files import replace_files
-
-
-def timed(fn, reps, rounds=5):
-    """Median over rounds of the mean seconds per call."""
-    fn()
-    results = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        results.append((time.perf_counter() - start) / reps)
-    return statistics.median(results)
+from timing import timed
 
 
 def overhead(engine, reps):
