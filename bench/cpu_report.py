@@ -39,6 +39,8 @@ def main():
     parser.add_argument("torch", nargs="?")
     parser.add_argument("--out", required=True)
     parser.add_argument("--commit", default="unknown")
+    parser.add_argument("--seed-rnnx", help="seed_classifier's output (its samples/s)")
+    parser.add_argument("--seed-torch", help="torch_seed_classifier.py's output")
     args = parser.parse_args()
     with open(args.bench) as f:
         bench = json.load(f)
@@ -96,8 +98,31 @@ def main():
                 f"{ratio(onednn)} | {ratio(torch_s)} | {ratio(gemm)} | {fraction} |"
             )
         lines.append("")
+    seed = {}
+    for key, path in (("rnnx", args.seed_rnnx), ("torch", args.seed_torch)):
+        if path and os.path.exists(path):
+            with open(path) as f:
+                found = re.findall(r"([0-9.]+) samples/s", f.read())
+            if found:
+                seed[key] = float(found[-1])
+    if seed:
+        lines += [
+            "## The seed classifier (LSTM 128 on Fashion-MNIST rows, batch 128, Adam; 12,800 images)",
+            "",
+            "| rnnx (seed_classifier, cpu engine) | PyTorch (bench/torch_seed_classifier.py) | ratio |",
+            "|---|---|---|",
+            f"| {seed.get('rnnx', 0):.0f} samples/s | {seed.get('torch', 0):.0f} samples/s | "
+            + (f"{seed['rnnx'] / seed['torch']:.2f}x |" if len(seed) == 2 else " |"),
+            "",
+        ]
     text = "\n".join(lines)
-    merged = {"date": date, "commit": args.commit, "rnnx_bench": bench, "torch": torch}
+    merged = {
+        "date": date,
+        "commit": args.commit,
+        "rnnx_bench": bench,
+        "torch": torch,
+        "seed_classifier_samples_per_second": seed,
+    }
     stem = f"cpu-suite-{date}"
     replace_files(args.out, {stem + ".md": text, stem + ".json": json.dumps(merged, indent=1)})
     print(text)

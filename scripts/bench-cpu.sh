@@ -3,7 +3,9 @@
 # PyTorch's torch.nn.LSTM/GRU on the CPU (bench/torch_cpu_peer.py, in the Python tests' virtual
 # environment, where scripts/common.sh's torch_venv installs torch as /work/shared/PYTHON.md
 # describes; without torch the PyTorch column stays empty and the script says so), the GEMMs
-# alone and the machine's FMA peak; on every core (suite cpu) and on one thread (cpu1). Prints
+# alone and the machine's FMA peak; on every core (suite cpu) and on one thread (cpu1); then the
+# seed classifier's training speed against the same recipe in PyTorch
+# (bench/torch_seed_classifier.py). Prints
 # every ratio and writes bench/results/cpu-suite-DATE.{md,json} with machine, date and commit.
 # Usage: scripts/bench-cpu.sh [--quick]   (--quick: one iteration a case, a smoke run)
 # About 9 minutes on a 2-core machine once built (torch's first install adds a few).
@@ -33,8 +35,25 @@ else
   echo "no PyTorch peer: torch could not be installed or imported here"
 fi
 
+log "the seed classifier's training speed, rnnx's cpu engine and PyTorch (12,800 images)"
+seed_args=()
+data=${RNNX_SEED_DATA:-/usr/share/datasets/fashion-mnist}
+if [ -f "$data/train-images-idx3-ubyte.gz" ]; then
+  "$RNNX_BUILD_DIR/examples/seed_classifier" --engine cpu --data "$data" --limit 12800 \
+    --progress 0 | tee "$work/seed_rnnx.txt"
+  seed_args+=(--seed-rnnx "$work/seed_rnnx.txt")
+  if [ -f "$torch_json" ]; then
+    "$RNNX_BUILD_DIR/python-venv/bin/python" "$RNNX_ROOT/bench/torch_seed_classifier.py" \
+      --data "$data" --limit 12800 | tee "$work/seed_torch.txt"
+    seed_args+=(--seed-torch "$work/seed_torch.txt")
+  fi
+else
+  echo "no Fashion-MNIST at $data (RNNX_SEED_DATA): the seed classifier is not timed"
+fi
+
 log "the report (bench/cpu_report.py)"
 commit=$(git -C "$RNNX_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if ! git -C "$RNNX_ROOT" diff --quiet HEAD 2>/dev/null; then commit="$commit+changes"; fi
 python3 "$RNNX_ROOT/bench/cpu_report.py" "$work/rnnx_bench.json" \
-  $([ -f "$torch_json" ] && echo "$torch_json") --out "$RNNX_ROOT/bench/results" --commit "$commit"
+  $([ -f "$torch_json" ] && echo "$torch_json") "${seed_args[@]}" --out "$RNNX_ROOT/bench/results" \
+  --commit "$commit"
