@@ -53,7 +53,10 @@ fi
 
 log "the report (bench/cpu_report.py)"
 commit=$(git -C "$RNNX_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if ! git -C "$RNNX_ROOT" diff --quiet HEAD 2>/dev/null; then commit="$commit+changes"; fi
+# Uncommitted changes, other than the results this script rewrites, are marked.
+if ! git -C "$RNNX_ROOT" diff --quiet HEAD -- . ':!bench/results' 2>/dev/null; then
+  commit="$commit+changes"
+fi
 python3 "$RNNX_ROOT/bench/cpu_report.py" "$work/rnnx_bench.json" \
   $([ -f "$torch_json" ] && echo "$torch_json") "${seed_args[@]}" --out "$RNNX_ROOT/bench/results" \
   --commit "$commit"
