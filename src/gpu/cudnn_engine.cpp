@@ -42,6 +42,7 @@
 #include "gpu/capture_gate.h"
 #include "gpu/cuda_check.h"
 #include "gpu/cudnn_support.h"
+#include "gpu/cudnn_weights.h"
 #include "gpu/plan_support.h"
 #include "kernels/fused_kernels.h"
 #include "kernels/sequence_kernels.h"
@@ -62,7 +63,6 @@ using gpu::DeviceGuard;
 using gpu::HandleStream;
 using gpu::Segment;
 using gpu::to_cudnn;
-using gpu::WeightCopy;
 
 template <class T>
 class CudnnEngine final : public EngineImpl {
@@ -233,96 +233,8 @@ class CudnnEngine final : public EngineImpl {
       at += (s.weight_bytes + 255) / 256 * 256;
       s.dweights = at;
       at += (s.weight_bytes + 255) / 256 * 256;
-      map_weights(s);
     }
-  }
-
-  // Where each of rnnx's weight blocks lives in the segment's cuDNN weight space.
-  void map_weights(const Segment& s) {
-    const WeightLayout wl(model());
-    cudnnTensorDescriptor_t m_desc = nullptr, b_desc = nullptr;
-    check(cudnnCreateTensorDescriptor(&m_desc), "cudnnCreateTensorDescriptor", CudnnCall::plumbing,
-          ctx_);
-    check(cudnnCreateTensorDescriptor(&b_desc), "cudnnCreateTensorDescriptor", CudnnCall::plumbing,
-          ctx_);
-    try {
-      for (int l = 0; l < s.layers; ++l) {
-        const int layer = s.first + l;
-        const int in = layer_input_size(model(), layer);
-        for (int d = 0; d < s.dirs; ++d) {
-          const Dir dir = d == 0 ? Dir::fw : Dir::bw;
-          for (int id = 0; id < 2 * s.gates; ++id) {
-            const gpu::LinearLayer linear = gpu::linear_layer(s.kind, id);
-            const bool recurrent = linear.recurrent;
-            const int gate = linear.gate;
-            void* m = nullptr;
-            void* b = nullptr;
-            check(cudnnGetRNNWeightParams(handle_, s.rnn, l * s.dirs + d, s.weight_bytes, s.weights,
-                                          id, m_desc, &m, b_desc, &b),
-                  "cudnnGetRNNWeightParams", CudnnCall::configure, ctx_);
-            const std::size_t expect_m = std::size_t(s.hidden) * (recurrent ? s.hidden : in);
-            expect_elements(m_desc, expect_m, "matrix");
-            expect_elements(b_desc, s.hidden, "bias");
-            const Param wp = recurrent ? Param::Wh : Param::Wx;
-            const Param bp = recurrent ? Param::bh : Param::bx;
-            const double add = gpu::packed_bias_add(s.kind, model().layers[layer], linear);
-            copies_.push_back({wl.offset(layer, dir, wp, gate), byte_offset(s, m), expect_m, 0.0});
-            copies_.push_back(
-                {wl.offset(layer, dir, bp, gate), byte_offset(s, b), std::size_t(s.hidden), add});
-            copy_segment_.push_back(static_cast<int>(&s - segments_.data()));
-            copy_segment_.push_back(static_cast<int>(&s - segments_.data()));
-          }
-        }
-      }
-    } catch (...) {
-      cudnnDestroyTensorDescriptor(m_desc);
-      cudnnDestroyTensorDescriptor(b_desc);
-      throw;
-    }
-    cudnnDestroyTensorDescriptor(m_desc);
-    cudnnDestroyTensorDescriptor(b_desc);
-  }
-
-  static std::size_t byte_offset(const Segment& s, const void* p) {
-    return static_cast<std::size_t>(static_cast<const char*>(p) -
-                                    static_cast<const char*>(s.weights));
-  }
-
-  void expect_elements(cudnnTensorDescriptor_t desc, std::size_t expect, const char* what) const {
-    cudnnDataType_t type;
-    int dims[8] = {}, strides[8] = {}, nb = 0;
-    check(cudnnGetTensorNdDescriptor(desc, 8, &type, &nb, dims, strides),
-          "cudnnGetTensorNdDescriptor", CudnnCall::plumbing, ctx_);
-    std::size_t n = 1;
-    for (int k = 0; k < nb; ++k) n *= static_cast<std::size_t>(dims[k]);
-    if (n != expect) {
-      throw Error(Status::backend_error,
-                  std::string("cudnnGetRNNWeightParams: a ") + what + " of " + std::to_string(n) +
-                      " elements where rnnx's layout has " + std::to_string(expect));
-    }
-  }
-
-  // rnnx's weights into cuDNN's weight spaces (on `stream`).
-  void pack(const T* canonical, cudaStream_t stream) {
-    for (std::size_t k = 0; k < copies_.size(); ++k) {
-      const WeightCopy& c = copies_[k];
-      char* space = static_cast<char*>(segments_[copy_segment_[k]].weights) + c.space;
-      RNNX_CUDA_CHECK(cudaMemcpyAsync(space, canonical + c.canonical, c.count * sizeof(T),
-                                      cudaMemcpyDeviceToDevice, stream));
-      if (c.add != 0.0) {
-        RNNX_CUDA_CHECK(gpu::add_scalar<T>(stream, reinterpret_cast<T*>(space), c.count, T(c.add)));
-      }
-    }
-  }
-
-  // cuDNN's weight gradients back into rnnx's layout (on `stream`).
-  void unpack_gradients(T* canonical, cudaStream_t stream) {
-    for (std::size_t k = 0; k < copies_.size(); ++k) {
-      const WeightCopy& c = copies_[k];
-      const char* space = static_cast<const char*>(segments_[copy_segment_[k]].dweights) + c.space;
-      RNNX_CUDA_CHECK(cudaMemcpyAsync(canonical + c.canonical, space, c.count * sizeof(T),
-                                      cudaMemcpyDeviceToDevice, stream));
-    }
+    weight_map_.map(handle_, model(), segments_, ctx_);
   }
 
   // Sets the sequence descriptors for a shape and the lengths in `host_len` (each >= 1), and
@@ -521,7 +433,7 @@ class CudnnEngine final : public EngineImpl {
   void pack_if_needed(const Forward& args, cudaStream_t stream) {
     if (args.weights_unchanged && packed_from_ == args.weights.data) return;
     packed_from_ = nullptr;  // half-packed weights must never pass for packed ones
-    pack(static_cast<const T*>(args.weights.data), stream);
+    weight_map_.pack(segments_, static_cast<const T*>(args.weights.data), stream);
     packed_from_ = args.weights.data;
   }
 
@@ -557,8 +469,7 @@ class CudnnEngine final : public EngineImpl {
   cudnnDropoutDescriptor_t dropout_ = nullptr;
   void* dropout_states_ = nullptr;
   std::vector<Segment> segments_;
-  std::vector<WeightCopy> copies_;
-  std::vector<int> copy_segment_;  // the segment of each copy
+  gpu::CudnnWeightMap weight_map_;
   void* weight_memory_ = nullptr;
   std::size_t weight_memory_bytes_ = 0;
   const void* packed_from_ = nullptr;
@@ -706,7 +617,7 @@ void CudnnEngine<T>::backward(const Forward& args, const Backward& grads, Reserv
     dy = dx;
   }
 
-  unpack_gradients(buf_.dW, s);
+  weight_map_.unpack_gradients(segments_, buf_.dW, s);
   RNNX_CUDA_CHECK(
       gpu::write_or_add<T>(s, buf_.dW, W, grads.accumulate, static_cast<T*>(grads.dweights.data)));
   if (!grads.dx.empty()) {

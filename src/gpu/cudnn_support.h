@@ -115,14 +115,6 @@ struct Segment {
   int blocks() const { return layers * dirs; }  // [B, H] blocks of hx
 };
 
-// One block copied between rnnx's canonical weights and a cuDNN weight space.
-struct WeightCopy {
-  std::size_t canonical;  // element offset in rnnx's buffer
-  std::size_t space;      // byte offset in the segment's weight space
-  std::size_t count;      // elements
-  double add;             // added after packing (forget_bias), 0 for most
-};
-
 // Leaves the handle on no stream after a call: the caller's stream may be gone before the
 // plan's next use of the handle.
 class HandleStream {
