@@ -16,21 +16,7 @@ import re
 import sys
 
 from result_files import replace_files
-
-
-def bench_seconds(report):
-    """case name -> (seconds, FLOP/s) from Google Benchmark's JSON (medians where repeated)."""
-    out = {}
-    for b in report["benchmarks"]:
-        if b.get("error_occurred"):
-            continue
-        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
-            continue
-        name = b.get("run_name", b["name"])
-        name = re.sub(r"/(min_time|iterations|repeats|real_time).*$", "", name)
-        unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
-        out[name] = (b["real_time"] * unit, b.get("FLOP/s"))
-    return out
+from timing import benchmark_results
 
 
 def main():
@@ -44,7 +30,7 @@ def main():
     args = parser.parse_args()
     with open(args.bench) as f:
         bench = json.load(f)
-    cases = bench_seconds(bench)
+    cases = benchmark_results(bench)
     torch = {}
     torch_context = None
     if args.torch and os.path.exists(args.torch):

@@ -14,6 +14,8 @@ import os
 import re
 import sys
 
+from timing import benchmark_results
+
 NAME = re.compile(
     r"^(?P<suite>[^/]+)/(?P<engine>[^/]+)/(?P<cell>[^/]+)/H:(?P<H>\d+)/B:(?P<B>\d+)"
     r"/T:(?P<T>\d+)/(?P<mode>[^/]+)/(?P<dtype>[^/]+)"
@@ -25,17 +27,8 @@ def load(paths):
     seconds = {}
     for path in paths:
         with open(path) as f:
-            data = json.load(f)
-        for b in data.get("benchmarks", []):
-            if b.get("error_occurred"):
-                continue
-            if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
-                continue
-            unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
-            name = b["name"].split("/iterations:")[0].split("/min_time:")[0]
-            name = re.sub(r"/(real_time|manual_time)(_median)?$", "", name)
-            name = re.sub(r"_median$", "", name)
-            seconds[name] = b["real_time"] * unit
+            cases = benchmark_results(json.load(f))
+        seconds.update({name: time for name, (time, _) in cases.items()})
     return seconds
 
 

@@ -71,3 +71,9 @@ def replace_files(folder, files):
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
         if held:
             os.kill(os.getpid(), held[0])
+
+
+def replace_file(path, content):
+    """One file replaced whole (replace_files with its folder)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    replace_files(folder, {name: content})

@@ -21,6 +21,7 @@
 
 #include "bench_common.h"
 #include "io/output_files.h"
+#include "io/read_file.h"
 
 namespace {
 
@@ -149,7 +150,7 @@ int main(int argc, char** argv) {
   // the requested path instead, and the finished file replaces the old one whole
   // (io/output_files.h), so a failed or killed run leaves the previous results as they were.
   const std::filesystem::path out_file(out_path);
-  const std::filesystem::path out_dir = out_file.has_parent_path() ? out_file.parent_path() : ".";
+  const std::filesystem::path out_dir = rnnx::io::folder_of(out_file);
   std::optional<rnnx::io::StagingFolder> staging;
   try {
     if (!out_path.empty()) {
@@ -175,9 +176,7 @@ int main(int argc, char** argv) {
                      out_path.c_str());
         return 1;
       }
-      rnnx::io::OutputFiles result(out_dir);
-      result.add(out_file.filename().string(), rnnx::io::read_file_bytes(staged));
-      result.commit();
+      rnnx::io::replace_file(out_file, rnnx::io::read_file_bytes(staged));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "rnnx_bench: %s\n", e.what());
       return 1;

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from result_files import replace_files
+from result_files import replace_file
 from timing import reps_within, timed
 
 # (cell, I, H, B, T, modes), as bench/cpu_suites.cpp registers them.
@@ -65,9 +65,8 @@ def main():
                 name = f"{suite}/torch/{cell}/H:{H}/B:{B}/T:{T}/{mode}/f32"
                 results[name] = timed(call, reps_within(call, budget))
                 print(f"{name:56s} {results[name] * 1e3:9.3f} ms", flush=True)
-    folder, name = os.path.split(os.path.abspath(args.out))
     context = {"torch": torch.__version__, "threads": {"cpu": cores, "cpu1": 1}}
-    replace_files(folder, {name: json.dumps({"context": context, "seconds": results}, indent=1)})
+    replace_file(args.out, json.dumps({"context": context, "seconds": results}, indent=1))
     return 0
 
 

@@ -121,8 +121,7 @@ def main():
             training(args.engine, 512, 512, 64, 100, 1 if q else 3),
         ],
     }
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"torch_layers-{result['date']}")
+    name = f"torch_layers-{result['date']}"
     o = result["overhead_T1_B1_H16_float32"]
     lines = [
         f"# rnnx.torch cost ({result['date']}, commit {result['commit']})",
@@ -152,7 +151,6 @@ def main():
             f"{r['torch_nn_ms']:.2f} | {r['speedup_vs_torch']:.2f}x | "
             f"{r['flat_copy_per_call_ms']:.3f} |"
         )
-    name = os.path.basename(stem)
     replace_files(
         args.out,
         {

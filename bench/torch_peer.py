@@ -19,11 +19,10 @@ out.
 
 import argparse
 import json
-import os
 import statistics
 import sys
 
-from result_files import replace_files
+from result_files import replace_file
 
 
 def flops(gates, layers, input_size, hidden, batch, steps, dirs=1):
@@ -135,8 +134,7 @@ def main():
         "cudnn": torch.backends.cudnn.version(),
         "l2": args.l2,
     }
-    folder, name = os.path.split(os.path.abspath(args.out))
-    replace_files(folder, {name: json.dumps({"context": context, "benchmarks": results}, indent=1)})
+    replace_file(args.out, json.dumps({"context": context, "benchmarks": results}, indent=1))
     print(f"torch_peer.py: {len(results)} cases on {context['device']} -> {args.out}")
 
 

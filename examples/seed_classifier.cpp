@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -133,10 +132,7 @@ void write_json(const std::string& path, const Options& o, rnnx::Engine engine,
   }
   out << "\n]}\n";
   // Rewritten after every epoch: replaced whole, so a reader or a kill never sees half a file.
-  const std::filesystem::path file(path);
-  rnnx::io::OutputFiles output(file.has_parent_path() ? file.parent_path() : ".");
-  output.add(file.filename().string(), out.str());
-  output.commit();
+  rnnx::io::replace_file(path, out.str());
 }
 
 // Any character outside [A-Za-z0-9_./-] in --data would need escaping in the JSON; refuse it
@@ -240,9 +236,8 @@ int main(int argc, char** argv) {
     if (!o.json.empty()) {
       check_json_safe(o);
       // Found out now rather than after the first epoch: the --json folder takes files.
-      const std::filesystem::path json(o.json);
       try {
-        const rnnx::io::StagingFolder probe(json.has_parent_path() ? json.parent_path() : ".");
+        rnnx::io::check_writable(rnnx::io::folder_of(o.json));
       } catch (const rnnx::Error& e) {
         throw UsageError(std::string("--json: ") + e.what());
       }

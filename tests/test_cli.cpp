@@ -25,12 +25,7 @@ namespace fs = std::filesystem;
 
 using Outcome = test::ProgramOutcome;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
 Outcome rnnx_cli(const std::string& arguments, const fs::path& scratch) {
   return test::run_program(std::string(RNNX_CLI_PATH) + " " + arguments, scratch);

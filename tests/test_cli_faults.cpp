@@ -22,12 +22,7 @@ namespace fs = std::filesystem;
 using Outcome = test::ProgramOutcome;
 using Snapshot = std::map<std::string, std::string>;  // file name -> bytes
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
 // The file names of a "wrote a, b, c into DIR" line.
 std::vector<std::string> written_names(const std::string& out) {

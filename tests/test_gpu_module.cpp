@@ -21,12 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
 // The lines of /proc/self/maps that name `library` (e.g. "libcublas.so").
 std::vector<std::string> mapped(const std::string& library) {

@@ -9,11 +9,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 
 #include "io/npy.h"
 #include "io/output_files.h"
+#include "io/read_file.h"
 #include "rnnx/error.h"
 #include "support/test_support.h"
 
@@ -22,12 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
 class OutputFilesTest : public ::testing::Test {
  protected:
@@ -159,6 +154,8 @@ TEST_F(OutputFilesTest, AStagingFolderIsRemovedWithItsContent) {
   }
   EXPECT_FALSE(fs::exists(path));
   EXPECT_THROW(io::read_file_bytes(dir / "absent"), Error);
+  std::ofstream(dir / "empty");
+  EXPECT_EQ(io::read_file_bytes(dir / "empty"), "");
 }
 
 TEST_F(OutputFilesTest, WriteNpyReplacesWholeAndReadsBack) {

@@ -70,7 +70,6 @@ int init_command(const std::vector<std::string>& argv) {
   const int T = options.steps;
   const int B = options.batch;
   const int seed = options.seed;
-  const std::string lengths_mode = options.lengths == LengthsMode::full ? "full" : "mixed";
 
   Model model;
   if (options.model) {
@@ -107,7 +106,7 @@ int init_command(const std::vector<std::string>& argv) {
   const auto I = static_cast<std::size_t>(model.input_size);
   const auto D = static_cast<std::size_t>(output_size(model));
   w.random("x.npy", tm ? Shape{t, b, I} : Shape{b, t, I}, 1.0);
-  if (lengths_mode == "mixed") {
+  if (options.lengths == LengthsMode::mixed) {
     // The first sequence is full length, the others anywhere in [0, T].
     std::uniform_int_distribution<int> len(0, T);
     std::vector<std::int32_t> lengths(B);

@@ -124,21 +124,11 @@ class InputDir {
 };
 
 // Outputs are collected first and written last, as one io::OutputFiles group (all replaced or,
-// on any failure, none).
-class OutputSet {
- public:
-  explicit OutputSet(const fs::path& dir) : files_(dir) {}
-
-  void add(const std::string& name, const Shape& shape, const HostTensor& t, std::size_t offset) {
-    files_.add_npy(name, io::make_npy(npy_type(t.dtype), shape, t.at(offset)));
-  }
-
-  void write() const { files_.commit(); }
-  std::string names() const { return files_.names(); }
-
- private:
-  io::OutputFiles files_;
-};
+// on any failure, none); this adds one of them from a host tensor.
+void add_output(io::OutputFiles& out, const std::string& name, const Shape& shape,
+                const HostTensor& t, std::size_t offset) {
+  out.add_npy(name, io::make_npy(npy_type(t.dtype), shape, t.at(offset)));
+}
 
 struct Sizes {
   int T = 0, B = 0;
@@ -272,23 +262,24 @@ HostTensor read_states(const InputDir& in, const Model& model, int batch, const 
   return any ? state : HostTensor();
 }
 
-void add_states(OutputSet& out, const Model& model, int batch, const HostTensor& state,
+void add_states(io::OutputFiles& out, const Model& model, int batch, const HostTensor& state,
                 const char* h_name, const char* c_name) {
   const StateLayout sl(model, batch);
   for (int l = 0; l < static_cast<int>(model.layers.size()); ++l) {
     const Layer& layer = model.layers[l];
     const Shape shape{static_cast<std::size_t>(batch), static_cast<std::size_t>(layer.hidden)};
     for (Dir d : dirs_of(layer)) {
-      out.add(tensor_file(l, d, h_name), shape, state, sl.h(l, d));
-      if (cell_traits(layer).has_c) out.add(tensor_file(l, d, c_name), shape, state, sl.c(l, d));
+      add_output(out, tensor_file(l, d, h_name), shape, state, sl.h(l, d));
+      if (cell_traits(layer).has_c)
+        add_output(out, tensor_file(l, d, c_name), shape, state, sl.c(l, d));
     }
   }
 }
 
-void add_weight_gradients(OutputSet& out, const Model& model, WeightFormat format,
+void add_weight_gradients(io::OutputFiles& out, const Model& model, WeightFormat format,
                           const HostTensor& dweights) {
   for (const NamedTensor& t : export_gradients(model, format, dweights.values())) {
-    out.add(gradient_file(t.name), t.shape, HostTensor(model.dtype, t.values), 0);
+    add_output(out, gradient_file(t.name), t.shape, HostTensor(model.dtype, t.values), 0);
   }
 }
 
@@ -357,8 +348,8 @@ int run_command(const std::vector<std::string>& argv) {
   f.final_state = final_state.out();
 
   // The folder must take the outputs: found out now rather than after the computation.
-  { const io::StagingFolder probe(dir); }
-  OutputSet out(dir);
+  io::check_writable(dir);
+  io::OutputFiles out(dir);
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point start) {
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -385,7 +376,7 @@ int run_command(const std::vector<std::string>& argv) {
       rnn.backward(f, b, Reserve{reserve.data(), reserve.size()});
       call_ms.push_back(ms_since(start));
     }
-    out.add("dx.npy", x_shape, dx, 0);
+    add_output(out, "dx.npy", x_shape, dx, 0);
     add_states(out, model, s.B, dinit, "dh0", "dc0");
     add_weight_gradients(out, model, format, dweights);
   } else {
@@ -395,9 +386,9 @@ int run_command(const std::vector<std::string>& argv) {
       call_ms.push_back(ms_since(start));
     }
   }
-  out.add("y.npy", y_shape, y, 0);
+  add_output(out, "y.npy", y_shape, y, 0);
   add_states(out, model, s.B, final_state, "hn", "cn");
-  out.write();
+  out.commit();
 
   std::printf("rnnx run: engine %s, %s, T=%d B=%d%s: prepare %.3f ms, first call %.3f ms",
               to_string(rnn.engine()), describe(model).c_str(), s.T, s.B,

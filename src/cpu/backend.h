@@ -82,10 +82,7 @@ class CpuBackend {
                           const fused::StepSave<T>& save) {
     if constexpr (std::is_same_v<T, float>) {
       const Layer& layer = *w.layer;
-      if (save.gates != nullptr || cell_kind(layer) != CellKind::lstm ||
-          !small_batch_lstm_applies(seq.B, layer.hidden)) {
-        return false;
-      }
+      if (save.gates != nullptr || !small_batch_lstm_applies(layer, seq.B)) return false;
       SmallBatchLstm a;
       a.threads = threads_;
       a.H = layer.hidden;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/backend.h"
@@ -96,10 +97,10 @@ class CpuEngine final : public EngineImpl {
     return s;
   }
 
-  // One training pass (forward_train and backward) and one inference pass on zeros of this
-  // shape: they size every buffer, start OpenMP's threads and let oneDNN generate its GEMM
-  // kernels for these sizes, so that the first real call costs about what later calls do and no
-  // call allocates. (Inference has its own path for few sequences: cpu/small_batch.h.)
+  // One training pass (forward_train and backward) on zeros of this shape, and an inference pass
+  // where inference has a path of its own (cpu/small_batch.h): they size every buffer, start
+  // OpenMP's threads and let oneDNN generate its GEMM kernels for these sizes, so that the first
+  // real call costs about what later calls do and no call allocates.
   void prepare(int steps, int batch) override {
     const Model& m = model();
     const std::size_t tb = std::size_t(steps) * batch, W = WeightLayout(m).size();
@@ -120,7 +121,7 @@ class CpuEngine final : public EngineImpl {
     const Reserve r{reserve.data(), reserve.size() * sizeof(T)};
     forward_train(f, r, Stream{});
     backward(f, b, r, Stream{});
-    forward(f, Stream{});
+    if (takes_small_batch_path(batch)) forward(f, Stream{});
   }
 
   void forward(const Forward& args, Stream) override { run_forward(args, nullptr); }
@@ -138,6 +139,18 @@ class CpuEngine final : public EngineImpl {
   void backward(const Forward& args, const Backward& grads, Reserve reserve, Stream) override;
 
  private:
+  // Whether inference runs a layer on the small-batch path at this batch size.
+  bool takes_small_batch_path(int batch) const {
+    if constexpr (!std::is_same_v<T, float>) {
+      return false;
+    } else {
+      for (const Layer& layer : model().layers) {
+        if (cpu::small_batch_lstm_applies(layer, batch)) return true;
+      }
+      return false;
+    }
+  }
+
   T* arrays(Reserve reserve) const {
     return reinterpret_cast<T*>(static_cast<unsigned char*>(reserve.data) + sizeof(ReserveHeader));
   }

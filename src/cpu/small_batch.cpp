@@ -133,20 +133,26 @@ RNNX_AVX2 void lstm_unit_block(const SmallBatchLstm& a, const float* packed, int
 
 }  // namespace
 
-bool small_batch_lstm_applies(int B, int H) noexcept {
-  return B >= 1 && B <= 4 && H >= 64 && H % kSliceUnits == 0 && __builtin_cpu_supports("avx2") &&
-         __builtin_cpu_supports("fma");
+bool small_batch_lstm_applies(const Layer& layer, int B) noexcept {
+  const int H = layer.hidden;
+  return cell_kind(layer) == CellKind::lstm && B >= 1 && B <= 4 && H >= 64 &&
+         H % kSliceUnits == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
 void small_batch_lstm_forward(const SmallBatchLstm& a) {
   const int H = a.H, B = a.B;
   const std::size_t state = std::size_t(B) * H;
   if (a.scratch->size() < state) a.scratch->resize(state);
-  const std::size_t weights = std::size_t(4) * H * H;
-  if (a.packed->size() < weights) a.packed->resize(weights);
   float* buffers[2] = {a.h, a.scratch->data()};
   const int slices = H / kSliceUnits;
   const int threads = std::max(1, std::min(a.threads, slices));
+  // The packed copy is needed only if some thread's slice can fit (fewer threads than asked
+  // only make the slices larger).
+  const std::size_t smallest_slice = std::size_t(slices / threads) * kSliceUnits;
+  if (4 * smallest_slice * H * sizeof(float) <= kPackedSliceBytes) {
+    const std::size_t weights = std::size_t(4) * H * H;
+    if (a.packed->size() < weights) a.packed->resize(weights);
+  }
   SpinBarrier barrier(threads);
 #pragma omp parallel num_threads(threads)
   {
@@ -191,7 +197,7 @@ void small_batch_lstm_forward(const SmallBatchLstm& a) {
 
 #else  // not x86-64: the GEMM path runs instead
 
-bool small_batch_lstm_applies(int, int) noexcept {
+bool small_batch_lstm_applies(const Layer&, int) noexcept {
   return false;
 }
 void small_batch_lstm_forward(const SmallBatchLstm&) {}

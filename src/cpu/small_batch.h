@@ -32,9 +32,9 @@ struct SmallBatchLstm {
   std::vector<float>* packed = nullptr;   // [4H * H]: W_h packed per thread, kept by the caller
 };
 
-// Whether this path takes the shape: B <= 4, H a multiple of 16 and at least 64, and an x86-64
-// CPU with AVX2 and FMA.
-bool small_batch_lstm_applies(int B, int H) noexcept;
+// Whether this path takes the layer's inference at batch B: an LSTM, B <= 4, H a multiple of 16
+// and at least 64, and an x86-64 CPU with AVX2 and FMA.
+bool small_batch_lstm_applies(const Layer& layer, int B) noexcept;
 
 // Runs the recurrence; call only where small_batch_lstm_applies.
 void small_batch_lstm_forward(const SmallBatchLstm& a);

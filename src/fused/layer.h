@@ -48,46 +48,44 @@ void layer_forward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequenc
     be.gemm(false, true, int(rows), GH, I, T(1), in, I, w.Wx, I, T(0), proj, GH);
     const T* bias = be.projection_bias(w);
 
-    if (be.recurrence_forward(w, dir, seq, proj, bias, h, c, out, out_ld, save)) {
-      be.copy(h, state, hn);
-      if (traits.has_c) be.copy(c, state, cn);
-      return;
-    }
-    T* rec = be.scratch(Slot::rec, std::size_t(B) * GH);
-    T* reset = be.scratch(Slot::r, state);
-    T* rh = be.scratch(Slot::rh, state);
-    be.over_sequence_blocks(B, [&](int first, int last, int threads) {
-      const int M = last - first;
-      T* hb = h + std::size_t(first) * H;
-      T* recb = rec + std::size_t(first) * GH;
-      for (int s = 0; s < seq.max_len; ++s) {
-        const StepRows step{B, seq.len, s, dir, threads, first, last};
-        switch (kind) {
-          case CellKind::lstm:
-            be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
-            be.lstm_forward_step(step, H, T(layer.forget_bias), proj, bias, rec, h, c, out, out_ld,
-                                 save);
-            break;
-          case CellKind::gru_reset_after:
-            be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
-            be.gru_after_forward_step(step, H, proj, bias, rec, w.bh + 2 * H, h, out, out_ld, save);
-            break;
-          case CellKind::gru_reset_before:
-            // r and z from h; then n's recurrent term from r * h.
-            be.gemm(false, true, M, 2 * H, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
-            be.gru_before_reset_step(step, H, proj, bias, rec, h, reset, rh);
-            be.gemm(false, true, M, H, H, T(1), rh + std::size_t(first) * H, H,
-                    w.Wh + std::size_t(2) * H * H, H, T(0), recb + 2 * H, GH);
-            be.gru_before_forward_step(step, H, proj, bias, rec, reset, h, out, out_ld, save);
-            break;
-          case CellKind::rnn_tanh:
-          case CellKind::rnn_relu:
-            be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
-            be.rnn_forward_step(step, H, layer.activation, proj, bias, rec, h, out, out_ld, save);
-            break;
+    if (!be.recurrence_forward(w, dir, seq, proj, bias, h, c, out, out_ld, save)) {
+      T* rec = be.scratch(Slot::rec, std::size_t(B) * GH);
+      T* reset = be.scratch(Slot::r, state);
+      T* rh = be.scratch(Slot::rh, state);
+      be.over_sequence_blocks(B, [&](int first, int last, int threads) {
+        const int M = last - first;
+        T* hb = h + std::size_t(first) * H;
+        T* recb = rec + std::size_t(first) * GH;
+        for (int s = 0; s < seq.max_len; ++s) {
+          const StepRows step{B, seq.len, s, dir, threads, first, last};
+          switch (kind) {
+            case CellKind::lstm:
+              be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+              be.lstm_forward_step(step, H, T(layer.forget_bias), proj, bias, rec, h, c, out,
+                                   out_ld, save);
+              break;
+            case CellKind::gru_reset_after:
+              be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+              be.gru_after_forward_step(step, H, proj, bias, rec, w.bh + 2 * H, h, out, out_ld,
+                                        save);
+              break;
+            case CellKind::gru_reset_before:
+              // r and z from h; then n's recurrent term from r * h.
+              be.gemm(false, true, M, 2 * H, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+              be.gru_before_reset_step(step, H, proj, bias, rec, h, reset, rh);
+              be.gemm(false, true, M, H, H, T(1), rh + std::size_t(first) * H, H,
+                      w.Wh + std::size_t(2) * H * H, H, T(0), recb + 2 * H, GH);
+              be.gru_before_forward_step(step, H, proj, bias, rec, reset, h, out, out_ld, save);
+              break;
+            case CellKind::rnn_tanh:
+            case CellKind::rnn_relu:
+              be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+              be.rnn_forward_step(step, H, layer.activation, proj, bias, rec, h, out, out_ld, save);
+              break;
+          }
         }
-      }
-    });
+      });
+    }
   }
   be.copy(h, state, hn);
   if (traits.has_c) be.copy(c, state, cn);

@@ -73,13 +73,13 @@ class GpuBackend {
     return bias;
   }
 
-  // The GPU handles every sequence of a step in one launch.
   // The GPU engines run every step through the kernels below.
   bool recurrence_forward(const fused::LayerWeights<T>&, Dir, const fused::Sequences&, const T*,
                           const T*, T*, T*, T*, int, const fused::StepSave<T>&) {
     return false;
   }
 
+  // The GPU handles every sequence of a step in one launch.
   template <class Body>
   void over_sequence_blocks(int B, Body body) {
     body(0, B, 1);

@@ -6,18 +6,14 @@
 #include "io/json.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <set>
 #include <system_error>
 
+#include "io/read_file.h"
 #include "rnnx/error.h"
 
 namespace rnnx::io {
@@ -438,19 +434,7 @@ Json parse_json(std::string_view text) {
 }
 
 Json read_json_file(const std::string& path) {
-  std::error_code ignored;
-  if (std::filesystem::is_directory(path, ignored)) {
-    throw Error(Status::io_error, path + ": is a directory, not a JSON file");
-  }
-  errno = 0;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    const int code = errno;
-    throw Error(Status::io_error,
-                path + ": cannot open: " + (code != 0 ? std::strerror(code) : "unknown reason"));
-  }
-  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) throw Error(Status::io_error, path + ": read failed");
+  const std::string text = read_file_bytes(path, "JSON file");
   try {
     return parse_json(text);
   } catch (const Error& error) {

@@ -20,7 +20,6 @@
 #include <set>
 #include <string_view>
 
-#include "io/output_files.h"
 #include "rnnx/error.h"
 
 namespace rnnx::io {
@@ -408,14 +407,6 @@ std::string npy_file_bytes(const NpyArray& array, const std::string& name) {
   bytes += header;
   bytes.append(reinterpret_cast<const char*>(array.data.data()), array.data.size());
   return bytes;
-}
-
-void write_npy(const std::string& path, const NpyArray& array) {
-  const std::filesystem::path file(path);
-  const std::filesystem::path folder = file.has_parent_path() ? file.parent_path() : ".";
-  OutputFiles output(folder);
-  output.add(file.filename().string(), npy_file_bytes(array, path));
-  output.commit();
 }
 
 NpyArray make_npy(NpyType type, std::vector<std::size_t> shape, const void* elements) {

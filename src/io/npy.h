@@ -36,8 +36,9 @@ NpyArray read_npy_bytes(const void* bytes, std::size_t size, const std::string& 
 // Error(invalid_argument) naming `name` if data.size() does not match the shape.
 std::string npy_file_bytes(const NpyArray& array, const std::string& name);
 
-// Writes npy_file_bytes to `path` through OutputFiles (io/output_files.h): the file is replaced
-// whole or not at all. Throws Error(io_error) naming the folder if it cannot be written.
+// Writes npy_file_bytes to `path` through OutputFiles (io/output_files.h, where it is defined):
+// the file is replaced whole or not at all. Throws Error(io_error) naming the folder if it cannot
+// be written.
 void write_npy(const std::string& path, const NpyArray& array);
 
 // Convenience: copy `count` elements into a new array of the given shape.

@@ -8,10 +8,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <system_error>
 
@@ -127,14 +125,6 @@ StagingFolder::~StagingFolder() {
   fs::remove_all(path_, ignored);
 }
 
-std::string read_file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (!in || !bytes) throw Error(Status::io_error, path.string() + ": cannot read");
-  return bytes.str();
-}
-
 void OutputFiles::add(const std::string& name, std::string bytes) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
     throw Error(Status::invalid_argument,
@@ -157,6 +147,25 @@ std::string OutputFiles::names() const {
   std::string list;
   for (const auto& file : files_) list += (list.empty() ? "" : ", ") + file.first;
   return list;
+}
+
+fs::path folder_of(const fs::path& file) {
+  return file.has_parent_path() ? file.parent_path() : fs::path(".");
+}
+
+void replace_file(const fs::path& file, std::string bytes) {
+  OutputFiles output(folder_of(file));
+  output.add(file.filename().string(), std::move(bytes));
+  output.commit();
+}
+
+void check_writable(const fs::path& dir) {
+  const StagingFolder probe(dir);
+}
+
+// write_npy (io/npy.h) lives here, so that the NPY reader needs none of this file.
+void write_npy(const std::string& path, const NpyArray& array) {
+  replace_file(path, npy_file_bytes(array, path));
 }
 
 std::vector<fs::path> stale_staging_folders(const fs::path& dir) {
@@ -182,9 +191,9 @@ void OutputFiles::commit() const {
     fs::remove_all(stale, ignored);
   }
 
-  auto fail = [&](const std::string& what, int code) {
-    throw Error(Status::io_error, dir_.string() + ": " + what + ": " + reason(code) +
-                                      " (no file of " + names() + " was replaced)");
+  // Every failure before the renames says that nothing was replaced.
+  auto nothing_replaced = [&](const std::string& message) {
+    throw Error(Status::io_error, message + " (no file of " + names() + " was replaced)");
   };
   // Only regular files are replaced: a rename would put a file in the place of a folder, a link
   // (not its target) or a device such as /dev/full.
@@ -192,10 +201,8 @@ void OutputFiles::commit() const {
     std::error_code error;
     const fs::file_status status = fs::symlink_status(dir_ / file.first, error);
     if (status.type() != fs::file_type::not_found && status.type() != fs::file_type::regular) {
-      throw Error(Status::io_error, dir_.string() + ": cannot replace " + file.first +
-                                        ": not a regular file (a folder, link or device); no file "
-                                        "of " +
-                                        names() + " was replaced");
+      nothing_replaced(dir_.string() + ": cannot replace " + file.first +
+                       ": not a regular file (a folder, link or device)");
     }
   }
 
@@ -203,13 +210,12 @@ void OutputFiles::commit() const {
   try {
     staging_place.emplace(dir_);
   } catch (const Error& e) {
-    throw Error(Status::io_error,
-                std::string(e.what()) + " (no file of " + names() + " was replaced)");
+    nothing_replaced(e.what());
   }
   const StagingFolder& staging = *staging_place;
   for (const auto& [name, bytes] : files_) {
     const int code = write_whole_file(staging.path() / name, bytes);
-    if (code != 0) fail("cannot write " + name, code);
+    if (code != 0) nothing_replaced(dir_.string() + ": cannot write " + name + ": " + reason(code));
   }
 
   std::string replaced;

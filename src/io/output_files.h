@@ -62,7 +62,14 @@ class StagingFolder {
 // The staging folders that processes which no longer run left in `dir`; commit() removes them.
 std::vector<std::filesystem::path> stale_staging_folders(const std::filesystem::path& dir);
 
-// The whole content of a file; Error(io_error) naming it if it cannot be read.
-std::string read_file_bytes(const std::filesystem::path& path);
+// The folder a file path names ("." for a bare name).
+std::filesystem::path folder_of(const std::filesystem::path& file);
+
+// One file replaced whole through OutputFiles.
+void replace_file(const std::filesystem::path& file, std::string bytes);
+
+// Throws what commit() would (Error(io_error) naming `dir`) if `dir` takes no new file: for a
+// program that wants to know before it computes.
+void check_writable(const std::filesystem::path& dir);
 
 }  // namespace rnnx::io

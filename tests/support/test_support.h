@@ -122,6 +122,9 @@ class ScratchDir {
   std::filesystem::path path_;
 };
 
+// A file's bytes ("" for a missing or empty file).
+std::string slurp(const std::filesystem::path& path);
+
 // A program run through the shell: its exit code (-1 if it did not exit normally) and what it
 // printed, captured in files under `scratch`.
 struct ProgramOutcome {
