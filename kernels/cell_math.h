@@ -20,10 +20,25 @@ namespace rnnx::cell {
 // scalar call, and the pointwise pass is mostly exp); its relative error is about 2e-7, well
 // inside float32's tolerance, and it keeps expf's ends: +inf above ln(FLT_MAX), subnormals down
 // to 2^-149, 0 below that, NaN for NaN (tests/test_hostile_values.cpp sweeps the whole range).
+// src/cpu/lanes16.h takes the same steps with the same constants on 16 floats at once.
 // float64 and the device use the math library.
 RNNX_HD double exp_(double x) {
   return exp(x);
 }
+
+// The float exp's constants, shared with the 16-float version (src/cpu/lanes16.h).
+namespace exp_float {
+constexpr float kLowest = -104.0f;          // below: 0 (expf's smallest subnormal is 2^-149)
+constexpr float kHighest = 89.0f;           // above: +inf (ln FLT_MAX is 88.72)
+constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2High = 0.693359375f;  // ln 2 = kLn2High - kLn2Low, kLn2High exact in 9 bits
+constexpr float kLn2Low = 2.12194440e-4f;
+// exp(r) on [-ln2/2, ln2/2], highest degree first: a degree-6 Taylor-like minimax polynomial
+// whose last two terms (r and 1) are added apart.
+constexpr float kPoly[5] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
+                            5.0000001201e-1f};
+}  // namespace exp_float
 
 RNNX_HD float exp_(float x) {
 #if defined(__CUDA_ARCH__)
@@ -33,23 +48,22 @@ RNNX_HD float exp_(float x) {
   // Beyond [-104, 89] the result is 0 or +inf anyway; the clamp keeps k in [-150, 128]. A NaN
   // passes the clamp and stays NaN through the polynomial; k is read from the rounded float's
   // bits rather than converted, since converting a NaN to int is undefined.
-  const float c = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
-  const float round_magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float shifted = c * 1.44269504088896341f + round_magic;
-  const float k = shifted - round_magic;
-  const float r = (c - k * 0.693359375f) + k * 2.12194440e-4f;
-  // exp(r) on [-ln2/2, ln2/2]: degree-6 Taylor-like minimax polynomial.
-  float p = 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  using namespace exp_float;
+  const float c = x < kLowest ? kLowest : (x > kHighest ? kHighest : x);
+  const float shifted = c * kLog2e + kRoundMagic;
+  const float k = shifted - kRoundMagic;
+  const float r = (c - k * kLn2High) + k * kLn2Low;
+  float p = kPoly[0];
+  p = p * r + kPoly[1];
+  p = p * r + kPoly[2];
+  p = p * r + kPoly[3];
+  p = p * r + kPoly[4];
   p = p * r * r + r + 1.0f;
   // 2^k in two normal factors, 2^(k/2) and 2^(k - k/2), so that the product rounds once into the
   // subnormals at the low end and overflows to +inf at the high end, as expf does. Unsigned
   // arithmetic: wraps where a NaN's bits give nonsense, which the NaN in p then overrides.
   const unsigned k_bits =
-      __builtin_bit_cast(unsigned, shifted) - __builtin_bit_cast(unsigned, round_magic);
+      __builtin_bit_cast(unsigned, shifted) - __builtin_bit_cast(unsigned, kRoundMagic);
   const unsigned k_low = static_cast<unsigned>(static_cast<int>(k_bits) >> 1);
   const unsigned k_high = k_bits - k_low;
   const float scale_low = __builtin_bit_cast(float, (k_low + 127u) << 23);
@@ -63,9 +77,14 @@ RNNX_HD T sigmoid(T x) {
   return T(1) / (T(1) + exp_(-x));
 }
 
-// tanh(x) = 2 sigmoid(2x) - 1 in float; the library's tanh in float64, where accuracy rules.
+// tanh(x) = 2 sigmoid(2x) - 1 in float (and in the cpu engine's 16-float vectors,
+// src/cpu/lanes16.h); the library's tanh in float64, where accuracy rules.
+template <class T>
+RNNX_HD T tanh_from_exp(T x) {
+  return T(2) / (T(1) + exp_(T(-2) * x)) - T(1);
+}
 RNNX_HD float tanh_(float x) {
-  return 2.0f / (1.0f + exp_(-2.0f * x)) - 1.0f;
+  return tanh_from_exp(x);
 }
 RNNX_HD double tanh_(double x) {
   return tanh(x);

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <type_traits>
 #include <utility>
@@ -13,6 +14,7 @@
 #include "cpu/blas.h"
 #include "cpu/pointwise.h"
 #include "cpu/small_batch.h"
+#include "cpu/tiled_recurrence.h"
 #include "fused/steps.h"
 
 namespace rnnx::cpu {
@@ -28,9 +30,13 @@ class CpuBackend {
     return v.data();
   }
   std::size_t held_bytes() const {
-    std::size_t n = 0;
-    for (const std::vector<T>& v : slots_) n += v.capacity();
-    return n * sizeof(T) + (small_batch_h_.capacity() + small_batch_wh_.capacity()) * sizeof(float);
+    std::size_t bytes = 0;
+    for (const std::vector<T>& v : slots_) bytes += v.capacity() * sizeof(T);
+    for (const std::vector<float>* v :
+         {&small_batch_h_, &small_batch_wh_, &tiled_h_, &tiled_wh_, &tiled_sums_}) {
+      bytes += v->capacity() * sizeof(float);
+    }
+    return bytes;
   }
   void copy(const T* from, std::size_t n, T* to) { std::copy(from, from + n, to); }
   void zero(T* p, std::size_t n) { std::fill(p, p + n, T(0)); }
@@ -76,31 +82,57 @@ class CpuBackend {
     if (failure) std::rethrow_exception(failure);
   }
 
-  // Few sequences of an LSTM in float32 inference: the persistent path of cpu/small_batch.h.
+  // float32 recurrences that have a path of their own: a few sequences of an LSTM in inference
+  // (cpu/small_batch.h), else, on AVX-512 machines and at the batches where it measured faster,
+  // every cell but the GRU that resets before the matmul (cpu/tiled_recurrence.h). False: the
+  // GEMM-and-pass steps of fused/layer.h run.
   bool recurrence_forward(const fused::LayerWeights<T>& w, Dir dir, const fused::Sequences& seq,
                           const T* proj, const T* bias, T* h, T* c, T* out, int out_ld,
                           const fused::StepSave<T>& save) {
     if constexpr (std::is_same_v<T, float>) {
       const Layer& layer = *w.layer;
-      if (save.gates != nullptr || !small_batch_lstm_applies(layer, seq.B)) return false;
-      SmallBatchLstm a;
+      if (save.gates == nullptr && small_batch_lstm_applies(layer, seq.B)) {
+        SmallBatchLstm a;
+        a.threads = threads_;
+        a.H = layer.hidden;
+        a.B = seq.B;
+        a.max_len = seq.max_len;
+        a.len = seq.len;
+        a.dir = dir;
+        a.forget_bias = static_cast<float>(layer.forget_bias);
+        a.Wh = w.Wh;
+        a.proj = proj;
+        a.bias = bias;
+        a.h = h;
+        a.c = c;
+        a.y = out;
+        a.y_ld = out_ld;
+        a.scratch = &small_batch_h_;
+        a.packed = &small_batch_wh_;
+        small_batch_lstm_forward(a);
+        return true;
+      }
+      if (!tiled_recurrence_applies(layer, seq.B, threads_, save.gates != nullptr)) return false;
+      TiledRecurrence a;
       a.threads = threads_;
-      a.H = layer.hidden;
+      a.layer = &layer;
       a.B = seq.B;
       a.max_len = seq.max_len;
       a.len = seq.len;
       a.dir = dir;
-      a.forget_bias = static_cast<float>(layer.forget_bias);
       a.Wh = w.Wh;
       a.proj = proj;
       a.bias = bias;
+      a.bhn = fused::bhn_apart(cell_kind(layer)) ? w.bh + 2 * layer.hidden : nullptr;
       a.h = h;
       a.c = c;
       a.y = out;
       a.y_ld = out_ld;
-      a.scratch = &small_batch_h_;
-      a.packed = &small_batch_wh_;
-      small_batch_lstm_forward(a);
+      a.save = save;
+      a.h_buffers = sized(tiled_h_, tiled_recurrence_h_size(layer, seq.B));
+      a.packed = sized(tiled_wh_, tiled_recurrence_packed_size(layer));
+      a.sums = sized(tiled_sums_, tiled_recurrence_sums_size(layer, seq.B, threads_));
+      tiled_recurrence_forward(a);
       return true;
     } else {
       (void)w, (void)dir, (void)seq, (void)proj, (void)bias, (void)h, (void)c, (void)out,
@@ -175,7 +207,17 @@ class CpuBackend {
  private:
   int threads_;
   std::vector<T> slots_[static_cast<int>(fused::Slot::count)];
-  std::vector<float> small_batch_h_, small_batch_wh_;  // cpu/small_batch.h
+  // n floats starting on a 64-byte boundary: the tiled path's vector loads and stores then never
+  // straddle two cache lines.
+  static float* sized(std::vector<float>& v, std::size_t n) {
+    constexpr std::size_t kAlign = 64 / sizeof(float);
+    if (v.size() < n + kAlign) v.resize(n + kAlign);
+    const std::size_t offset = reinterpret_cast<std::uintptr_t>(v.data()) / sizeof(float) % kAlign;
+    return v.data() + (offset == 0 ? 0 : kAlign - offset);
+  }
+
+  std::vector<float> small_batch_h_, small_batch_wh_;   // cpu/small_batch.h
+  std::vector<float> tiled_h_, tiled_wh_, tiled_sums_;  // cpu/tiled_recurrence.h
 };
 
 }  // namespace rnnx::cpu

@@ -85,7 +85,7 @@ class CpuEngine final : public EngineImpl {
     const std::size_t tb = std::size_t(steps) * batch;
     n += 2 * tb * (model().input_size + output_size(model()));  // x, dx, y, dy
     n += 3 * StateLayout(model(), batch).size() + WeightLayout(model()).size();
-    return n * sizeof(T);
+    return n * sizeof(T) + recurrence_path_bytes(batch);
   }
 
   PlanStats stats() const override {
@@ -98,9 +98,9 @@ class CpuEngine final : public EngineImpl {
   }
 
   // One training pass (forward_train and backward) on zeros of this shape, and an inference pass
-  // where inference has a path of its own (cpu/small_batch.h): they size every buffer, start
-  // OpenMP's threads and let oneDNN generate its GEMM kernels for these sizes, so that the first
-  // real call costs about what later calls do and no call allocates.
+  // where inference has a path of its own (cpu/small_batch.h, cpu/tiled_recurrence.h): they size
+  // every buffer, start OpenMP's threads and let oneDNN generate its GEMM kernels for these
+  // sizes, so that the first real call costs about what later calls do and no call allocates.
   void prepare(int steps, int batch) override {
     const Model& m = model();
     const std::size_t tb = std::size_t(steps) * batch, W = WeightLayout(m).size();
@@ -121,7 +121,7 @@ class CpuEngine final : public EngineImpl {
     const Reserve r{reserve.data(), reserve.size() * sizeof(T)};
     forward_train(f, r, Stream{});
     backward(f, b, r, Stream{});
-    if (takes_small_batch_path(batch)) forward(f, Stream{});
+    if (inference_has_own_path(batch)) forward(f, Stream{});
   }
 
   void forward(const Forward& args, Stream) override { run_forward(args, nullptr); }
@@ -139,15 +139,47 @@ class CpuEngine final : public EngineImpl {
   void backward(const Forward& args, const Backward& grads, Reserve reserve, Stream) override;
 
  private:
-  // Whether inference runs a layer on the small-batch path at this batch size.
-  bool takes_small_batch_path(int batch) const {
+  // Whether inference runs a layer on a path that training's forward pass does not take at this
+  // batch size (cpu/small_batch.h, or cpu/tiled_recurrence.h where only inference takes it).
+  bool inference_has_own_path(int batch) const {
     if constexpr (!std::is_same_v<T, float>) {
       return false;
     } else {
       for (const Layer& layer : model().layers) {
         if (cpu::small_batch_lstm_applies(layer, batch)) return true;
+        if (cpu::tiled_recurrence_applies(layer, batch, threads_, false) &&
+            !cpu::tiled_recurrence_applies(layer, batch, threads_, true)) {
+          return true;
+        }
       }
       return false;
+    }
+  }
+
+  // What the float32 recurrence paths (cpu/small_batch.h, cpu/tiled_recurrence.h) keep beside
+  // the slots, both directions: each array at the largest layer's size, since layers reuse them.
+  std::size_t recurrence_path_bytes(int batch) const {
+    if constexpr (!std::is_same_v<T, float>) {
+      return 0;
+    } else {
+      std::size_t arrays[5] = {};
+      auto grow = [&](int i, std::size_t n) { arrays[i] = std::max(arrays[i], n); };
+      for (const Layer& layer : model().layers) {
+        const std::size_t H = layer.hidden;
+        if (cpu::small_batch_lstm_applies(layer, batch)) {
+          grow(0, std::size_t(batch) * H);
+          grow(1, 4 * H * H);
+        }
+        if (cpu::tiled_recurrence_applies(layer, batch, threads_, false) ||
+            cpu::tiled_recurrence_applies(layer, batch, threads_, true)) {
+          grow(2, cpu::tiled_recurrence_h_size(layer, batch));
+          grow(3, cpu::tiled_recurrence_packed_size(layer));
+          grow(4, cpu::tiled_recurrence_sums_size(layer, batch, threads_));
+        }
+      }
+      std::size_t n = 0;
+      for (std::size_t a : arrays) n += a;
+      return 2 * n * sizeof(float);
     }
   }
 

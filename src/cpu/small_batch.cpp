@@ -3,10 +3,9 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
-#include <thread>
 
+#include "cpu/spin_barrier.h"
 #include "kernels/cell_math.h"
 
 #if defined(__x86_64__)
@@ -23,34 +22,6 @@ namespace {
 constexpr int kUnitBlock = 8;    // units whose sums one AVX2 register holds
 constexpr int kSliceUnits = 16;  // a thread's slice is a multiple of this: whole cache lines of h
 constexpr std::size_t kPackedSliceBytes = 512 * 1024;  // half of a common L2 (1 MiB here)
-
-// All threads of the region meet here once per step. Spinning (with a pause) costs far less than
-// an OpenMP barrier's wake-up at this rate (one every few microseconds); a long wait yields, so
-// that a machine with fewer free cores than threads still makes progress.
-class SpinBarrier {
- public:
-  explicit SpinBarrier(int count) : count_(count) {}
-  void wait() {
-    const int generation = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == count_ - 1) {
-      arrived_.store(0, std::memory_order_relaxed);
-      generation_.store(generation + 1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
-      if (spins < 4096) {
-        _mm_pause();
-      } else {
-        std::this_thread::yield();
-      }
-    }
-  }
-
- private:
-  const int count_;
-  alignas(64) std::atomic<int> arrived_{0};
-  alignas(64) std::atomic<int> generation_{0};
-};
 
 // W_h's rows for units [u0, u1) of every gate, packed for one sequential read per step: per
 // block of 8 units and gate, per chunk of 8 columns, the 8 rows' chunks one after the other.
