@@ -112,7 +112,7 @@ class CpuBackend {
         small_batch_lstm_forward(a);
         return true;
       }
-      if (!tiled_recurrence_applies(layer, seq.B, threads_, save.gates != nullptr)) return false;
+      if (!tiled_recurrence_applies(layer, seq.B, save.gates != nullptr)) return false;
       TiledRecurrence a;
       a.threads = threads_;
       a.layer = &layer;

@@ -147,8 +147,8 @@ class CpuEngine final : public EngineImpl {
     } else {
       for (const Layer& layer : model().layers) {
         if (cpu::small_batch_lstm_applies(layer, batch)) return true;
-        if (cpu::tiled_recurrence_applies(layer, batch, threads_, false) &&
-            !cpu::tiled_recurrence_applies(layer, batch, threads_, true)) {
+        if (cpu::tiled_recurrence_applies(layer, batch, false) &&
+            !cpu::tiled_recurrence_applies(layer, batch, true)) {
           return true;
         }
       }
@@ -170,8 +170,8 @@ class CpuEngine final : public EngineImpl {
           grow(0, std::size_t(batch) * H);
           grow(1, 4 * H * H);
         }
-        if (cpu::tiled_recurrence_applies(layer, batch, threads_, false) ||
-            cpu::tiled_recurrence_applies(layer, batch, threads_, true)) {
+        if (cpu::tiled_recurrence_applies(layer, batch, false) ||
+            cpu::tiled_recurrence_applies(layer, batch, true)) {
           grow(2, cpu::tiled_recurrence_h_size(layer, batch));
           grow(3, cpu::tiled_recurrence_packed_size(layer));
           grow(4, cpu::tiled_recurrence_sums_size(layer, batch, threads_));

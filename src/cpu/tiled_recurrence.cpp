@@ -26,15 +26,16 @@ constexpr int kLanes = 16;         // floats per AVX-512 register: a panel's uni
 constexpr int kAccumulators = 24;  // of the 32 registers; the rest hold W_h's vectors and h
 constexpr int kDepth = 128;  // columns of W_h per pass: 128 x 4 x 16 floats (32 KiB) stay in L1
 
-// Where the GEMM path is as fast or faster, measured on the 2-core AVX-512 build machine
-// (2026-12-06, engine-level medians, tiled against GEMM path): with several threads and at least
-// 16 sequences per thread the GEMM path gives each thread its own block of sequences and no
-// meeting per step (LSTM H=128 B=128 T=28, 2 threads: 3.65 against 3.28 ms; vanilla RNN 1.44
-// against 1.06), while below that the tiled path wins (LSTM H=256 B=16 T=100: 7.4 against 10.5
-// ms; GRU B=16: 5.8 against 8.4; RNN B=8: 1.39 against 1.84) and on one thread it wins at every
-// size tried (LSTM H=128 B=128: 5.76 against 6.24 ms; H=512 B=64: 211 against 220). Training,
-// which also stores the gates for backward, wins only up to 16 sequences (LSTM H=256 B=16, one
-// thread: 15.1 against 16.4 ms; GRU H=256 B=32: 26.4 against 22.8).
+// Measured on the 2-core AVX-512 build machine (2026-12-07, engine-level medians of 21 calls,
+// tiled path against GEMM path). Inference: faster at every shape tried once the threads split
+// the sequences between them at 16 or more per thread (2 threads: LSTM H=128 B=128 T=28 2.72
+// against 3.34 ms, GRU 2.18 against 2.28, RNN 0.95 against 0.99, LSTM H=512 B=64 T=100 102
+// against 113; below that, split by panels: LSTM H=256 B=16 7.37 against 10.5, GRU 5.84 against
+// 8.43, RNN B=8 1.39 against 1.84; one thread: LSTM H=128 B=128 5.76 against 6.24). Training's
+// forward pass, which also stores the gates for backward, only up to 16 sequences (LSTM H=256
+// B=16, one thread: 15.1 against 16.4 ms); past that it lost as often as it won (GRU H=128 B=128,
+// 2 threads: 3.32 against 2.72; LSTM H=512 B=64: 128 against 122; LSTM H=128 B=128: 3.51
+// against 3.72).
 constexpr int kSplitBatches = 16;
 constexpr int kTrainingBatches = 16;
 
@@ -308,11 +309,12 @@ RNNX_AVX512 void row_step(const TiledRecurrence& a, const Tiling& t, int s, int 
   }
 }
 
-// One thread's panels [p0, p1) for one step: the sums tile by tile, a depth slice of W_h at a
-// time; in the last slice each tile's sequences get their gate math right after their sums.
+// One thread's share of one step: panels [p0, p1) for the padded rows [r0, r1) (whole tiles),
+// the sums tile by tile, a depth slice of W_h at a time; in the last slice each tile's sequences
+// get their gate math right after their sums.
 template <bool kSave>
 RNNX_AVX512 void step_panels(const TiledRecurrence& a, const Tiling& t, TileSums tile, int R,
-                             int rows, int s, int p0, int p1, const float* hcur, float* hnext,
+                             int r0, int r1, int s, int p0, int p1, const float* hcur, float* hnext,
                              float* sums) {
   const int H = a.layer->hidden;
   const std::size_t panel_size = std::size_t(H) * t.V * kLanes, row_sums = t.V * kLanes;
@@ -320,54 +322,73 @@ RNNX_AVX512 void step_panels(const TiledRecurrence& a, const Tiling& t, TileSums
     const float* panel = a.packed + p * panel_size;
     for (int k0 = 0; k0 < H; k0 += kDepth) {
       const int k1 = std::min(H, k0 + kDepth);
-      for (int m = 0; m < rows; m += R) {
+      for (int m = r0; m < r1; m += R) {
         const int end = std::min(m + R, a.B);
         if (k1 == H) {
           // This tile's rows were asked for one tile ago; ask for the next tile's now.
-          for (int b = m == 0 ? 0 : end; b < std::min(end + R, a.B); ++b)
-            prefetch_row(a, t, s, p, b);
+          const int last = std::min({end + R, r1, a.B});
+          for (int b = m == r0 ? m : end; b < last; ++b) prefetch_row(a, t, s, p, b);
         }
         tile(hcur + std::size_t(m) * H, H, k0, k1, panel, sums + m * row_sums, k0 == 0);
         if (k1 == H) {
-          for (int b = m; b < end; ++b)
+          for (int b = m; b < end; ++b) {
             row_step<kSave>(a, t, s, p, b, sums + b * row_sums, hcur, hnext);
+          }
         }
       }
     }
   }
 }
 
+// How the threads share the work: by panels (each thread a run of units for every sequence,
+// meeting once per step) or, with at least kSplitBatches sequences per thread, by sequences
+// (each thread every unit of its own sequences, which need nothing from the others until the
+// layer ends: no meeting at all, at the price of every thread reading all of W_h).
+bool by_sequences(int B, int threads) {
+  return threads > 1 && B >= kSplitBatches * threads;
+}
+
 template <bool kSave>
 void run(const TiledRecurrence& a) {
   const Tiling t = tiling_of(*a.layer);
   const int H = a.layer->hidden, B = a.B;
-  const int R = std::min(t.R, B), rows = padded_rows(B, t.R);
+  const int R = std::min(t.R, B), rows = padded_rows(B, t.R), tiles = rows / R;
   const TileSums tile = tile_sums_for(t.V, R);
   const std::size_t state = std::size_t(B) * H, padded = std::size_t(rows) * H;
   float* buffers[2] = {a.h_buffers, a.h_buffers + padded};
   std::copy(a.h, a.h + state, buffers[0]);
   std::fill(buffers[0] + state, buffers[0] + padded, 0.0f);
   std::fill(buffers[1] + state, buffers[1] + padded, 0.0f);
-  const int threads = std::max(1, std::min(a.threads, t.panels));
+  const bool split_sequences = by_sequences(B, a.threads);
+  const int threads = std::max(1, std::min(a.threads, split_sequences ? tiles : t.panels));
   const std::size_t sums_per_thread = std::size_t(rows) * t.V * kLanes;
   SpinBarrier barrier(threads);
 #pragma omp parallel num_threads(threads)
   {
-    // OpenMP may give fewer threads than asked; the panels follow what it gave.
+    // OpenMP may give fewer threads than asked; the shares follow what it gave.
     const int id = omp_get_thread_num(), n = omp_get_num_threads();
-    const int p0 = t.panels * id / n, p1 = t.panels * (id + 1) / n;
-    SpinBarrier* meet = n == threads ? &barrier : nullptr;
     float* sums = a.sums + id * sums_per_thread;
-    // Each thread packs its own panels: they are then in its cache for the first step.
+    // Each thread packs a run of panels: then in its cache for the first step.
     const std::size_t panel_size = std::size_t(H) * t.V * kLanes;
-    for (int p = p0; p < p1; ++p) pack_panel(a.Wh, H, t, p, a.packed + p * panel_size);
-    for (int s = 0; s < a.max_len; ++s) {
-      step_panels<kSave>(a, t, tile, R, rows, s, p0, p1, buffers[s % 2], buffers[(s + 1) % 2],
-                         sums);
-      if (meet != nullptr) {
-        meet->wait();
-      } else {
+    const int own_p0 = t.panels * id / n, own_p1 = t.panels * (id + 1) / n;
+    for (int p = own_p0; p < own_p1; ++p) pack_panel(a.Wh, H, t, p, a.packed + p * panel_size);
+    if (split_sequences) {
 #pragma omp barrier
+      const int r0 = tiles * id / n * R, r1 = tiles * (id + 1) / n * R;
+      for (int s = 0; s < a.max_len; ++s) {
+        step_panels<kSave>(a, t, tile, R, r0, r1, s, 0, t.panels, buffers[s % 2],
+                           buffers[(s + 1) % 2], sums);
+      }
+    } else {
+      SpinBarrier* meet = n == threads ? &barrier : nullptr;
+      for (int s = 0; s < a.max_len; ++s) {
+        step_panels<kSave>(a, t, tile, R, 0, rows, s, own_p0, own_p1, buffers[s % 2],
+                           buffers[(s + 1) % 2], sums);
+        if (meet != nullptr) {
+          meet->wait();
+        } else {
+#pragma omp barrier
+        }
       }
     }
   }
@@ -376,9 +397,9 @@ void run(const TiledRecurrence& a) {
 
 }  // namespace
 
-bool tiled_recurrence_applies(const Layer& layer, int B, int threads, bool training) noexcept {
+bool tiled_recurrence_applies(const Layer& layer, int B, bool training) noexcept {
   if (B < 1 || !__builtin_cpu_supports("avx512f")) return false;
-  if (training ? B > kTrainingBatches : threads > 1 && B >= kSplitBatches * threads) return false;
+  if (training && B > kTrainingBatches) return false;
   switch (cell_kind(layer)) {
     case CellKind::lstm:
     case CellKind::gru_reset_after:
@@ -398,7 +419,7 @@ std::size_t tiled_recurrence_packed_size(const Layer& layer) {
 
 std::size_t tiled_recurrence_sums_size(const Layer& layer, int B, int threads) {
   const Tiling t = tiling_of(layer);
-  return std::size_t(std::max(1, std::min(threads, t.panels))) * padded_rows(B, t.R) * t.V * kLanes;
+  return std::size_t(std::max(1, threads)) * padded_rows(B, t.R) * t.V * kLanes;
 }
 
 std::size_t tiled_recurrence_h_size(const Layer& layer, int B) {
@@ -415,7 +436,7 @@ void tiled_recurrence_forward(const TiledRecurrence& a) {
 
 #else  // not x86-64: the GEMM path runs instead
 
-bool tiled_recurrence_applies(const Layer&, int, int, bool) noexcept {
+bool tiled_recurrence_applies(const Layer&, int, bool) noexcept {
   return false;
 }
 std::size_t tiled_recurrence_packed_size(const Layer&) {

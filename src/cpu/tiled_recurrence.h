@@ -5,7 +5,9 @@
 // thread owns a run of panels, computes h W_h^T for all sequences and its units in register
 // tiles (rows x panel width), and applies the cell's gate math (kernels/cell_math.h) to a tile
 // while it is still in L1, so that neither the gates nor the recurrent sums make a trip through
-// memory. The threads meet at a spin barrier once per step, h alternating between two buffers.
+// memory. The threads meet at a spin barrier once per step, h alternating between two buffers;
+// with 16 or more sequences per thread they split the sequences instead (each thread all panels
+// for its own sequences) and never meet.
 // Every unit's sum is made by one thread in one order (k ascending), so the results do not
 // depend on the thread count or on how rows fall into tiles.
 #pragma once
@@ -38,12 +40,12 @@ struct TiledRecurrence {
   float* sums = nullptr;        // [tiled_recurrence_sums_size]: each thread's tile sums
 };
 
-// Whether this path runs the layer's recurrence at batch B on `threads` threads, in inference or
+// Whether this path runs the layer's recurrence at batch B, in inference or
 // in training's forward pass: an LSTM, a GRU that resets after the matmul or a vanilla RNN, a CPU
-// with AVX-512F, and a batch where it measured faster than the GEMM path (the thresholds and
-// their measurements are in tiled_recurrence.cpp). A GRU that resets before the matmul needs
+// with AVX-512F, and, in training, at most 16 sequences (past that it measured no faster than the
+// GEMM path; the numbers are in tiled_recurrence.cpp). A GRU that resets before the matmul needs
 // every unit's r before any unit's n sum, two meetings per step; it stays on the GEMM path.
-bool tiled_recurrence_applies(const Layer& layer, int B, int threads, bool training) noexcept;
+bool tiled_recurrence_applies(const Layer& layer, int B, bool training) noexcept;
 
 // Element counts of TiledRecurrence's buffers for this layer, batch and thread count.
 std::size_t tiled_recurrence_h_size(const Layer& layer, int B);
