@@ -42,4 +42,17 @@ void gru_after_gates16(const float* sums, const float* p, const float* bias, con
   out.store(h);
 }
 
+void lstm_backward_gates16(const float* g, int H, const float* c_prev, const float* dh, float* dc,
+                           float* dz, float* dz_step) {
+  const cell::LstmUnitGrad<Lanes16> d = cell::lstm_backward(
+      Lanes16::load(g), Lanes16::load(g + H), Lanes16::load(g + 2 * H), Lanes16::load(g + 3 * H),
+      Lanes16::load(c_prev), Lanes16::load(dh), Lanes16::load(dc));
+  const Lanes16 gates[4] = {d.di, d.df, d.dg, d.do_};
+  for (int k = 0; k < 4; ++k) {
+    gates[k].store(dz + k * H);
+    gates[k].store(dz_step + k * H);
+  }
+  d.dc_prev.store(dc);
+}
+
 }  // namespace rnnx::cpu

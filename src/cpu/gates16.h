@@ -17,4 +17,10 @@ void lstm_gates16(const float* sums, const float* p, const float* bias, int H, f
 void gru_after_gates16(const float* sums, const float* p, const float* bias, const float* bhn,
                        const float* h_prev, int H, float* act, float* hn, float* h);
 
+// LSTM backward: g the saved activated gates (gate k at g + k * H), c_prev [16], dh the gradient
+// arriving at h (from later steps and this step's output), dc at c. Writes the pre-activation
+// gradients to dz and dz_step (gate k at + k * H) and the gradient of c_prev to dc.
+void lstm_backward_gates16(const float* g, int H, const float* c_prev, const float* dh, float* dc,
+                           float* dz, float* dz_step);
+
 }  // namespace rnnx::cpu
