@@ -609,7 +609,8 @@ TEST(CpuTiledRecurrence, TakesOnlyTheBatchesWhereItMeasuredFaster) {
 }
 
 // The AVX-512 gate math (cpu/gates16.cpp: the cell math on 16-float registers, its own exp and a
-// reciprocal-based division) against the scalar cell math the other paths use, on pre-activations
+// reciprocal-based division; LSTM and GRU forward, LSTM backward) against the scalar cell math the
+// other paths use, on pre-activations
 // across the whole float range: within 2^-21 of max(1, |value|) (tanh as 2 sigmoid(2x) - 1 is
 // only that close to 0 near 0, in either form), and the same ends (infinities, NaN) exactly.
 TEST(CpuTiledRecurrence, Gates16MatchTheScalarCellMath) {
@@ -680,6 +681,34 @@ TEST(CpuTiledRecurrence, Gates16MatchTheScalarCellMath) {
       }
       EXPECT_TRUE(close(hn[l], rec)) << hn[l] << " against " << rec;
       ++checked;
+    }
+    // LSTM backward from the gates just made, with gradients from the values (finite ones).
+    float dh[16], dc[16], dz[4][16], dz_step[4][16];
+    for (int l = 0; l < 16; ++l) {
+      dh[l] = std::isfinite(sums[1][l]) ? std::fmod(sums[1][l], 4.0f) : 1.0f;
+      dc[l] = std::isfinite(sums[2][l]) ? std::fmod(sums[2][l], 4.0f) : -1.0f;
+    }
+    float dc_want[16];
+    std::copy(dc, dc + 16, dc_want);
+    cpu::lstm_backward_gates16(&act[0][0], H, c_prev, dh, dc, &dz[0][0], &dz_step[0][0]);
+    for (int l = 0; l < 16; ++l) {
+      const cell::LstmUnitGrad<float> d = cell::lstm_backward(
+          act[0][l], act[1][l], act[2][l], act[3][l], c_prev[l], dh[l], dc_want[l]);
+      const float want[] = {d.di, d.df, d.dg, d.do_, d.dc_prev};
+      const float got[] = {dz[0][l], dz[1][l], dz[2][l], dz[3][l], dc[l]};
+      for (int k = 0; k < 5; ++k) {
+        // Gradients up to 4 in size multiply tanh(c)'s last-bit differences: 2^-18 of max(4, |v|).
+        const bool near = std::isnan(want[k])
+                              ? std::isnan(got[k])
+                              : std::fabs(double(got[k]) - want[k]) <=
+                                    std::ldexp(std::max(4.0, std::fabs(double(want[k]))), -18);
+        ASSERT_TRUE(near) << "LSTM backward output " << k << ": " << got[k] << " against "
+                          << want[k];
+        if (k < 4) {
+          ASSERT_EQ(__builtin_bit_cast(std::uint32_t, dz_step[k][l]),
+                    __builtin_bit_cast(std::uint32_t, dz[k][l]));
+        }
+      }
     }
   }
   EXPECT_GT(checked, 1000000u);
