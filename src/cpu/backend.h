@@ -5,7 +5,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <exception>
 #include <type_traits>
 #include <utility>
@@ -19,16 +18,19 @@
 
 namespace rnnx::cpu {
 
+// At least n elements of v, kept across calls: the cpu engine's arrays grow, never shrink.
+template <class U>
+U* sized(std::vector<U>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
 template <class T>
 class CpuBackend {
  public:
   explicit CpuBackend(int threads) : threads_(threads) {}
 
-  T* scratch(fused::Slot slot, std::size_t n) {
-    std::vector<T>& v = slots_[static_cast<int>(slot)];
-    if (v.size() < n) v.resize(n);
-    return v.data();
-  }
+  T* scratch(fused::Slot slot, std::size_t n) { return sized(slots_[static_cast<int>(slot)], n); }
   std::size_t held_bytes() const {
     std::size_t bytes = 0;
     for (const std::vector<T>& v : slots_) bytes += v.capacity() * sizeof(T);
@@ -207,15 +209,6 @@ class CpuBackend {
  private:
   int threads_;
   std::vector<T> slots_[static_cast<int>(fused::Slot::count)];
-  // n floats starting on a 64-byte boundary: the tiled path's vector loads and stores then never
-  // straddle two cache lines.
-  static float* sized(std::vector<float>& v, std::size_t n) {
-    constexpr std::size_t kAlign = 64 / sizeof(float);
-    if (v.size() < n + kAlign) v.resize(n + kAlign);
-    const std::size_t offset = reinterpret_cast<std::uintptr_t>(v.data()) / sizeof(float) % kAlign;
-    return v.data() + (offset == 0 ? 0 : kAlign - offset);
-  }
-
   std::vector<float> small_batch_h_, small_batch_wh_;   // cpu/small_batch.h
   std::vector<float> tiled_h_, tiled_wh_, tiled_sums_;  // cpu/tiled_recurrence.h
 };

@@ -29,11 +29,7 @@ struct ReserveHeader {
 static_assert(sizeof(ReserveHeader) == 64, "the reserve's arrays start 64 bytes in");
 constexpr char kMagic[8] = {'r', 'n', 'n', 'x', 'c', 'p', 'u', '1'};
 
-template <class T>
-T* sized(std::vector<T>& v, std::size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
+using cpu::sized;
 
 // [n0][n1][F] -> [n1][n0][F]
 template <class T>

@@ -1,5 +1,5 @@
-// Compiled with -fno-trapping-math (src/CMakeLists.txt), as cpu/pointwise.cpp: the gate math's
-// loops over a tile's 16 lanes vectorize only with it.
+// Compiled with -fno-trapping-math (src/CMakeLists.txt), as cpu/pointwise.cpp: the RNN's
+// activation loop over a block's lanes vectorizes only with it.
 #include "cpu/tiled_recurrence.h"
 
 #include <omp.h>
@@ -22,6 +22,8 @@ namespace rnnx::cpu {
 
 namespace {
 
+using fused::StepRows;
+
 constexpr int kLanes = 16;         // floats per AVX-512 register: a panel's units per gate block
 constexpr int kAccumulators = 24;  // of the 32 registers; the rest hold W_h's vectors and h
 constexpr int kDepth = 128;  // columns of W_h per pass: 128 x 4 x 16 floats (32 KiB) stay in L1
@@ -41,6 +43,7 @@ constexpr int kTrainingBatches = 16;
 
 // How a layer's W_h is cut into panels and its sequences into row tiles.
 struct Tiling {
+  CellKind kind = CellKind::lstm;
   int G = 0;       // gates
   int blocks = 0;  // blocks of 16 units per panel: 2 for the one-gate RNN, else 1
   int V = 0;       // vectors per panel column: G * blocks
@@ -51,7 +54,8 @@ struct Tiling {
 
 Tiling tiling_of(const Layer& layer) {
   Tiling t;
-  t.G = cell_traits(cell_kind(layer)).gates;
+  t.kind = cell_kind(layer);
+  t.G = cell_traits(t.kind).gates;
   t.blocks = t.G == 1 ? 2 : 1;
   t.V = t.G * t.blocks;
   t.R = kAccumulators / t.V;
@@ -152,42 +156,48 @@ struct RowOut {
   std::size_t row;    // t * B + b, for the saved arrays
 };
 
-// Each block computes into arrays of its own from inputs it only reads, then stores: the
-// compiler vectorizes the math loops only when no store can alias what they read.
-
+// n <= 16 floats; a whole block's 16 as one vector move rather than a call to memmove.
 RNNX_AVX512 inline void store(float* to, const float* from, int n) {
-  std::copy(from, from + n, to);
+  if (n == kLanes) {
+    std::copy(from, from + kLanes, to);
+  } else {
+    std::copy(from, from + n, to);
+  }
 }
 
-template <bool kSave, bool kFull>
+// A block of n < 16 units (the last of a hidden size that is not a multiple of 16) goes through
+// the same 16-lane gate math as the others, on zero-padded copies of its inputs whose extra lanes
+// are never stored. lanes: `from`'s n floats, or their padded copy in `pad`.
+RNNX_AVX512 const float* lanes(const float* from, int n, float* pad) {
+  if (n == kLanes) return from;
+  std::fill(pad, pad + kLanes, 0.0f);
+  std::copy(from, from + n, pad);
+  return pad;
+}
+
+// The same for `gates` rows H apart (a proj row's or the bias's segments); the rows returned are
+// H apart for a whole block and 16 apart for a padded one (lanes_stride).
+RNNX_AVX512 const float* gate_lanes(const float* from, int H, int gates, int n,
+                                    float (*pad)[kLanes]) {
+  if (n == kLanes) return from;
+  for (int g = 0; g < gates; ++g) lanes(from + std::size_t(g) * H, n, pad[g]);
+  return pad[0];
+}
+RNNX_AVX512 int lanes_stride(int H, int n) {
+  return n == kLanes ? H : kLanes;
+}
+
+template <bool kSave>
 RNNX_AVX512 void lstm_block(const TiledRecurrence& a, const RowOut& o, const float* s, int u0,
-                            int n_tail, float* c) {
-  const int H = a.layer->hidden, n = kFull ? kLanes : n_tail;
-  const float forget_bias = static_cast<float>(a.layer->forget_bias);
-  const float* __restrict p = o.p + u0;
-  const float* __restrict bias = a.bias + u0;
-  float act[4][kLanes], c_old[kLanes], c_new[kLanes], h_new[kLanes];
-  std::copy(c + u0, c + u0 + n, c_old);
-  if constexpr (kFull) {
-    lstm_gates16(s, p, bias, H, forget_bias, c_old, act[0], c_new, h_new);
-  } else {
-    for (int l = 0; l < n; ++l) act[0][l] = cell::lstm_input_gate(s[l] + p[l] + bias[l]);
-    for (int l = 0; l < n; ++l) {
-      act[1][l] = cell::lstm_forget_gate(s[kLanes + l] + p[H + l] + bias[H + l], forget_bias);
-    }
-    for (int l = 0; l < n; ++l) {
-      act[2][l] = cell::lstm_cell_gate(s[2 * kLanes + l] + p[2 * H + l] + bias[2 * H + l]);
-    }
-    for (int l = 0; l < n; ++l) {
-      act[3][l] = cell::lstm_output_gate(s[3 * kLanes + l] + p[3 * H + l] + bias[3 * H + l]);
-    }
-    for (int l = 0; l < n; ++l) {
-      const cell::LstmState<float> st =
-          cell::lstm_state(act[0][l], act[1][l], act[2][l], act[3][l], c_old[l]);
-      c_new[l] = st.c;
-      h_new[l] = st.h;
-    }
-  }
+                            int n, float* c) {
+  const int H = a.layer->hidden;
+  float p_pad[4][kLanes], bias_pad[4][kLanes], c_pad[kLanes];
+  const float* p = gate_lanes(o.p + u0, H, 4, n, p_pad);
+  const float* bias = gate_lanes(a.bias + u0, H, 4, n, bias_pad);
+  const float* c_old = lanes(c + u0, n, c_pad);
+  float act[4][kLanes], c_new[kLanes], h_new[kLanes];
+  lstm_gates16(s, p, bias, lanes_stride(H, n), static_cast<float>(a.layer->forget_bias), c_old,
+               act[0], c_new, h_new);
   if constexpr (kSave) {
     float* gates = a.save.gates + o.row * 4 * H + u0;
     for (int g = 0; g < 4; ++g) store(gates + g * H, act[g], n);
@@ -199,26 +209,17 @@ RNNX_AVX512 void lstm_block(const TiledRecurrence& a, const RowOut& o, const flo
   store(o.y + u0, h_new, n);
 }
 
-template <bool kSave, bool kFull>
+template <bool kSave>
 RNNX_AVX512 void gru_after_block(const TiledRecurrence& a, const RowOut& o, const float* s, int u0,
-                                 int n_tail) {
-  const int H = a.layer->hidden, n = kFull ? kLanes : n_tail;
-  const float* __restrict p = o.p + u0;
-  const float* __restrict bias = a.bias + u0;
-  const float* __restrict bhn = a.bhn + u0;
-  const float* __restrict h_prev = o.hcur + u0;
+                                 int n) {
+  const int H = a.layer->hidden;
+  float p_pad[3][kLanes], bias_pad[3][kLanes], bhn_pad[kLanes], h_pad[kLanes];
+  const float* p = gate_lanes(o.p + u0, H, 3, n, p_pad);
+  const float* bias = gate_lanes(a.bias + u0, H, 3, n, bias_pad);
+  const float* bhn = lanes(a.bhn + u0, n, bhn_pad);
+  const float* h_prev = lanes(o.hcur + u0, n, h_pad);
   float act[3][kLanes], hn[kLanes], h_new[kLanes];
-  if constexpr (kFull) {
-    gru_after_gates16(s, p, bias, bhn, h_prev, H, act[0], hn, h_new);
-  } else {
-    for (int l = 0; l < n; ++l) act[0][l] = cell::sigmoid(s[l] + p[l] + bias[l]);
-    for (int l = 0; l < n; ++l) act[1][l] = cell::sigmoid(s[kLanes + l] + p[H + l] + bias[H + l]);
-    for (int l = 0; l < n; ++l) {
-      hn[l] = s[2 * kLanes + l] + bhn[l];
-      act[2][l] = cell::gru_candidate(p[2 * H + l] + bias[2 * H + l], hn[l], act[0][l], true);
-      h_new[l] = cell::gru_output(act[1][l], act[2][l], h_prev[l]);
-    }
-  }
+  gru_after_gates16(s, p, bias, bhn, h_prev, lanes_stride(H, n), act[0], hn, h_new);
   if constexpr (kSave) {
     float* gates = a.save.gates + o.row * 3 * H + u0;
     for (int g = 0; g < 3; ++g) store(gates + g * H, act[g], n);
@@ -229,10 +230,12 @@ RNNX_AVX512 void gru_after_block(const TiledRecurrence& a, const RowOut& o, cons
   store(o.y + u0, h_new, n);
 }
 
-template <bool kRelu, bool kSave, bool kFull>
+// The RNN's one activation is a loop the compiler vectorizes; the block computes into an array
+// of its own first, so that no store can alias what the loop reads.
+template <bool kRelu, bool kSave>
 RNNX_AVX512 void rnn_block(const TiledRecurrence& a, const RowOut& o, const float* s, int u0,
-                           int n_tail) {
-  const int H = a.layer->hidden, n = kFull ? kLanes : n_tail;
+                           int n) {
+  const int H = a.layer->hidden;
   const float* __restrict p = o.p + u0;
   const float* __restrict bias = a.bias + u0;
   float h_new[kLanes];
@@ -245,24 +248,22 @@ RNNX_AVX512 void rnn_block(const TiledRecurrence& a, const RowOut& o, const floa
   store(o.y + u0, h_new, n);
 }
 
-// The gate math of panel p for sequence b at this step, sums s[V][16]: each block of 16 units
-// with the lane count fixed at 16 (the loops then compile without a remainder), the last one of
-// a hidden size that is not a multiple of 16 with its own count.
-template <bool kSave, bool kFull>
-RNNX_AVX512 void block_gate_math(const TiledRecurrence& a, const RowOut& o, const float* s, int u0,
-                                 int n, int b) {
-  switch (cell_kind(*a.layer)) {
+// The gate math of one block of n <= 16 units for sequence b at this step, sums s[G][16].
+template <bool kSave>
+RNNX_AVX512 void block_gate_math(const TiledRecurrence& a, CellKind kind, const RowOut& o,
+                                 const float* s, int u0, int n, int b) {
+  switch (kind) {
     case CellKind::lstm:
-      lstm_block<kSave, kFull>(a, o, s, u0, n, a.c + std::size_t(b) * a.layer->hidden);
+      lstm_block<kSave>(a, o, s, u0, n, a.c + std::size_t(b) * a.layer->hidden);
       return;
     case CellKind::gru_reset_after:
-      gru_after_block<kSave, kFull>(a, o, s, u0, n);
+      gru_after_block<kSave>(a, o, s, u0, n);
       return;
     case CellKind::rnn_tanh:
-      rnn_block<false, kSave, kFull>(a, o, s, u0, n);
+      rnn_block<false, kSave>(a, o, s, u0, n);
       return;
     case CellKind::rnn_relu:
-      rnn_block<true, kSave, kFull>(a, o, s, u0, n);
+      rnn_block<true, kSave>(a, o, s, u0, n);
       return;
     case CellKind::gru_reset_before:
       return;  // not taken (tiled_recurrence_applies)
@@ -271,11 +272,12 @@ RNNX_AVX512 void block_gate_math(const TiledRecurrence& a, const RowOut& o, cons
 
 // Starts loading what the gate math of sequence b will read at this step (its proj row's
 // segments for panel p), while the tile's sums are being made.
-RNNX_AVX512 void prefetch_row(const TiledRecurrence& a, const Tiling& t, int s, int p, int b) {
-  if (s >= a.len[b]) return;
+RNNX_AVX512 void prefetch_row(const TiledRecurrence& a, const Tiling& t, const StepRows& step,
+                              int p, int b) {
+  const int time = step.time(b);
+  if (time < 0) return;
   const int H = a.layer->hidden;
-  const int time = a.dir == Dir::fw ? s : a.len[b] - 1 - s;
-  const float* proj = a.proj + (std::size_t(time) * a.B + b) * t.G * H + p * t.units;
+  const float* proj = a.proj + step.row(time, b) * t.G * H + p * t.units;
   for (int g = 0; g < t.G; ++g) {
     for (int q = 0; q < t.blocks; ++q) {
       _mm_prefetch(reinterpret_cast<const char*>(proj + g * H + q * kLanes), _MM_HINT_T0);
@@ -285,27 +287,22 @@ RNNX_AVX512 void prefetch_row(const TiledRecurrence& a, const Tiling& t, int s, 
 
 // Sequence b's step for panel p: the gate math, or for an ended sequence its state carried.
 template <bool kSave>
-RNNX_AVX512 void row_step(const TiledRecurrence& a, const Tiling& t, int s, int p, int b,
-                          const float* sums, const float* hcur, float* hnext) {
+RNNX_AVX512 void row_step(const TiledRecurrence& a, const Tiling& t, const StepRows& step, int p,
+                          int b, const float* sums, const float* hcur, float* hnext) {
   const int H = a.layer->hidden;
   const std::size_t at = std::size_t(b) * H;
   const int first_unit = p * t.units;
-  if (s >= a.len[b]) {
+  const int time = step.time(b);
+  if (time < 0) {
     const int last_unit = std::min(H, first_unit + t.units);
     std::copy(hcur + at + first_unit, hcur + at + last_unit, hnext + at + first_unit);
     return;
   }
-  const int time = a.dir == Dir::fw ? s : a.len[b] - 1 - s;
-  const std::size_t row = std::size_t(time) * a.B + b;
+  const std::size_t row = step.row(time, b);
   const RowOut o{a.proj + row * t.G * H, hcur + at, hnext + at, a.y + row * a.y_ld, row};
   for (int q = 0; q < t.blocks; ++q) {
     const int u0 = first_unit + q * kLanes, n = std::min(kLanes, H - u0);
-    const float* sq = sums + q * t.G * kLanes;
-    if (n == kLanes) {
-      block_gate_math<kSave, true>(a, o, sq, u0, n, b);
-    } else if (n > 0) {
-      block_gate_math<kSave, false>(a, o, sq, u0, n, b);
-    }
+    if (n > 0) block_gate_math<kSave>(a, t.kind, o, sums + q * t.G * kLanes, u0, n, b);
   }
 }
 
@@ -318,6 +315,7 @@ RNNX_AVX512 void step_panels(const TiledRecurrence& a, const Tiling& t, TileSums
                              float* sums) {
   const int H = a.layer->hidden;
   const std::size_t panel_size = std::size_t(H) * t.V * kLanes, row_sums = t.V * kLanes;
+  const StepRows step{a.B, a.len, s, a.dir};
   for (int p = p0; p < p1; ++p) {
     const float* panel = a.packed + p * panel_size;
     for (int k0 = 0; k0 < H; k0 += kDepth) {
@@ -327,12 +325,12 @@ RNNX_AVX512 void step_panels(const TiledRecurrence& a, const Tiling& t, TileSums
         if (k1 == H) {
           // This tile's rows were asked for one tile ago; ask for the next tile's now.
           const int last = std::min({end + R, r1, a.B});
-          for (int b = m == r0 ? m : end; b < last; ++b) prefetch_row(a, t, s, p, b);
+          for (int b = m == r0 ? m : end; b < last; ++b) prefetch_row(a, t, step, p, b);
         }
         tile(hcur + std::size_t(m) * H, H, k0, k1, panel, sums + m * row_sums, k0 == 0);
         if (k1 == H) {
           for (int b = m; b < end; ++b) {
-            row_step<kSave>(a, t, s, p, b, sums + b * row_sums, hcur, hnext);
+            row_step<kSave>(a, t, step, p, b, sums + b * row_sums, hcur, hnext);
           }
         }
       }
