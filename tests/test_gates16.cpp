@@ -1,5 +1,6 @@
-// The cpu engine's AVX-512 gate math (src/cpu/gates16.cpp: kernels/cell_math.h's formulas on
-// 16-float registers, src/cpu/lanes16.h) against the scalar cell math the other paths run.
+// The cpu engine's vector gate math (src/cpu/gates16.h: kernels/cell_math.h's formulas on
+// 16-float registers, built for AVX-512 and for AVX2) against the scalar cell math the other paths
+// run.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -22,15 +23,12 @@ bool within(float got, float want, double floor, int exponent) {
          std::ldexp(std::max(floor, std::fabs(double(want))), exponent);
 }
 
-// The AVX-512 gate math (cpu/gates16.cpp: the cell math on 16-float registers, its own exp and a
-// reciprocal-based division; LSTM and GRU forward, LSTM backward) against the scalar cell math the
-// other paths use, on pre-activations across the whole float range: within 2^-21 of max(1, |value|)
-// (tanh as 2 sigmoid(2x) - 1 is only that close to 0 near 0, in either form), and the same ends
-// (infinities, NaN) exactly.
-TEST(CpuTiledRecurrence, Gates16MatchTheScalarCellMath) {
-  if (!__builtin_cpu_supports("avx512f")) {
-    GTEST_SKIP() << "no AVX-512F on this CPU: cpu/gates16.cpp never runs here";
-  }
+// One instruction set's gate math (the cell math on 16-float registers, its own exp and, on
+// AVX-512, a reciprocal-based division; LSTM and GRU forward, LSTM backward) against
+// the scalar cell math the other paths use, on pre-activations across the whole float range:
+// within 2^-21 of max(1, |value|) (tanh as 2 sigmoid(2x) - 1 is only that close to 0 near 0, in
+// either form), and the same ends (infinities, NaN) exactly.
+void expect_gates16_match_the_scalar_cell_math(const cpu::Gates16& gates) {
   std::vector<float> values = {0.0f,
                                -0.0f,
                                1e-30f,
@@ -64,10 +62,10 @@ TEST(CpuTiledRecurrence, Gates16MatchTheScalarCellMath) {
       h_prev[l] = c_prev[l];
     }
     float act[4][16], c[16], h[16];
-    cpu::lstm_gates16(&sums[0][0], zeros.data(), zeros.data(), H, 1.0f, c_prev, &act[0][0], c, h);
+    gates.lstm(&sums[0][0], zeros.data(), zeros.data(), H, 1.0f, c_prev, &act[0][0], c, h);
     float gru_act[3][16], hn[16], gru_h[16];
-    cpu::gru_after_gates16(&sums[0][0], zeros.data(), zeros.data(), zeros.data(), h_prev, H,
-                           &gru_act[0][0], hn, gru_h);
+    gates.gru_after(&sums[0][0], zeros.data(), zeros.data(), zeros.data(), h_prev, H,
+                    &gru_act[0][0], hn, gru_h);
     for (int l = 0; l < 16; ++l) {
       // The scalar path adds p and bias first; here both are 0, as in the vector call.
       const float zi = sums[0][l] + 0.0f + 0.0f, zf = sums[1][l] + 0.0f + 0.0f;
@@ -101,7 +99,7 @@ TEST(CpuTiledRecurrence, Gates16MatchTheScalarCellMath) {
     }
     float dc_want[16];
     std::copy(dc, dc + 16, dc_want);
-    cpu::lstm_backward_gates16(&act[0][0], H, c_prev, dh, dc, &dz[0][0], &dz_step[0][0]);
+    gates.lstm_backward(&act[0][0], H, c_prev, dh, dc, &dz[0][0], &dz_step[0][0]);
     for (int l = 0; l < 16; ++l) {
       const cell::LstmUnitGrad<float> d = cell::lstm_backward(
           act[0][l], act[1][l], act[2][l], act[3][l], c_prev[l], dh[l], dc_want[l]);
@@ -119,6 +117,20 @@ TEST(CpuTiledRecurrence, Gates16MatchTheScalarCellMath) {
     }
   }
   EXPECT_GT(checked, 1000000u);
+}
+
+TEST(CpuTiledRecurrence, Gates16OnAvx512MatchTheScalarCellMath) {
+  if (!__builtin_cpu_supports("avx512f")) {
+    GTEST_SKIP() << "no AVX-512F on this CPU: cpu/gates16_avx512.cpp never runs here";
+  }
+  expect_gates16_match_the_scalar_cell_math(cpu::gates16(cpu::VectorIsa::avx512));
+}
+
+TEST(CpuTiledRecurrence, Gates16OnAvx2MatchTheScalarCellMath) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    GTEST_SKIP() << "no AVX2 with FMA on this CPU: cpu/gates16_avx2.cpp never runs here";
+  }
+  expect_gates16_match_the_scalar_cell_math(cpu::gates16(cpu::VectorIsa::avx2));
 }
 
 }  // namespace

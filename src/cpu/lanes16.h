@@ -1,8 +1,8 @@
 // 16 floats in one AVX-512 register, with the operators and functions the cell math
 // (kernels/cell_math.h) uses, so that the cpu engine runs the same formulas a register at a time.
 // Include it only in a file compiled for AVX-512 (-mavx512f) that instantiates nothing else from
-// headers (src/cpu/gates16.cpp): its inline functions would otherwise be AVX-512 code that the
-// linker may pick for the rest of the library.
+// headers (src/cpu/gates16_avx512.cpp): its inline functions would otherwise be AVX-512 code that
+// the linker may pick for the rest of the library. cpu/lanes8.h is its AVX2 twin.
 #pragma once
 
 #if !defined(__AVX512F__)
@@ -13,9 +13,10 @@
 
 #include "kernels/cell_math.h"
 
-namespace rnnx::cpu {
+namespace rnnx::cpu::avx512 {
 
 struct Lanes16 {
+  static constexpr int kWidth = 16;
   __m512 v;
 
   Lanes16() = default;
@@ -81,4 +82,4 @@ inline Lanes16 tanh_(Lanes16 x) {
   return cell::tanh_from_exp(x);
 }
 
-}  // namespace rnnx::cpu
+}  // namespace rnnx::cpu::avx512

@@ -22,15 +22,6 @@ namespace rnnx::cpu {
 
 namespace {
 
-#if defined(__x86_64__)
-// Asked at the first call, not in a static initializer, which may run before the CPU's
-// features are read.
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-#endif
-
 // ---- rows: one sequence's units at one step ----
 
 // act: where the activated gates go, [4H]: the reserve's row when training, else the rec row
@@ -107,23 +98,22 @@ RNNX_CLONES void gru_before_forward_row(int H, const T* __restrict p, const T* _
 }
 
 // GCC does not vectorize this loop (it reports a load it has no vector type for), so float32 on
-// an AVX-512 CPU runs it 16 units at a time through cpu/gates16.h: the same cell math.
+// an AVX-512 or AVX2 CPU runs it 16 units at a time through cpu/gates16.h: the same cell math.
 template <class T>
 RNNX_CLONES void lstm_backward_row(int H, const T* __restrict g, const T* __restrict cp,
                                    const T* __restrict dh, const T* __restrict dout,
                                    T* __restrict dc, T* __restrict dz, T* __restrict dz_step) {
   int j = 0;
-#if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>) {
-    if (has_avx512()) {
+    if (const VectorIsa isa = vector_isa(); isa != VectorIsa::none) {
+      const auto backward = gates16(isa).lstm_backward;
       float dh_total[16];
       for (; j + 16 <= H; j += 16) {
         for (int l = 0; l < 16; ++l) dh_total[l] = dh[j + l] + dout[j + l];
-        lstm_backward_gates16(g + j, H, cp + j, dh_total, dc + j, dz + j, dz_step + j);
+        backward(g + j, H, cp + j, dh_total, dc + j, dz + j, dz_step + j);
       }
     }
   }
-#endif
   for (; j < H; ++j) {
     const cell::LstmUnitGrad<T> d = cell::lstm_backward(g[j], g[H + j], g[2 * H + j], g[3 * H + j],
                                                         cp[j], dh[j] + dout[j], dc[j]);
