@@ -199,6 +199,69 @@ TEST(CpuEngine, PaddingIsNeverRead) {
   EXPECT_EQ(clean.dweights, dirty.dweights);
 }
 
+// Rows past each sequence's length are zeroed only where no step writes them, the others written
+// without being zeroed first: what an earlier call left in the plan's arrays and in the reserve
+// (every row written at full length, then NaN over the reserve) must not reach the results.
+template <class T>
+void expect_leftovers_never_read(DType dtype) {
+  const test::MatrixCase c = test::gradient_matrix(dtype)[3];  // LSTM, 1 layer, bi, mixed lengths
+  ASSERT_FALSE(c.lengths.empty());
+  const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 63);
+  const test::Result fresh = test::run(p, Engine::cpu, true);
+
+  auto typed = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
+  // States are float32 for a float32 model, float64 for a float64 one: T either way.
+  const std::vector<T> x = typed(p.x), w = typed(p.weights), dy = typed(p.dy);
+  const std::vector<T> init = typed(p.init), dfinal = typed(p.dfinal);
+  const std::size_t state = StateLayout(c.model, c.batch).size();
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> y(fresh.y.size(), nan), dx(x.size(), nan), dweights(w.size(), nan);
+  std::vector<T> final_state(state, nan), dinit(state, nan);
+  Rnn rnn(c.model, Engine::cpu);
+  std::vector<unsigned char> reserve(rnn.reserve_bytes(c.steps, c.batch));
+  Forward f;
+  f.steps = c.steps;
+  f.batch = c.batch;
+  f.x = x;
+  f.weights = w;
+  f.init = init;
+  f.y = y;
+  f.final_state = final_state;
+  Backward b;
+  b.dy = dy;
+  b.dfinal = dfinal;
+  b.dx = dx;
+  b.dinit = dinit;
+  b.dweights = dweights;
+  const Reserve r{reserve.data(), reserve.size()};
+  rnn.forward_train(f, r);  // every sequence at full length: every row written
+  rnn.backward(f, b, r);
+  std::fill(reserve.begin(), reserve.end(), static_cast<unsigned char>(0xFF));  // NaN bits
+  for (std::vector<T>* v : {&y, &dx, &dweights, &final_state, &dinit}) {
+    std::fill(v->begin(), v->end(), nan);
+  }
+  f.lengths = c.lengths.data();
+  rnn.forward_train(f, r);
+  rnn.backward(f, b, r);
+  auto doubles = [](const std::vector<T>& v) { return std::vector<double>(v.begin(), v.end()); };
+  EXPECT_EQ(doubles(y), fresh.y);
+  EXPECT_EQ(doubles(final_state), fresh.final_state);
+  EXPECT_EQ(doubles(dx), fresh.dx);
+  EXPECT_EQ(doubles(dinit), fresh.dinit);
+  EXPECT_EQ(doubles(dweights), fresh.dweights);
+}
+
+TEST(CpuEngine, LeftoversOfEarlierCallsAreNeverRead) {
+  {
+    SCOPED_TRACE("float64");
+    expect_leftovers_never_read<double>(DType::f64);
+  }
+  {
+    SCOPED_TRACE("float32");
+    expect_leftovers_never_read<float>(DType::f32);
+  }
+}
+
 TEST(CpuEngine, WorkspaceIsReportedAndKept) {
   const test::MatrixCase c = test::gradient_matrix()[9];
   Rnn rnn(c.model, Engine::cpu);

@@ -42,6 +42,15 @@ class CpuBackend {
   }
   void copy(const T* from, std::size_t n, T* to) { std::copy(from, from + n, to); }
   void zero(T* p, std::size_t n) { std::fill(p, p + n, T(0)); }
+  // Rows (t, b) of p [times][B][row] past sequence b's length: those no step writes. The rows
+  // before are left alone, to be written once rather than zeroed first.
+  void zero_ended_rows(const fused::Sequences& seq, std::size_t times, std::size_t row, T* p) {
+    for (std::size_t t = 0; t < times; ++t) {
+      for (int b = 0; b < seq.B; ++b) {
+        if (t >= std::size_t(seq.len[b])) std::fill_n(p + (t * seq.B + b) * row, row, T(0));
+      }
+    }
+  }
   void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
             int ldb, T beta, T* C, int ldc) {
     cpu::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -195,9 +204,25 @@ class CpuBackend {
     }
   }
 
+  // out[k] += column k's sum over the rows, added in row order as one thread would, so that the
+  // bits do not depend on the thread count: the threads share runs of columns, each run summed
+  // in an array of its own that stays in L1 while the rows stream past.
   void add_column_sums(const T* dz, std::size_t rows, int cols, T* out) {
-    for (std::size_t r = 0; r < rows; ++r)
-      for (int k = 0; k < cols; ++k) out[k] += dz[r * cols + k];
+    constexpr int kMaxRun = 1024;
+    const int run = std::min(kMaxRun, (cols + 16 * threads_ - 1) / (16 * threads_) * 16);
+    const int runs = (cols + run - 1) / run;
+    const bool threaded = runs > 1 && rows * cols >= (std::size_t(1) << 16);
+#pragma omp parallel for num_threads(std::min(threads_, runs)) schedule(static) if (threaded)
+    for (int i = 0; i < runs; ++i) {
+      const int first = i * run, n = std::min(run, cols - first);
+      T sums[kMaxRun];
+      std::copy(out + first, out + first + n, sums);
+      for (std::size_t r = 0; r < rows; ++r) {
+        const T* row = dz + r * cols + first;
+        for (int k = 0; k < n; ++k) sums[k] += row[k];
+      }
+      std::copy(sums, sums + n, out + first);
+    }
   }
 
   // out[row][j] = r[row][j] * h_prev[row][j], r being the first H of each row's 3H gates.

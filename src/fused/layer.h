@@ -7,6 +7,8 @@
 // A Backend<T> provides, on its own memory and (GPU) stream:
 //   T* scratch(Slot, n)                      an array of at least n elements, kept across calls
 //   void copy(const T* from, n, T* to), void zero(T* p, n)
+//   void zero_ended_rows(seq, times, row, p)  zeroes the rows (t, b) of p [times][B][row] with
+//                                            t >= len[b] (and may zero the others too)
 //   void gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)   row-major
 //   const T* projection_bias(const LayerWeights<T>&)   [G*H]: bx + bh, but bx alone for the n
 //                                                      rows where bhn_apart (fused/steps.h)
@@ -129,8 +131,8 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
   // Rows of ended sequences stay zero, so the GEMMs below skip them for free.
   T* dzx = be.scratch(Slot::dzx, rows * GH);
   T* dzh = gru ? be.scratch(Slot::dzh, rows * GH) : dzx;
-  be.zero(dzx, rows * GH);
-  if (gru) be.zero(dzh, rows * GH);
+  be.zero_ended_rows(seq, seq.max_len, GH, dzx);
+  if (gru) be.zero_ended_rows(seq, seq.max_len, GH, dzh);
   T* dz_step = be.scratch(Slot::dz_step, std::size_t(B) * GH);
   T* dh_step = be.scratch(Slot::dh_step, state);
   T* dh_direct = be.scratch(Slot::dh_direct, state);

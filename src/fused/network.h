@@ -38,7 +38,7 @@ void network_forward(const Model& m, const Sequences& seq, int steps, const T* x
   const WeightLayout wl(m);
   const StateLayout sl(m, seq.B);
   const int L = static_cast<int>(m.layers.size());
-  const std::size_t tb = std::size_t(steps) * seq.B, rows = std::size_t(seq.max_len) * seq.B;
+  const std::size_t tb = std::size_t(steps) * seq.B;
   std::vector<LayerOffsets> map;
   if (reserve != nullptr) reserve_elements(m, steps, seq.B, &map);
 
@@ -51,7 +51,7 @@ void network_forward(const Model& m, const Sequences& seq, int steps, const T* x
              : reserve != nullptr
                  ? reserve + map[l].out
                  : fw.scratch(l % 2 ? Slot::layer_out_b : Slot::layer_out_a, tb * D);
-    fw.zero(out, tb * D);  // zero past each length
+    fw.zero_ended_rows(seq, steps, D, out);  // zero past each length
     if (layer.bidirectional) fw.fork(bw);
     for (int d = 0; d < directions(layer); ++d) {
       Backend& be = d == 0 ? fw : bw;
@@ -59,8 +59,8 @@ void network_forward(const Model& m, const Sequences& seq, int steps, const T* x
       const StepSave<T> save = save_of(reserve, reserve ? map[l].dir[d] : DirOffsets{}, layer);
       if (reserve != nullptr) {
         // Rows of ended sequences are read by the weight GEMMs (times zero); keep them finite.
-        be.zero(save.gates, rows * traits.gates * H);
-        be.zero(save.h_prev, rows * H);
+        be.zero_ended_rows(seq, seq.max_len, traits.gates * H, save.gates);
+        be.zero_ended_rows(seq, seq.max_len, H, save.h_prev);
       }
       layer_forward(be, layer_weights(m, wl, W, l, dir), dir, seq, in, init + sl.h(l, dir),
                     traits.has_c ? init + sl.c(l, dir) : nullptr, out + std::size_t(d) * H, D,

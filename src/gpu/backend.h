@@ -53,6 +53,10 @@ class GpuBackend {
   void zero(T* p, std::size_t n) {
     RNNX_CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(T), stream_));  // 0 bits are 0.0
   }
+  // The lengths are in device memory: every row is zeroed, the rows the steps write included.
+  void zero_ended_rows(const fused::Sequences& seq, std::size_t times, std::size_t row, T* p) {
+    zero(p, times * seq.B * row);
+  }
   void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
             int ldb, T beta, T* C, int ldc) {
     gpu::gemm(cublas_, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
