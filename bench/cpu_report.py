@@ -3,8 +3,9 @@ alone and the machine's FMA peak, all measured in one run of scripts/bench-cpu.s
 
     python bench/cpu_report.py RNNX_BENCH.json [TORCH.json] --out FOLDER --commit C
 
-Writes cpu-suite-DATE.json (both inputs, merged) and cpu-suite-DATE.md (the table) to FOLDER and
-prints the table. A ratio is the time of rnnx's cpu engine over the peer's: below 1 is faster.
+Writes cpu-suite-DATE-ISA.json (both inputs, merged) and cpu-suite-DATE-ISA.md (the table) to
+FOLDER and prints the table; ISA is the widest vector instruction set the cpu engine has code for
+on this CPU (avx512 or avx2), so that runs on two kinds of machine on one day keep both files. A ratio is the time of rnnx's cpu engine over the peer's: below 1 is faster.
 """
 
 import argparse
@@ -17,6 +18,21 @@ import sys
 
 from result_files import replace_files
 from timing import benchmark_results
+
+
+def cpu_description():
+    """The CPU's model name and its widest vector instruction set rnnx has code for ("avx512",
+    "avx2" or "" for neither), from /proc/cpuinfo where there is one."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return platform.processor() or "unknown CPU", ""
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    found = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
+    flags = set(found.group(1).split()) if found else set()
+    isa = "avx512" if "avx512f" in flags else "avx2" if {"avx2", "fma"} <= flags else ""
+    return (model.group(1).strip() if model else "unknown CPU"), isa
 
 
 def main():
@@ -46,10 +62,12 @@ def main():
 
     date = datetime.date.today().isoformat()
     ctx = bench.get("context", {})
+    model, isa = cpu_description()
     lines = [
         f"# cpu suite ({date}, commit {args.commit})",
         "",
-        f"{platform.node()}: {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz; "
+        f"{platform.node()}: {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz "
+        f"({model}, {isa or 'neither AVX2 nor AVX-512'}); "
         f"float32; `scripts/bench-cpu.sh`. PyTorch: "
         + (f"torch {torch_context['torch']}" if torch_context else "not installed, no peer")
         + ". Times in ms; a ratio is rnnx cpu's time over the peer's (below 1: rnnx faster). "
@@ -109,7 +127,7 @@ def main():
         "torch": torch,
         "seed_classifier_samples_per_second": seed,
     }
-    stem = f"cpu-suite-{date}"
+    stem = f"cpu-suite-{date}" + (f"-{isa}" if isa else "")
     replace_files(args.out, {stem + ".md": text, stem + ".json": json.dumps(merged, indent=1)})
     print(text)
     return 0

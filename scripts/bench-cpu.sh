@@ -6,7 +6,7 @@
 # alone and the machine's FMA peak; on every core (suite cpu) and on one thread (cpu1); then the
 # seed classifier's training speed against the same recipe in PyTorch
 # (bench/torch_seed_classifier.py). Prints
-# every ratio and writes bench/results/cpu-suite-DATE.{md,json} with machine, date and commit.
+# every ratio and writes bench/results/cpu-suite-DATE-ISA.{md,json} with machine, date and commit.
 # Usage: scripts/bench-cpu.sh [--quick]   (--quick: one iteration a case, a smoke run)
 # About 9 minutes on a 2-core machine once built (torch's first install adds a few).
 set -euo pipefail
