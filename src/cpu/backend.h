@@ -34,6 +34,7 @@ class CpuBackend {
   std::size_t held_bytes() const {
     std::size_t bytes = 0;
     for (const std::vector<T>& v : slots_) bytes += v.capacity() * sizeof(T);
+    bytes += transposed_.capacity() * sizeof(T);
     for (const std::vector<float>* v :
          {&small_batch_h_, &small_batch_wh_, &tiled_h_, &tiled_wh_, &tiled_sums_}) {
       bytes += v->capacity() * sizeof(float);
@@ -53,6 +54,11 @@ class CpuBackend {
   }
   void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
             int ldb, T beta, T* C, int ldc) {
+    if (std::is_same_v<T, float> && ta && !tb && transposed_product_is_faster(M, N, K)) {
+      gemm_through_transpose(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                             sized(transposed_, std::size_t(M) * N));
+      return;
+    }
     cpu::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   // The directions run one after the other on the CPU.
@@ -234,6 +240,7 @@ class CpuBackend {
  private:
   int threads_;
   std::vector<T> slots_[static_cast<int>(fused::Slot::count)];
+  std::vector<T> transposed_;  // gemm's C^T where transposed_product_is_faster
   std::vector<float> small_batch_h_, small_batch_wh_;   // cpu/small_batch.h
   std::vector<float> tiled_h_, tiled_wh_, tiled_sums_;  // cpu/tiled_recurrence.h
 };
