@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ThreadSanitizer over the cpu engine's threaded tests (tests/test_cpu_engine.cpp,
+# ThreadSanitizer over the cpu engine's threaded tests (tests/test_cpu_threads.cpp,
 # CpuEngineThreads.*: LSTM, GRU and RNN, float32 and float64, 1, 2 and 4 threads, inference and
 # training, and two plans used at once from two threads). Builds test_cpu_engine (and the
 # sanitizer canary) with clang 14 and RNNX_SANITIZE=thread, CPU-only, warnings as errors, in

@@ -19,9 +19,9 @@ VectorIsa vector_isa() {
   // Asked at the first call, not in a static initializer, which may run before the CPU's
   // features are read.
   static const VectorIsa isa = [] {
-    if (__builtin_cpu_supports("avx512f")) return VectorIsa::avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return VectorIsa::avx2;
-    return VectorIsa::none;
+    // Every path that asks also uses AVX2 and FMA (the small-batch path's code is AVX2's).
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return VectorIsa::none;
+    return __builtin_cpu_supports("avx512f") ? VectorIsa::avx512 : VectorIsa::avx2;
   }();
   return isa;
 }

@@ -10,8 +10,9 @@ namespace rnnx::cpu {
 // The vector instruction sets the cpu engine has code of its own for.
 enum class VectorIsa { none, avx2, avx512 };
 
-// This CPU's best: AVX-512F, else AVX2 with FMA, else none (a CPU that is not x86-64 or has
-// neither: the cpu engine then runs the compiler's code for the cell math).
+// This CPU's best: AVX-512F (with AVX2 and FMA), else AVX2 with FMA, else none (a CPU that is not
+// x86-64 or lacks them: the cpu engine then runs the compiler's code for the cell math). The one
+// place the cpu engine asks the CPU what it has.
 VectorIsa vector_isa();
 
 struct Gates16 {

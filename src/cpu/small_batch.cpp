@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "cpu/gates16.h"
 #include "cpu/spin_barrier.h"
 #include "kernels/cell_math.h"
 
@@ -107,7 +108,7 @@ RNNX_AVX2 void lstm_unit_block(const SmallBatchLstm& a, const float* packed, int
 bool small_batch_lstm_applies(const Layer& layer, int B) noexcept {
   const int H = layer.hidden;
   return cell_kind(layer) == CellKind::lstm && B >= 1 && B <= 4 && H >= 64 &&
-         H % kSliceUnits == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+         H % kSliceUnits == 0 && vector_isa() != VectorIsa::none;
 }
 
 void small_batch_lstm_forward(const SmallBatchLstm& a) {

@@ -44,11 +44,12 @@ constexpr int kTrainingBatches = 16;
 // How a layer's W_h is cut into panels and its sequences into row tiles.
 struct Tiling {
   CellKind kind = CellKind::lstm;
-  int G = 0;       // gates
-  int blocks = 0;  // blocks of 16 units per panel: 2 for the one-gate RNN, else 1
-  int V = 0;       // vectors per panel column: G * blocks
-  int R = 0;       // sequences per tile: as many as keep V * R accumulators in registers
-  int units = 0;   // units per panel
+  const Gates16* gates = nullptr;  // the AVX-512 gate math, looked up once per call by run()
+  int G = 0;                       // gates
+  int blocks = 0;                  // blocks of 16 units per panel: 2 for the one-gate RNN, else 1
+  int V = 0;                       // vectors per panel column: G * blocks
+  int R = 0;      // sequences per tile: as many as keep V * R accumulators in registers
+  int units = 0;  // units per panel
   int panels = 0;
 };
 
@@ -188,16 +189,15 @@ RNNX_AVX512 int lanes_stride(int H, int n) {
 }
 
 template <bool kSave>
-RNNX_AVX512 void lstm_block(const TiledRecurrence& a, const RowOut& o, const float* s, int u0,
-                            int n, float* c) {
+RNNX_AVX512 void lstm_block(const TiledRecurrence& a, const Gates16& math, const RowOut& o,
+                            const float* s, int u0, int n, float* c) {
   const int H = a.layer->hidden;
   float p_pad[4][kLanes], bias_pad[4][kLanes], c_pad[kLanes];
   const float* p = gate_lanes(o.p + u0, H, 4, n, p_pad);
   const float* bias = gate_lanes(a.bias + u0, H, 4, n, bias_pad);
   const float* c_old = lanes(c + u0, n, c_pad);
   float act[4][kLanes], c_new[kLanes], h_new[kLanes];
-  gates16(VectorIsa::avx512)
-      .lstm(s, p, bias, lanes_stride(H, n), static_cast<float>(a.layer->forget_bias), c_old, act[0],
+  math.lstm(s, p, bias, lanes_stride(H, n), static_cast<float>(a.layer->forget_bias), c_old, act[0],
             c_new, h_new);
   if constexpr (kSave) {
     float* gates = a.save.gates + o.row * 4 * H + u0;
@@ -211,8 +211,8 @@ RNNX_AVX512 void lstm_block(const TiledRecurrence& a, const RowOut& o, const flo
 }
 
 template <bool kSave>
-RNNX_AVX512 void gru_after_block(const TiledRecurrence& a, const RowOut& o, const float* s, int u0,
-                                 int n) {
+RNNX_AVX512 void gru_after_block(const TiledRecurrence& a, const Gates16& math, const RowOut& o,
+                                 const float* s, int u0, int n) {
   const int H = a.layer->hidden;
   float p_pad[3][kLanes], bias_pad[3][kLanes], bhn_pad[kLanes], h_pad[kLanes];
   const float* p = gate_lanes(o.p + u0, H, 3, n, p_pad);
@@ -220,8 +220,7 @@ RNNX_AVX512 void gru_after_block(const TiledRecurrence& a, const RowOut& o, cons
   const float* bhn = lanes(a.bhn + u0, n, bhn_pad);
   const float* h_prev = lanes(o.hcur + u0, n, h_pad);
   float act[3][kLanes], hn[kLanes], h_new[kLanes];
-  gates16(VectorIsa::avx512)
-      .gru_after(s, p, bias, bhn, h_prev, lanes_stride(H, n), act[0], hn, h_new);
+  math.gru_after(s, p, bias, bhn, h_prev, lanes_stride(H, n), act[0], hn, h_new);
   if constexpr (kSave) {
     float* gates = a.save.gates + o.row * 3 * H + u0;
     for (int g = 0; g < 3; ++g) store(gates + g * H, act[g], n);
@@ -252,14 +251,14 @@ RNNX_AVX512 void rnn_block(const TiledRecurrence& a, const RowOut& o, const floa
 
 // The gate math of one block of n <= 16 units for sequence b at this step, sums s[G][16].
 template <bool kSave>
-RNNX_AVX512 void block_gate_math(const TiledRecurrence& a, CellKind kind, const RowOut& o,
+RNNX_AVX512 void block_gate_math(const TiledRecurrence& a, const Tiling& t, const RowOut& o,
                                  const float* s, int u0, int n, int b) {
-  switch (kind) {
+  switch (t.kind) {
     case CellKind::lstm:
-      lstm_block<kSave>(a, o, s, u0, n, a.c + std::size_t(b) * a.layer->hidden);
+      lstm_block<kSave>(a, *t.gates, o, s, u0, n, a.c + std::size_t(b) * a.layer->hidden);
       return;
     case CellKind::gru_reset_after:
-      gru_after_block<kSave>(a, o, s, u0, n);
+      gru_after_block<kSave>(a, *t.gates, o, s, u0, n);
       return;
     case CellKind::rnn_tanh:
       rnn_block<false, kSave>(a, o, s, u0, n);
@@ -304,7 +303,7 @@ RNNX_AVX512 void row_step(const TiledRecurrence& a, const Tiling& t, const StepR
   const RowOut o{a.proj + row * t.G * H, hcur + at, hnext + at, a.y + row * a.y_ld, row};
   for (int q = 0; q < t.blocks; ++q) {
     const int u0 = first_unit + q * kLanes, n = std::min(kLanes, H - u0);
-    if (n > 0) block_gate_math<kSave>(a, t.kind, o, sums + q * t.G * kLanes, u0, n, b);
+    if (n > 0) block_gate_math<kSave>(a, t, o, sums + q * t.G * kLanes, u0, n, b);
   }
 }
 
@@ -350,7 +349,8 @@ bool by_sequences(int B, int threads) {
 
 template <bool kSave>
 void run(const TiledRecurrence& a) {
-  const Tiling t = tiling_of(*a.layer);
+  Tiling t = tiling_of(*a.layer);
+  t.gates = &gates16(VectorIsa::avx512);
   const int H = a.layer->hidden, B = a.B;
   const int R = std::min(t.R, B), rows = padded_rows(B, t.R), tiles = rows / R;
   const TileSums tile = tile_sums_for(t.V, R);
