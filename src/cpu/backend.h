@@ -5,12 +5,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <exception>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "cpu/blas.h"
+#include "cpu/packed_gemm.h"
 #include "cpu/pointwise.h"
 #include "cpu/small_batch.h"
 #include "cpu/tiled_recurrence.h"
@@ -35,8 +37,8 @@ class CpuBackend {
     std::size_t bytes = 0;
     for (const std::vector<T>& v : slots_) bytes += v.capacity() * sizeof(T);
     bytes += transposed_.capacity() * sizeof(T);
-    for (const std::vector<float>* v :
-         {&small_batch_h_, &small_batch_wh_, &tiled_h_, &tiled_wh_, &tiled_sums_}) {
+    for (const std::vector<float>* v : {&small_batch_h_, &small_batch_wh_, &tiled_h_, &tiled_wh_,
+                                        &tiled_sums_, &step_packed_[0], &step_packed_[1]}) {
       bytes += v->capacity() * sizeof(float);
     }
     return bytes;
@@ -60,6 +62,35 @@ class CpuBackend {
       return;
     }
     cpu::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  // The recurrent weights in packed_gemm's panels (float32 on AVX2-only CPUs), laid out here once
+  // per layer call; else as they are. index: which of the call's (at most two) products.
+  fused::StepWeights<T> step_weights(int index, bool transposed, int N, int K, const T* B,
+                                     int ldb) {
+    fused::StepWeights<T> w;
+    w.transposed = transposed;
+    w.N = N;
+    w.K = K;
+    w.B = B;
+    w.ldb = ldb;
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed_step_gemm_applies()) {
+        float* packed = sized(step_packed_.at(index), packed_panels_size(N, K));
+        pack_panels(transposed, N, K, B, ldb, packed, threads_);
+        w.packed = packed;
+      }
+    }
+    return w;
+  }
+  // C = A op(B): on this thread inside a thread's own block of sequences, else on every thread.
+  void step_gemm(int M, const fused::StepWeights<T>& w, const T* A, int lda, T* C, int ldc) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (w.packed != nullptr) {
+        packed_gemm(M, w.N, w.K, A, lda, w.packed, C, ldc, omp_in_parallel() ? 1 : threads_);
+        return;
+      }
+    }
+    gemm(false, w.transposed, M, w.N, w.K, T(1), A, lda, w.B, w.ldb, T(0), C, ldc);
   }
   // The directions run one after the other on the CPU.
   void fork(CpuBackend&) {}
@@ -243,6 +274,7 @@ class CpuBackend {
   std::vector<T> transposed_;  // gemm's C^T where transposed_product_is_faster
   std::vector<float> small_batch_h_, small_batch_wh_;   // cpu/small_batch.h
   std::vector<float> tiled_h_, tiled_wh_, tiled_sums_;  // cpu/tiled_recurrence.h
+  std::array<std::vector<float>, 2> step_packed_;       // step_weights' panels
 };
 
 }  // namespace rnnx::cpu

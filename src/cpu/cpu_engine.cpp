@@ -158,7 +158,7 @@ class CpuEngine final : public EngineImpl {
     if constexpr (!std::is_same_v<T, float>) {
       return 0;
     } else {
-      std::size_t arrays[5] = {};
+      std::size_t arrays[7] = {};
       auto grow = [&](int i, std::size_t n) { arrays[i] = std::max(arrays[i], n); };
       for (const Layer& layer : model().layers) {
         const std::size_t H = layer.hidden;
@@ -171,6 +171,13 @@ class CpuEngine final : public EngineImpl {
           grow(2, cpu::tiled_recurrence_h_size(layer, batch));
           grow(3, cpu::tiled_recurrence_packed_size(layer));
           grow(4, cpu::tiled_recurrence_sums_size(layer, batch, threads_));
+        }
+        if (cpu::packed_step_gemm_applies()) {
+          // The recurrent weights in panels, forward (Wh^T) and backward (Wh); the second array
+          // holds a GRU's n rows apart when it resets before the matmul.
+          const int h = layer.hidden, gh = cell_traits(cell_kind(layer)).gates * h;
+          grow(5, std::max(cpu::packed_panels_size(gh, h), cpu::packed_panels_size(h, gh)));
+          grow(6, cpu::packed_panels_size(h, h));
         }
       }
       std::size_t n = 0;

@@ -10,6 +10,10 @@
 //   void zero_ended_rows(seq, times, row, p)  zeroes the rows (t, b) of p [times][B][row] with
 //                                            t >= len[b] (and may zero the others too)
 //   void gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)   row-major
+//   StepWeights<T> step_weights(index, transposed, N, K, B, ldb)   the recurrent weights of a
+//                                            per-step product, as the backend wants them; index
+//                                            (0 or 1) tells a call's two products apart
+//   void step_gemm(M, step_weights, A, lda, C, ldc)   C = A op(B), at every step
 //   const T* projection_bias(const LayerWeights<T>&)   [G*H]: bx + bh, but bx alone for the n
 //                                                      rows where bhn_apart (fused/steps.h)
 //   void over_sequence_blocks(B, body)       runs body(first, last, threads) over the batch
@@ -54,6 +58,13 @@ void layer_forward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequenc
       T* rec = be.scratch(Slot::rec, std::size_t(B) * GH);
       T* reset = be.scratch(Slot::r, state);
       T* rh = be.scratch(Slot::rh, state);
+      // h Wh^T at each step: all G*H columns, or a GRU that resets before the matmul's r and z
+      // columns (wh) and then its n columns (whn), which multiply r * h.
+      const StepWeights<T> wh =
+          be.step_weights(0, true, traits.reset_before ? 2 * H : GH, H, w.Wh, H);
+      const StepWeights<T> whn =
+          traits.reset_before ? be.step_weights(1, true, H, H, w.Wh + std::size_t(2) * H * H, H)
+                              : StepWeights<T>{};
       be.over_sequence_blocks(B, [&](int first, int last, int threads) {
         const int M = last - first;
         T* hb = h + std::size_t(first) * H;
@@ -62,26 +73,25 @@ void layer_forward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequenc
           const StepRows step{B, seq.len, s, dir, threads, first, last};
           switch (kind) {
             case CellKind::lstm:
-              be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+              be.step_gemm(M, wh, hb, H, recb, GH);
               be.lstm_forward_step(step, H, T(layer.forget_bias), proj, bias, rec, h, c, out,
                                    out_ld, save);
               break;
             case CellKind::gru_reset_after:
-              be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+              be.step_gemm(M, wh, hb, H, recb, GH);
               be.gru_after_forward_step(step, H, proj, bias, rec, w.bh + 2 * H, h, out, out_ld,
                                         save);
               break;
             case CellKind::gru_reset_before:
               // r and z from h; then n's recurrent term from r * h.
-              be.gemm(false, true, M, 2 * H, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+              be.step_gemm(M, wh, hb, H, recb, GH);
               be.gru_before_reset_step(step, H, proj, bias, rec, h, reset, rh);
-              be.gemm(false, true, M, H, H, T(1), rh + std::size_t(first) * H, H,
-                      w.Wh + std::size_t(2) * H * H, H, T(0), recb + 2 * H, GH);
+              be.step_gemm(M, whn, rh + std::size_t(first) * H, H, recb + 2 * H, GH);
               be.gru_before_forward_step(step, H, proj, bias, rec, reset, h, out, out_ld, save);
               break;
             case CellKind::rnn_tanh:
             case CellKind::rnn_relu:
-              be.gemm(false, true, M, GH, H, T(1), hb, H, w.Wh, H, T(0), recb, GH);
+              be.step_gemm(M, wh, hb, H, recb, GH);
               be.rnn_forward_step(step, H, layer.activation, proj, bias, rec, h, out, out_ld, save);
               break;
           }
@@ -138,6 +148,12 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
   T* dh_direct = be.scratch(Slot::dh_direct, state);
   be.zero(dh_direct, state);
 
+  // dz Wh at each step: all G*H rows of Wh, or a GRU that resets before the matmul's n rows
+  // (whn, for d(r * h)) and then its r and z rows (wh).
+  const StepWeights<T> wh = be.step_weights(0, false, H, traits.reset_before ? 2 * H : GH, w.Wh, H);
+  const StepWeights<T> whn = traits.reset_before
+                                 ? be.step_weights(1, false, H, H, w.Wh + std::size_t(2) * H * H, H)
+                                 : StepWeights<T>{};
   be.over_sequence_blocks(B, [&](int first, int last, int threads) {
     const int M = last - first;
     T* dzb = dz_step + std::size_t(first) * GH;
@@ -147,26 +163,25 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
       switch (kind) {
         case CellKind::lstm:
           be.lstm_backward_step(step, H, saved, dh, dout, dout_ld, dc, dzx, dz_step);
-          be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+          be.step_gemm(M, wh, dzb, GH, dhb, H);
           break;
         case CellKind::gru_reset_after:
           be.gru_after_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step,
                                      dh_direct);
-          be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+          be.step_gemm(M, wh, dzb, GH, dhb, H);
           break;
         case CellKind::gru_reset_before:
           be.gru_before_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step,
                                       dh_direct);
           // d(r*h) = dn Whn, then r's gradient, then dh through the r and z rows.
-          be.gemm(false, false, M, H, H, T(1), dzb + 2 * H, GH, w.Wh + std::size_t(2) * H * H, H,
-                  T(0), dhb, H);
+          be.step_gemm(M, whn, dzb + 2 * H, GH, dhb, H);
           be.gru_before_reset_backward_step(step, H, saved, dh_step, dzx, dzh, dz_step, dh_direct);
-          be.gemm(false, false, M, H, 2 * H, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+          be.step_gemm(M, wh, dzb, GH, dhb, H);
           break;
         case CellKind::rnn_tanh:
         case CellKind::rnn_relu:
           be.rnn_backward_step(step, H, layer.activation, saved, dh, dout, dout_ld, dzx, dz_step);
-          be.gemm(false, false, M, H, GH, T(1), dzb, GH, w.Wh, H, T(0), dhb, H);
+          be.step_gemm(M, wh, dzb, GH, dhb, H);
           break;
       }
       // Sequences still running at step s take the new gradient; ended ones carry theirs.

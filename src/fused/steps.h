@@ -52,6 +52,18 @@ struct LayerGrads {
   T* bh = nullptr;
 };
 
+// The weights of a per-step recurrent product C = A op(B), op(B) [K][N] (B^T where transposed):
+// the same at every step of a layer call, so a backend may lay them out once per call in the form
+// its GEMM wants (packed) instead of at every step.
+template <class T>
+struct StepWeights {
+  bool transposed = false;
+  int N = 0, K = 0;
+  const T* B = nullptr;
+  int ldb = 0;
+  const T* packed = nullptr;  // the backend's own layout of op(B), or null: B as it is
+};
+
 // The scratch arrays a backend keeps for the algorithm, by name.
 enum class Slot {
   proj,

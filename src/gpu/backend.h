@@ -61,6 +61,19 @@ class GpuBackend {
             int ldb, T beta, T* C, int ldc) {
     gpu::gemm(cublas_, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
+  // cuBLAS takes the weights as they are.
+  fused::StepWeights<T> step_weights(int, bool transposed, int N, int K, const T* B, int ldb) {
+    fused::StepWeights<T> w;
+    w.transposed = transposed;
+    w.N = N;
+    w.K = K;
+    w.B = B;
+    w.ldb = ldb;
+    return w;
+  }
+  void step_gemm(int M, const fused::StepWeights<T>& w, const T* A, int lda, T* C, int ldc) {
+    gemm(false, w.transposed, M, w.N, w.K, T(1), A, lda, w.B, w.ldb, T(0), C, ldc);
+  }
   // other's later work waits for everything enqueued here so far; join is the reverse.
   void fork(GpuBackend& other) {
     RNNX_CUDA_CHECK(cudaEventRecord(event_, stream_));
