@@ -283,6 +283,55 @@ TEST(CpuEngine, LeftoversOfEarlierCallsAreNeverRead) {
   EXPECT_GE(cases, 2 * 18) << "the matrix lost its mixed-length cases";
 }
 
+// Backward without dx skips the first layer's input gradient; every other result keeps its bits.
+template <class T>
+void expect_the_same_gradients_without_dx(const test::MatrixCase& c) {
+  SCOPED_TRACE(c.name);
+  const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 65);
+  const test::Result with_dx = test::run(p, Engine::cpu, true);
+  auto typed = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
+  const std::vector<T> x = typed(p.x), w = typed(p.weights), dy = typed(p.dy);
+  const std::vector<T> init = typed(p.init), dfinal = typed(p.dfinal);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> y(with_dx.y.size(), nan), dweights(w.size(), nan);
+  std::vector<T> dinit(StateLayout(c.model, c.batch).size(), nan);
+  Rnn rnn(c.model, Engine::cpu);
+  std::vector<unsigned char> reserve(rnn.reserve_bytes(c.steps, c.batch));
+  Forward f;
+  f.steps = c.steps;
+  f.batch = c.batch;
+  f.lengths = c.lengths.empty() ? nullptr : c.lengths.data();
+  f.x = x;
+  f.weights = w;
+  f.init = init;
+  f.y = y;
+  Backward b;
+  b.dy = dy;
+  b.dfinal = dfinal;
+  b.dinit = dinit;
+  b.dweights = dweights;
+  const Reserve r{reserve.data(), reserve.size()};
+  rnn.forward_train(f, r);
+  rnn.backward(f, b, r);
+  auto doubles = [](const std::vector<T>& v) { return std::vector<double>(v.begin(), v.end()); };
+  EXPECT_EQ(doubles(dinit), with_dx.dinit);
+  EXPECT_EQ(doubles(dweights), with_dx.dweights);
+}
+
+// Stacks (whose upper layers still need their inputs' gradients) and both directions included.
+TEST(CpuEngine, GradientsWithoutDxAreTheSame) {
+  int cases = 0;
+  for (const test::MatrixCase& c : test::gradient_matrix(DType::f64)) {
+    expect_the_same_gradients_without_dx<double>(c);
+    ++cases;
+  }
+  for (const test::MatrixCase& c : test::gradient_matrix(DType::f32)) {
+    expect_the_same_gradients_without_dx<float>(c);
+    ++cases;
+  }
+  EXPECT_GE(cases, 2 * 18) << "the matrix lost its cases";
+}
+
 TEST(CpuEngine, WorkspaceIsReportedAndKept) {
   const test::MatrixCase c = test::gradient_matrix()[9];
   Rnn rnn(c.model, Engine::cpu);

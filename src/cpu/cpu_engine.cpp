@@ -274,7 +274,8 @@ void CpuEngine<T>::backward(const Forward& args, const Backward& grads, Reserve 
   to_time_major(static_cast<const T*>(grads.dy.data), args.steps, args.batch, D, m.layout, dy);
   const T* dfinal = or_zeros(grads.dfinal, state);
   const T* x = input(args, seq);
-  T* dx = sized(dx_, tb * I);
+  // No dx asked for: its GEMM is skipped (a trainer's first layer rarely needs it).
+  T* dx = grads.dx.empty() ? nullptr : sized(dx_, tb * I);
   T* dinit = sized(dstate_, state);
   T* dW = sized(dweights_, weights);
   std::fill(dW, dW + weights, T(0));

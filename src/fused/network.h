@@ -74,6 +74,7 @@ void network_forward(const Model& m, const Sequences& seq, int steps, const T* x
 
 // x: as in forward; reserve: what network_forward filled; dy: the gradient of y (rows past each
 // length are never read); dfinal: of final_state (never null); writes dx and dinit, adds to dW.
+// dx may be null: the input's gradient (a GEMM over all steps) is then not made at all.
 template <class T, class Backend>
 void network_backward(const Model& m, const Sequences& seq, int steps, const T* x, const T* W,
                       const T* reserve, const T* dy, const T* dfinal, T* dx, T* dinit, T* dW,
@@ -94,7 +95,7 @@ void network_backward(const Model& m, const Sequences& seq, int steps, const T* 
     const int GH = traits.gates * H;
     const T* in = l == 0 ? x : reserve + map[l - 1].out;
     T* din = l == 0 ? dx : fw.scratch(l % 2 ? Slot::grad_b : Slot::grad_a, tb * I);
-    fw.zero(din, tb * I);
+    if (din != nullptr) fw.zero(din, tb * I);
     if (layer.bidirectional) fw.fork(bw);
     const T* dzx[2] = {nullptr, nullptr};
     for (int d = 0; d < directions(layer); ++d) {
@@ -111,7 +112,7 @@ void network_backward(const Model& m, const Sequences& seq, int steps, const T* 
     if (layer.bidirectional) fw.join(bw);
     // The input's gradient, from both directions, once both are done.
     for (int d = 0; d < directions(layer); ++d) {
-      if (dzx[d] == nullptr) continue;
+      if (dzx[d] == nullptr || din == nullptr) continue;
       fw.gemm(false, false, int(rows), I, GH, T(1), dzx[d], GH,
               W + wl.offset(l, dir_of(d), Param::Wx), I, T(1), din, I);
     }
