@@ -241,10 +241,11 @@ class CpuBackend {
     }
   }
 
-  // out[k] += column k's sum over the rows, added in row order as one thread would, so that the
-  // bits do not depend on the thread count: the threads share runs of columns, each run summed
-  // in an array of its own that stays in L1 while the rows stream past.
-  void add_column_sums(const T* dz, std::size_t rows, int cols, T* out) {
+  // out[k] += column k's sum over the rows, and out2[k] too unless it is null (an LSTM's or an
+  // RNN's bx and bh take the same sums). Each sum is made in row order from zero as one thread
+  // would, so that the bits do not depend on the thread count: the threads share runs of columns,
+  // each run summed in an array of its own that stays in L1 while the rows stream past.
+  void add_column_sums(const T* dz, std::size_t rows, int cols, T* out, T* out2 = nullptr) {
     constexpr int kMaxRun = 1024;
     const int run = std::min(kMaxRun, (cols + 16 * threads_ - 1) / (16 * threads_) * 16);
     const int runs = (cols + run - 1) / run;
@@ -252,13 +253,15 @@ class CpuBackend {
 #pragma omp parallel for num_threads(std::min(threads_, runs)) schedule(static) if (threaded)
     for (int i = 0; i < runs; ++i) {
       const int first = i * run, n = std::min(run, cols - first);
-      T sums[kMaxRun];
-      std::copy(out + first, out + first + n, sums);
+      T sums[kMaxRun] = {};
       for (std::size_t r = 0; r < rows; ++r) {
         const T* row = dz + r * cols + first;
         for (int k = 0; k < n; ++k) sums[k] += row[k];
       }
-      std::copy(sums, sums + n, out + first);
+      for (int k = 0; k < n; ++k) out[first + k] += sums[k];
+      if (out2 != nullptr) {
+        for (int k = 0; k < n; ++k) out2[first + k] += sums[k];
+      }
     }
   }
 

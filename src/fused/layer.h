@@ -23,7 +23,8 @@
 //                                            the steps below run
 //   the fused passes of cpu/pointwise.h (lstm_forward_step, ...) with the same arguments
 //   void combine_dh(step, H, add_direct, dh_step, dh_direct, dh)
-//   void add_column_sums(dz, rows, cols, out)          out[k] += sum_r dz[r][k]
+//   void add_column_sums(dz, rows, cols, out, out2 = null)   out[k] (and out2[k] where not
+//                                                      null) += sum_r dz[r][k]
 //   void reset_times_h(rows, H, gates, h_prev, out)    out = r * h_prev per time (GRU before)
 #pragma once
 
@@ -191,8 +192,12 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
 
   // Weight gradients over all steps at once.
   be.gemm(true, false, GH, I, int(rows), T(1), dzx, GH, in, I, T(1), grads.Wx, I);
-  be.add_column_sums(dzx, rows, GH, grads.bx);
-  be.add_column_sums(dzh, rows, GH, grads.bh);
+  if (gru) {
+    be.add_column_sums(dzx, rows, GH, grads.bx);
+    be.add_column_sums(dzh, rows, GH, grads.bh);
+  } else {
+    be.add_column_sums(dzx, rows, GH, grads.bx, grads.bh);  // dzh is dzx
+  }
   if (!traits.reset_before) {
     be.gemm(true, false, GH, H, int(rows), T(1), dzh, GH, saved.h_prev, H, T(1), grads.Wh, H);
   } else {

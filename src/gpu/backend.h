@@ -6,6 +6,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <initializer_list>
 #include <string>
 #include <utility>
 
@@ -148,9 +149,12 @@ class GpuBackend {
   }
   // out[1][cols] += ones[1][rows] dz[rows][cols]: the column sums as one GEMM. The plan keeps
   // the ones slot filled.
-  void add_column_sums(const T* dz, std::size_t rows, int cols, T* out) {
+  void add_column_sums(const T* dz, std::size_t rows, int cols, T* out, T* out2 = nullptr) {
     const T* ones = scratch(fused::Slot::ones, rows);
-    gemm(false, false, 1, cols, int(rows), T(1), ones, int(rows), dz, cols, T(1), out, cols);
+    for (T* o : {out, out2}) {
+      if (o != nullptr)
+        gemm(false, false, 1, cols, int(rows), T(1), ones, int(rows), dz, cols, T(1), o, cols);
+    }
   }
   void reset_times_h(std::size_t rows, int H, const T* gates, const T* h_prev, T* out) {
     RNNX_CUDA_CHECK(gpu::reset_times_h<T>(stream_, rows, H, gates, h_prev, out));
