@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import sys
 
 from result_files import replace_files
@@ -102,20 +103,29 @@ def main():
                 f"{ratio(onednn)} | {ratio(torch_s)} | {ratio(gemm)} | {fraction} |"
             )
         lines.append("")
-    seed = {}
+    # Each run's figure: seed_classifier's "done:" line, the torch script's one line.
+    seed, seed_runs = {}, {}
     for key, path in (("rnnx", args.seed_rnnx), ("torch", args.seed_torch)):
         if path and os.path.exists(path):
             with open(path) as f:
-                found = re.findall(r"([0-9.]+) samples/s", f.read())
+                found = re.findall(r"^(?:done:|torch ).* ([0-9.]+) samples/s", f.read(), re.M)
             if found:
-                seed[key] = float(found[-1])
+                seed_runs[key] = [float(v) for v in found]
+                seed[key] = statistics.median(seed_runs[key])
+
+    def runs(key):
+        return ", ".join(f"{v:.0f}" for v in seed_runs.get(key, []))
+
     if seed:
         lines += [
             "## The seed classifier (LSTM 128 on Fashion-MNIST rows, batch 128, Adam; 12,800 images)",
             "",
+            "Medians of the runs (each run's figure in brackets), rnnx and PyTorch alternating.",
+            "",
             "| rnnx (seed_classifier, cpu engine) | PyTorch (bench/torch_seed_classifier.py) | ratio |",
             "|---|---|---|",
-            f"| {seed.get('rnnx', 0):.0f} samples/s | {seed.get('torch', 0):.0f} samples/s | "
+            f"| {seed.get('rnnx', 0):.0f} samples/s [{runs('rnnx')}] | "
+            f"{seed.get('torch', 0):.0f} samples/s [{runs('torch')}] | "
             + (f"{seed['rnnx'] / seed['torch']:.2f}x |" if len(seed) == 2 else " |"),
             "",
         ]
@@ -126,6 +136,7 @@ def main():
         "rnnx_bench": bench,
         "torch": torch,
         "seed_classifier_samples_per_second": seed,
+        "seed_classifier_runs": seed_runs,
     }
     stem = f"cpu-suite-{date}" + (f"-{isa}" if isa else "")
     replace_files(args.out, {stem + ".md": text, stem + ".json": json.dumps(merged, indent=1)})
