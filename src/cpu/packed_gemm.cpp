@@ -15,7 +15,6 @@ namespace rnnx::cpu {
 namespace {
 
 constexpr int kPanel = 16;  // columns of a panel: two 8-float registers
-constexpr int kRows = 6;    // rows of C per kernel call: 6 x 2 accumulators of 16 registers
 
 int panels(int N) {
   return (N + kPanel - 1) / kPanel;
@@ -79,6 +78,8 @@ bool packed_step_gemm_applies() {
 }
 
 namespace {
+
+constexpr int kRows = 6;  // rows of C per kernel call: 6 x 2 accumulators of 16 registers
 
 // C rows [R][width] = A rows [R][K] times one panel [K][16]; width < 16 only in the last panel,
 // whose columns past N are computed (from the zero padding) but not stored.
