@@ -215,6 +215,53 @@ TEST(CpuEngine, PaddingIsNeverRead) {
   EXPECT_EQ(clean.dweights, dirty.dweights);
 }
 
+// A problem's arrays in the model's type T (states too: float32 for a float32 model), its outputs
+// NaN, and a Forward and Backward naming them all (every sequence at full length).
+template <class T>
+struct TypedCall {
+  static std::vector<T> typed(const std::vector<double>& v) { return {v.begin(), v.end()}; }
+  static std::vector<double> doubles(const std::vector<T>& v) { return {v.begin(), v.end()}; }
+
+  TypedCall(const test::MatrixCase& c, const test::Problem& p)
+      : x(typed(p.x)),
+        w(typed(p.weights)),
+        dy(typed(p.dy)),
+        init(typed(p.init)),
+        dfinal(typed(p.dfinal)),
+        y(std::size_t(c.steps) * c.batch * output_size(c.model)),
+        final_state(StateLayout(c.model, c.batch).size()),
+        dx(x.size()),
+        dinit(final_state.size()),
+        dweights(w.size()) {
+    poison();
+    f.steps = c.steps;
+    f.batch = c.batch;
+    f.x = x;
+    f.weights = w;
+    f.init = init;
+    f.y = y;
+    f.final_state = final_state;
+    b.dy = dy;
+    b.dfinal = dfinal;
+    b.dx = dx;
+    b.dinit = dinit;
+    b.dweights = dweights;
+  }
+  TypedCall(const TypedCall&) = delete;
+  TypedCall& operator=(const TypedCall&) = delete;
+
+  void poison() {
+    for (std::vector<T>* v : {&y, &final_state, &dx, &dinit, &dweights}) {
+      std::fill(v->begin(), v->end(), std::numeric_limits<T>::quiet_NaN());
+    }
+  }
+
+  std::vector<T> x, w, dy, init, dfinal;               // inputs
+  std::vector<T> y, final_state, dx, dinit, dweights;  // outputs
+  Forward f;
+  Backward b;
+};
+
 // Rows past each sequence's length are zeroed only where no step writes them, the others written
 // without being zeroed first: what an earlier call left in the plan's arrays and in the reserve
 // (every row written at full length, then NaN over the reserve) must not reach the results.
@@ -223,47 +270,22 @@ void expect_leftovers_never_read(const test::MatrixCase& c) {
   SCOPED_TRACE(c.name);
   const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 63);
   const test::Result fresh = test::run(p, Engine::cpu, true);
-
-  auto typed = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
-  // States are float32 for a float32 model, float64 for a float64 one: T either way.
-  const std::vector<T> x = typed(p.x), w = typed(p.weights), dy = typed(p.dy);
-  const std::vector<T> init = typed(p.init), dfinal = typed(p.dfinal);
-  const std::size_t state = StateLayout(c.model, c.batch).size();
-  const T nan = std::numeric_limits<T>::quiet_NaN();
-  std::vector<T> y(fresh.y.size(), nan), dx(x.size(), nan), dweights(w.size(), nan);
-  std::vector<T> final_state(state, nan), dinit(state, nan);
+  TypedCall<T> call(c, p);
   Rnn rnn(c.model, Engine::cpu);
   std::vector<unsigned char> reserve(rnn.reserve_bytes(c.steps, c.batch));
-  Forward f;
-  f.steps = c.steps;
-  f.batch = c.batch;
-  f.x = x;
-  f.weights = w;
-  f.init = init;
-  f.y = y;
-  f.final_state = final_state;
-  Backward b;
-  b.dy = dy;
-  b.dfinal = dfinal;
-  b.dx = dx;
-  b.dinit = dinit;
-  b.dweights = dweights;
   const Reserve r{reserve.data(), reserve.size()};
-  rnn.forward_train(f, r);  // every sequence at full length: every row written
-  rnn.backward(f, b, r);
+  rnn.forward_train(call.f, r);  // every sequence at full length: every row written
+  rnn.backward(call.f, call.b, r);
   std::fill(reserve.begin(), reserve.end(), static_cast<unsigned char>(0xFF));  // NaN bits
-  for (std::vector<T>* v : {&y, &dx, &dweights, &final_state, &dinit}) {
-    std::fill(v->begin(), v->end(), nan);
-  }
-  f.lengths = c.lengths.data();
-  rnn.forward_train(f, r);
-  rnn.backward(f, b, r);
-  auto doubles = [](const std::vector<T>& v) { return std::vector<double>(v.begin(), v.end()); };
-  EXPECT_EQ(doubles(y), fresh.y);
-  EXPECT_EQ(doubles(final_state), fresh.final_state);
-  EXPECT_EQ(doubles(dx), fresh.dx);
-  EXPECT_EQ(doubles(dinit), fresh.dinit);
-  EXPECT_EQ(doubles(dweights), fresh.dweights);
+  call.poison();
+  call.f.lengths = c.lengths.data();
+  rnn.forward_train(call.f, r);
+  rnn.backward(call.f, call.b, r);
+  EXPECT_EQ(call.doubles(call.y), fresh.y);
+  EXPECT_EQ(call.doubles(call.final_state), fresh.final_state);
+  EXPECT_EQ(call.doubles(call.dx), fresh.dx);
+  EXPECT_EQ(call.doubles(call.dinit), fresh.dinit);
+  EXPECT_EQ(call.doubles(call.dweights), fresh.dweights);
 }
 
 // Every case of the gradient matrix with mixed lengths (LSTM, both GRUs, stacks, LSTM then GRU,
@@ -289,33 +311,16 @@ void expect_the_same_gradients_without_dx(const test::MatrixCase& c) {
   SCOPED_TRACE(c.name);
   const test::Problem p = test::random_problem(c.model, c.steps, c.batch, c.lengths, 65);
   const test::Result with_dx = test::run(p, Engine::cpu, true);
-  auto typed = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
-  const std::vector<T> x = typed(p.x), w = typed(p.weights), dy = typed(p.dy);
-  const std::vector<T> init = typed(p.init), dfinal = typed(p.dfinal);
-  const T nan = std::numeric_limits<T>::quiet_NaN();
-  std::vector<T> y(with_dx.y.size(), nan), dweights(w.size(), nan);
-  std::vector<T> dinit(StateLayout(c.model, c.batch).size(), nan);
+  TypedCall<T> call(c, p);
+  call.f.lengths = c.lengths.empty() ? nullptr : c.lengths.data();
+  call.b.dx = Buffer();
   Rnn rnn(c.model, Engine::cpu);
   std::vector<unsigned char> reserve(rnn.reserve_bytes(c.steps, c.batch));
-  Forward f;
-  f.steps = c.steps;
-  f.batch = c.batch;
-  f.lengths = c.lengths.empty() ? nullptr : c.lengths.data();
-  f.x = x;
-  f.weights = w;
-  f.init = init;
-  f.y = y;
-  Backward b;
-  b.dy = dy;
-  b.dfinal = dfinal;
-  b.dinit = dinit;
-  b.dweights = dweights;
   const Reserve r{reserve.data(), reserve.size()};
-  rnn.forward_train(f, r);
-  rnn.backward(f, b, r);
-  auto doubles = [](const std::vector<T>& v) { return std::vector<double>(v.begin(), v.end()); };
-  EXPECT_EQ(doubles(dinit), with_dx.dinit);
-  EXPECT_EQ(doubles(dweights), with_dx.dweights);
+  rnn.forward_train(call.f, r);
+  rnn.backward(call.f, call.b, r);
+  EXPECT_EQ(call.doubles(call.dinit), with_dx.dinit);
+  EXPECT_EQ(call.doubles(call.dweights), with_dx.dweights);
 }
 
 // Stacks (whose upper layers still need their inputs' gradients) and both directions included.

@@ -67,12 +67,7 @@ class CpuBackend {
   // per layer call; else as they are. index: which of the call's (at most two) products.
   fused::StepWeights<T> step_weights(int index, bool transposed, int N, int K, const T* B,
                                      int ldb) {
-    fused::StepWeights<T> w;
-    w.transposed = transposed;
-    w.N = N;
-    w.K = K;
-    w.B = B;
-    w.ldb = ldb;
+    fused::StepWeights<T> w = fused::unpacked_step_weights(transposed, N, K, B, ldb);
     if constexpr (std::is_same_v<T, float>) {
       if (packed_step_gemm_applies()) {
         float* packed = sized(step_packed_.at(index), packed_panels_size(N, K));

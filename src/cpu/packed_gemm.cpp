@@ -134,7 +134,7 @@ RNNX_AVX2 void panel_kernel(int K, const float* A, int lda, const float* panel, 
   }
 }
 
-// Rows [first, first + rows) of C against one panel, in blocks of kRows.
+// Rows [0, rows) of C against one panel, in blocks of kRows.
 RNNX_AVX2 void rows_times_panel(int rows, int K, const float* A, int lda, const float* panel,
                                 float* C, int ldc, int width) {
   int i = 0;
@@ -142,26 +142,13 @@ RNNX_AVX2 void rows_times_panel(int rows, int K, const float* A, int lda, const 
     panel_kernel<kRows>(K, A + std::size_t(i) * lda, lda, panel, C + std::size_t(i) * ldc, ldc,
                         width);
   }
-  const float* a = A + std::size_t(i) * lda;
-  float* c = C + std::size_t(i) * ldc;
-  switch (rows - i) {
-    case 5:
-      panel_kernel<5>(K, a, lda, panel, c, ldc, width);
-      break;
-    case 4:
-      panel_kernel<4>(K, a, lda, panel, c, ldc, width);
-      break;
-    case 3:
-      panel_kernel<3>(K, a, lda, panel, c, ldc, width);
-      break;
-    case 2:
-      panel_kernel<2>(K, a, lda, panel, c, ldc, width);
-      break;
-    case 1:
-      panel_kernel<1>(K, a, lda, panel, c, ldc, width);
-      break;
-    default:
-      break;
+  // The last 1 to 5 rows.
+  using Kernel = void (*)(int, const float*, int, const float*, float*, int, int);
+  static constexpr Kernel kRemainder[kRows] = {nullptr,         panel_kernel<1>, panel_kernel<2>,
+                                               panel_kernel<3>, panel_kernel<4>, panel_kernel<5>};
+  if (i < rows) {
+    kRemainder[rows - i](K, A + std::size_t(i) * lda, lda, panel, C + std::size_t(i) * ldc, ldc,
+                         width);
   }
 }
 

@@ -64,6 +64,18 @@ struct StepWeights {
   const T* packed = nullptr;  // the backend's own layout of op(B), or null: B as it is
 };
 
+// The weights as they are, for a backend's GEMM to take (or to pack from).
+template <class T>
+StepWeights<T> unpacked_step_weights(bool transposed, int N, int K, const T* B, int ldb) {
+  StepWeights<T> w;
+  w.transposed = transposed;
+  w.N = N;
+  w.K = K;
+  w.B = B;
+  w.ldb = ldb;
+  return w;
+}
+
 // The scratch arrays a backend keeps for the algorithm, by name.
 enum class Slot {
   proj,

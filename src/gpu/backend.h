@@ -64,13 +64,7 @@ class GpuBackend {
   }
   // cuBLAS takes the weights as they are.
   fused::StepWeights<T> step_weights(int, bool transposed, int N, int K, const T* B, int ldb) {
-    fused::StepWeights<T> w;
-    w.transposed = transposed;
-    w.N = N;
-    w.K = K;
-    w.B = B;
-    w.ldb = ldb;
-    return w;
+    return fused::unpacked_step_weights(transposed, N, K, B, ldb);
   }
   void step_gemm(int M, const fused::StepWeights<T>& w, const T* A, int lda, T* C, int ldc) {
     gemm(false, w.transposed, M, w.N, w.K, T(1), A, lda, w.B, w.ldb, T(0), C, ldc);
