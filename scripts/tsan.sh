@@ -29,8 +29,8 @@
 #
 # Usage: scripts/tsan.sh [extra ctest args...]
 # Environment: RNNX_TSAN_BUILD_DIR (build-tsan at the root); RNNX_TSAN_TESTS, the ctest regex
-# of the tests to run (default '^CpuEngineThreads\.'): all 33 of test_cpu_engine are
-#   RNNX_TSAN_TESTS='^(CpuEngine(Threads)?\.|CpuTiledRecurrence\.|Notebook/CpuSeedModels\.)'
+# of the tests to run (default '^CpuEngineThreads\.'): all 38 of test_cpu_engine are
+#   RNNX_TSAN_TESTS='^(CpuEngine(Threads)?\.|CpuTiledRecurrence\.|CpuPackedGemm\.|Notebook/CpuSeedModels\.)'
 #   (about 3 minutes here).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"

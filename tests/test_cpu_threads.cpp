@@ -8,6 +8,7 @@
 #include <exception>
 #include <thread>
 
+#include "cpu/packed_gemm.h"
 #include "cpu/tiled_recurrence.h"
 #include "cpu_engine_checks.h"
 
@@ -320,6 +321,40 @@ TEST(CpuEngineThreads, TiledRecurrenceMatchesReferenceOnEveryThreadCount) {
           EXPECT_EQ(inference.final_state, first_inference.final_state);
           EXPECT_EQ(training.y, first_training.y) << "depends on the thread count";
         }
+      }
+    }
+  }
+}
+
+// Layers that make x Wx^T within each step's product (the cpu backend on AVX2-only CPUs: float32
+// LSTM and RNN whose input is at most a quarter of the hidden size): both directions, mixed
+// lengths, batches whose steps share each product among the threads (5) and that split into
+// blocks of sequences (40), on 1, 2 and 4 threads, inference and training; the second layer
+// (input 32 > 16 / 4) takes the projection GEMM.
+TEST(CpuEngineThreads, StepsThatProjectXMatchTheReference) {
+  if (!cpu::packed_step_gemm_applies()) {
+    GTEST_SKIP() << "only a CPU whose best vector set is AVX2 projects x within the steps";
+  }
+  for (CellKind kind : {CellKind::lstm, CellKind::rnn_tanh, CellKind::rnn_relu}) {
+    SCOPED_TRACE(to_string(kind));
+    Model m;
+    m.input_size = 4;
+    m.dtype = DType::f32;
+    Layer layer = test::layer_of(kind, 16, 0.5);
+    layer.bidirectional = true;
+    m.layers.push_back(layer);
+    m.layers.push_back(layer);
+    ASSERT_TRUE(cpu::steps_project_input(m.layers[0], 4, 40, true));
+    ASSERT_TRUE(cpu::steps_project_input(m.layers[0], 4, 5, false));
+    ASSERT_FALSE(cpu::steps_project_input(m.layers[1], 32, 40, true));
+    for (int batch : {5, 40}) {
+      std::vector<std::int32_t> lengths(batch);
+      for (int b = 0; b < batch; ++b) lengths[b] = (b * 5) % 10;
+      const test::Problem p = test::random_problem(m, 9, batch, lengths, 90 + batch);
+      const test::Result ref = test::run(p, Engine::cpu_reference, true);
+      for (int threads : {1, 2, 4}) {
+        SCOPED_TRACE(std::to_string(batch) + " sequences, " + std::to_string(threads) + " threads");
+        expect_matches(p, ref, 1e-5, threads_option(threads));
       }
     }
   }

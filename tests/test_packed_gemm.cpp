@@ -41,7 +41,8 @@ void expect_packed_product_matches(Shape s, bool transposed, std::mt19937& rng) 
   std::vector<float> first;
   for (int threads : {1, 2, 3}) {
     std::vector<float> C(std::size_t(s.M) * ldc, std::numeric_limits<float>::quiet_NaN());
-    cpu::packed_gemm(s.M, s.N, s.K, A.data(), lda, packed.data(), C.data(), ldc, threads);
+    cpu::packed_gemm(s.M, s.N, cpu::Factors{{A.data(), lda, s.K}, {}}, packed.data(), C.data(), ldc,
+                     threads);
     for (int i = 0; i < s.M; ++i) {
       for (int n = 0; n < ldc; ++n) {
         const float got = C[std::size_t(i) * ldc + n];
@@ -96,6 +97,50 @@ TEST(CpuPackedGemm, MatchesAFloat64ProductOnEveryRemainder) {
     }
   }
   EXPECT_EQ(shapes, 7 * 6 * 3 * 2 + 4);
+}
+
+// [x | h] times [Wx | Wh]^T, the two operands packed one above the other along K (the steps that
+// project x themselves), against a float64 sum; row counts past a block of 6, columns past a
+// panel, on 1 and 2 threads.
+TEST(CpuPackedGemm, TwoPartsAlongKMatchAFloat64Product) {
+  if (cpu::vector_isa() == cpu::VectorIsa::none) {
+    GTEST_SKIP() << "this CPU has no AVX2 with FMA: the packed product never runs here";
+  }
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int M : {1, 7, 64}) {
+    const int N = 40, I = 5, H = 24, ldx = I + 1, ldh = H + 3;
+    std::vector<float> x(std::size_t(M) * ldx), h(std::size_t(M) * ldh), Wx(std::size_t(N) * I),
+        Wh(std::size_t(N) * H);
+    for (std::vector<float>* v : {&x, &h, &Wx, &Wh}) {
+      for (float& e : *v) e = u(rng);
+    }
+    std::vector<float> packed(cpu::packed_panels_size(N, I + H), std::nanf(""));
+    cpu::pack_panel_rows(true, N, I, Wx.data(), I, I + H, 0, packed.data(), 1);
+    cpu::pack_panel_rows(true, N, H, Wh.data(), H, I + H, I, packed.data(), 1);
+    for (int threads : {1, 2}) {
+      std::vector<float> C(std::size_t(M) * N);
+      const cpu::Factors factors{{x.data(), ldx, I}, {h.data(), ldh, H}};
+      cpu::packed_gemm(M, N, factors, packed.data(), C.data(), N, threads);
+      for (int i = 0; i < M; ++i) {
+        for (int n = 0; n < N; ++n) {
+          double want = 0, magnitude = 0;
+          for (int k = 0; k < I; ++k) {
+            const double term = double(x[std::size_t(i) * ldx + k]) * Wx[std::size_t(n) * I + k];
+            want += term;
+            magnitude += std::fabs(term);
+          }
+          for (int k = 0; k < H; ++k) {
+            const double term = double(h[std::size_t(i) * ldh + k]) * Wh[std::size_t(n) * H + k];
+            want += term;
+            magnitude += std::fabs(term);
+          }
+          ASSERT_NEAR(C[std::size_t(i) * N + n], want, 2.0 * (I + H) * FLT_EPSILON * magnitude)
+              << "M = " << M << " at " << i << "," << n << " on " << threads << " threads";
+        }
+      }
+    }
+  }
 }
 
 TEST(CpuPackedGemm, PanelsHoldTheOperandThenZeros) {

@@ -17,6 +17,7 @@
 #include "cpu/small_batch.h"
 #include "cpu/tiled_recurrence.h"
 #include "fused/steps.h"
+#include "rnnx/error.h"
 
 namespace rnnx::cpu {
 
@@ -37,8 +38,9 @@ class CpuBackend {
     std::size_t bytes = 0;
     for (const std::vector<T>& v : slots_) bytes += v.capacity() * sizeof(T);
     bytes += transposed_.capacity() * sizeof(T);
-    for (const std::vector<float>* v : {&small_batch_h_, &small_batch_wh_, &tiled_h_, &tiled_wh_,
-                                        &tiled_sums_, &step_packed_[0], &step_packed_[1]}) {
+    for (const std::vector<float>* v :
+         {&small_batch_h_, &small_batch_wh_, &tiled_h_, &tiled_wh_, &tiled_sums_, &step_packed_[0],
+          &step_packed_[1], &step_x_}) {
       bytes += v->capacity() * sizeof(float);
     }
     return bytes;
@@ -81,7 +83,8 @@ class CpuBackend {
   void step_gemm(int M, const fused::StepWeights<T>& w, const T* A, int lda, T* C, int ldc) {
     if constexpr (std::is_same_v<T, float>) {
       if (w.packed != nullptr) {
-        packed_gemm(M, w.N, w.K, A, lda, w.packed, C, ldc, omp_in_parallel() ? 1 : threads_);
+        packed_gemm(M, w.N, Factors{{A, lda, w.K}, {}}, w.packed, C, ldc,
+                    omp_in_parallel() ? 1 : threads_);
         return;
       }
     }
@@ -125,15 +128,25 @@ class CpuBackend {
     if (failure) std::rethrow_exception(failure);
   }
 
+  // float32 layers that project x within each step's product (cpu/packed_gemm.h).
+  bool projects_in_steps(const fused::LayerWeights<T>& w, int B, bool training) const {
+    return std::is_same_v<T, float> && steps_project_input(*w.layer, w.input, B, training);
+  }
+
   // float32 recurrences that have a path of their own: a few sequences of an LSTM in inference
   // (cpu/small_batch.h), else, on AVX-512 machines and at the batches where it measured faster,
-  // every cell but the GRU that resets before the matmul (cpu/tiled_recurrence.h). False: the
-  // GEMM-and-pass steps of fused/layer.h run.
+  // every cell but the GRU that resets before the matmul (cpu/tiled_recurrence.h); and the layers
+  // that project x in each step (proj null: projects_in_steps). False: the GEMM-and-pass steps of
+  // fused/layer.h run.
   bool recurrence_forward(const fused::LayerWeights<T>& w, Dir dir, const fused::Sequences& seq,
-                          const T* proj, const T* bias, T* h, T* c, T* out, int out_ld,
+                          const T* in, const T* proj, const T* bias, T* h, T* c, T* out, int out_ld,
                           const fused::StepSave<T>& save) {
     if constexpr (std::is_same_v<T, float>) {
       const Layer& layer = *w.layer;
+      if (proj == nullptr) {
+        projected_steps_forward(w, dir, seq, in, bias, h, c, out, out_ld, save);
+        return true;
+      }
       if (save.gates == nullptr && small_batch_lstm_applies(layer, seq.B)) {
         SmallBatchLstm a;
         a.threads = threads_;
@@ -178,10 +191,61 @@ class CpuBackend {
       tiled_recurrence_forward(a);
       return true;
     } else {
-      (void)w, (void)dir, (void)seq, (void)proj, (void)bias, (void)h, (void)c, (void)out,
+      (void)w, (void)dir, (void)seq, (void)in, (void)proj, (void)bias, (void)h, (void)c, (void)out,
           (void)out_ld, (void)save;
       return false;
     }
+  }
+
+  // The steps of a layer that projects_in_steps: per step, the rows of x at each sequence's time
+  // (zeros for ended ones) beside h, one packed product into rec, then the pointwise pass without
+  // a projection; blocks of sequences as over_sequence_blocks gives them.
+  void projected_steps_forward(const fused::LayerWeights<float>& w, Dir dir,
+                               const fused::Sequences& seq, const float* in, const float* bias,
+                               float* h, float* c, float* out, int out_ld,
+                               const fused::StepSave<float>& save) {
+    const Layer& layer = *w.layer;
+    const CellKind kind = cell_kind(layer);
+    const int B = seq.B, H = layer.hidden, I = w.input, GH = cell_traits(kind).gates * H;
+    float* packed = sized(step_packed_[0], packed_panels_size(GH, I + H));
+    pack_panel_rows(true, GH, I, w.Wx, I, I + H, 0, packed, threads_);
+    pack_panel_rows(true, GH, H, w.Wh, H, I + H, I, packed, threads_);
+    float* rec = scratch(fused::Slot::rec, std::size_t(B) * GH);
+    float* xs = sized(step_x_, std::size_t(B) * I);
+    over_sequence_blocks(B, [&](int first, int last, int threads) {
+      const int M = last - first;
+      for (int s = 0; s < seq.max_len; ++s) {
+        const fused::StepRows step{B, seq.len, s, dir, threads, first, last};
+        for (int b = first; b < last; ++b) {
+          const int t = step.time(b);
+          float* to = xs + std::size_t(b) * I;
+          if (t < 0) {
+            std::fill(to, to + I, 0.0f);
+          } else {
+            const float* from = in + step.row(t, b) * I;
+            std::copy(from, from + I, to);
+          }
+        }
+        const Factors factors{{xs + std::size_t(first) * I, I, I},
+                              {h + std::size_t(first) * H, H, H}};
+        packed_gemm(M, GH, factors, packed, rec + std::size_t(first) * GH, GH,
+                    omp_in_parallel() ? 1 : threads_);
+        switch (kind) {
+          case CellKind::lstm:
+            cpu::lstm_forward_step<float>(step, H, float(layer.forget_bias), nullptr, bias, rec, h,
+                                          c, out, out_ld, save);
+            break;
+          case CellKind::rnn_tanh:
+          case CellKind::rnn_relu:
+            cpu::rnn_forward_step<float>(step, H, layer.activation, nullptr, bias, rec, h, out,
+                                         out_ld, save);
+            break;
+          case CellKind::gru_reset_after:
+          case CellKind::gru_reset_before:
+            throw Error(Status::backend_error, "internal: a GRU never projects in its steps");
+        }
+      }
+    });
   }
 
   template <class... A>
@@ -273,6 +337,7 @@ class CpuBackend {
   std::vector<float> small_batch_h_, small_batch_wh_;   // cpu/small_batch.h
   std::vector<float> tiled_h_, tiled_wh_, tiled_sums_;  // cpu/tiled_recurrence.h
   std::array<std::vector<float>, 2> step_packed_;       // step_weights' panels
+  std::vector<float> step_x_;                           // projected_steps_forward's rows of x
 };
 
 }  // namespace rnnx::cpu

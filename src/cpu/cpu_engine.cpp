@@ -162,9 +162,10 @@ class CpuEngine final : public EngineImpl {
     if constexpr (!std::is_same_v<T, float>) {
       return 0;
     } else {
-      std::size_t arrays[7] = {};
+      std::size_t arrays[8] = {};
       auto grow = [&](int i, std::size_t n) { arrays[i] = std::max(arrays[i], n); };
-      for (const Layer& layer : model().layers) {
+      for (int l = 0; l < static_cast<int>(model().layers.size()); ++l) {
+        const Layer& layer = model().layers[l];
         const std::size_t H = layer.hidden;
         if (cpu::small_batch_lstm_applies(layer, batch)) {
           grow(0, std::size_t(batch) * H);
@@ -179,9 +180,12 @@ class CpuEngine final : public EngineImpl {
         if (cpu::packed_step_gemm_applies()) {
           // The recurrent weights in panels, forward (Wh^T) and backward (Wh); the second array
           // holds a GRU's n rows apart when it resets before the matmul.
+          // With x's rows beside h's where the layer projects x in its steps.
           const int h = layer.hidden, gh = cell_traits(cell_kind(layer)).gates * h;
-          grow(5, std::max(cpu::packed_panels_size(gh, h), cpu::packed_panels_size(h, gh)));
+          const int in = layer_input_size(model(), l);
+          grow(5, std::max(cpu::packed_panels_size(gh, h + in), cpu::packed_panels_size(h, gh)));
           grow(6, cpu::packed_panels_size(h, h));
+          grow(7, std::size_t(batch) * in);
         }
       }
       std::size_t n = 0;

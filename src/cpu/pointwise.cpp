@@ -24,20 +24,35 @@ namespace {
 
 // ---- rows: one sequence's units at one step ----
 
+// The pre-activation of entry j: the projection's (where kProj: without it, r holds x Wx^T too),
+// the biases and the recurrent term.
+template <bool kProj, class T>
+inline T preactivation(const T* __restrict p, const T* __restrict bias, const T* r, int j) {
+  if constexpr (kProj) {
+    return p[j] + bias[j] + r[j];
+  } else {
+    return bias[j] + r[j];
+  }
+}
+
 // act: where the activated gates go, [4H]: the reserve's row when training, else the rec row
-// itself (each entry is read once, just before it is overwritten).
-template <class T, bool kSave>
+// itself (each entry is read once, just before it is overwritten). p: null where !kProj.
+template <class T, bool kSave, bool kProj>
 RNNX_CLONES void lstm_forward_row(int H, T forget_bias, const T* __restrict p,
                                   const T* __restrict bias, const T* r, T* act, T* __restrict h,
                                   T* __restrict c, T* __restrict y, T* __restrict hp,
                                   T* __restrict cp) {
   // One gate per loop: a loop holding all four exp's spills registers and runs 2x slower.
-  for (int j = 0; j < H; ++j) act[j] = cell::lstm_input_gate(p[j] + bias[j] + r[j]);
+  for (int j = 0; j < H; ++j) act[j] = cell::lstm_input_gate(preactivation<kProj>(p, bias, r, j));
   for (int j = H; j < 2 * H; ++j) {
-    act[j] = cell::lstm_forget_gate(p[j] + bias[j] + r[j], forget_bias);
+    act[j] = cell::lstm_forget_gate(preactivation<kProj>(p, bias, r, j), forget_bias);
   }
-  for (int j = 2 * H; j < 3 * H; ++j) act[j] = cell::lstm_cell_gate(p[j] + bias[j] + r[j]);
-  for (int j = 3 * H; j < 4 * H; ++j) act[j] = cell::lstm_output_gate(p[j] + bias[j] + r[j]);
+  for (int j = 2 * H; j < 3 * H; ++j) {
+    act[j] = cell::lstm_cell_gate(preactivation<kProj>(p, bias, r, j));
+  }
+  for (int j = 3 * H; j < 4 * H; ++j) {
+    act[j] = cell::lstm_output_gate(preactivation<kProj>(p, bias, r, j));
+  }
   for (int j = 0; j < H; ++j) {
     if constexpr (kSave) {
       hp[j] = h[j];
@@ -168,13 +183,14 @@ RNNX_CLONES void gru_before_reset_backward_row(int H, const T* __restrict g, con
   }
 }
 
-// g: where the output goes as the saved "gate" (the reserve's row) when kSave.
-template <class T, bool kRelu, bool kSave>
+// g: where the output goes as the saved "gate" (the reserve's row) when kSave. p: null where
+// !kProj.
+template <class T, bool kRelu, bool kSave, bool kProj>
 RNNX_CLONES void rnn_forward_row(int H, const T* __restrict p, const T* __restrict bias,
                                  const T* __restrict r, T* __restrict h, T* __restrict y,
                                  T* __restrict hp, T* __restrict g) {
   for (int j = 0; j < H; ++j) {
-    const T out = cell::rnn_forward<kRelu>(p[j] + bias[j] + r[j]);
+    const T out = cell::rnn_forward<kRelu>(preactivation<kProj>(p, bias, r, j));
     if constexpr (kSave) {
       hp[j] = h[j];
       g[j] = out;
@@ -215,16 +231,26 @@ void lstm_forward_step(const StepRows& rows, int H, T forget_bias, const T* proj
   for_each_row(
       rows,
       [&](int b, std::size_t row) {
-        const T* p = proj + row * G;
+        const T* p = proj == nullptr ? nullptr : proj + row * G;
         T* r = rec + b * G;
         T* hb = h + std::size_t(b) * H;
         T* cb = c + std::size_t(b) * H;
+        T* yb = y + row * y_ld;
         if (save.gates != nullptr) {
-          lstm_forward_row<T, true>(H, forget_bias, p, bias, r, save.gates + row * G, hb, cb,
-                                    y + row * y_ld, save.h_prev + row * H, save.c_prev + row * H);
+          T* act = save.gates + row * G;
+          T* hp = save.h_prev + row * H;
+          T* cp = save.c_prev + row * H;
+          if (p != nullptr) {
+            lstm_forward_row<T, true, true>(H, forget_bias, p, bias, r, act, hb, cb, yb, hp, cp);
+          } else {
+            lstm_forward_row<T, true, false>(H, forget_bias, p, bias, r, act, hb, cb, yb, hp, cp);
+          }
+        } else if (p != nullptr) {
+          lstm_forward_row<T, false, true>(H, forget_bias, p, bias, r, r, hb, cb, yb, nullptr,
+                                           nullptr);
         } else {
-          lstm_forward_row<T, false>(H, forget_bias, p, bias, r, r, hb, cb, y + row * y_ld, nullptr,
-                                     nullptr);
+          lstm_forward_row<T, false, false>(H, forget_bias, p, bias, r, r, hb, cb, yb, nullptr,
+                                            nullptr);
         }
       },
       [](int) {});
@@ -355,12 +381,18 @@ void rnn_forward_pass(const StepRows& rows, int H, const T* proj, const T* bias,
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
-        if (save.gates != nullptr) {
-          rnn_forward_row<T, kRelu, true>(H, proj + row * H, bias, rec + s, h + s, y + row * y_ld,
-                                          save.h_prev + row * H, save.gates + row * H);
+        const T* p = proj == nullptr ? nullptr : proj + row * H;
+        T* hp = save.gates != nullptr ? save.h_prev + row * H : nullptr;
+        T* g = save.gates != nullptr ? save.gates + row * H : nullptr;
+        T* yb = y + row * y_ld;
+        if (save.gates != nullptr && p != nullptr) {
+          rnn_forward_row<T, kRelu, true, true>(H, p, bias, rec + s, h + s, yb, hp, g);
+        } else if (save.gates != nullptr) {
+          rnn_forward_row<T, kRelu, true, false>(H, p, bias, rec + s, h + s, yb, hp, g);
+        } else if (p != nullptr) {
+          rnn_forward_row<T, kRelu, false, true>(H, p, bias, rec + s, h + s, yb, hp, g);
         } else {
-          rnn_forward_row<T, kRelu, false>(H, proj + row * H, bias, rec + s, h + s, y + row * y_ld,
-                                           nullptr, nullptr);
+          rnn_forward_row<T, kRelu, false, false>(H, p, bias, rec + s, h + s, yb, hp, g);
         }
       },
       [](int) {});

@@ -19,7 +19,8 @@ using fused::StepSave;
 // = h Wh^T of this step.
 
 // LSTM. rec is used as scratch (overwritten). Updates h, c [B][H] of active rows and writes y
-// rows (t, b) at y + row * y_ld.
+// rows (t, b) at y + row * y_ld. proj may be null (here and for the RNN): rec then holds the
+// step's x Wx^T too (the cpu backend's steps that project x themselves).
 template <class T>
 void lstm_forward_step(const StepRows& rows, int H, T forget_bias, const T* proj, const T* bias,
                        T* rec, T* h, T* c, T* y, int y_ld, const StepSave<T>& save);

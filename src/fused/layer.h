@@ -17,7 +17,9 @@
 //   const T* projection_bias(const LayerWeights<T>&)   [G*H]: bx + bh, but bx alone for the n
 //                                                      rows where bhn_apart (fused/steps.h)
 //   void over_sequence_blocks(B, body)       runs body(first, last, threads) over the batch
-//   bool recurrence_forward(w, dir, seq, proj, bias, h, c, out, out_ld, save)
+//   bool projects_in_steps(w, B, training)  whether recurrence_forward makes in Wx^T within each
+//                                            step's product (proj is then null)
+//   bool recurrence_forward(w, dir, seq, in, proj, bias, h, c, out, out_ld, save)
 //                                            runs all the steps itself where it has a faster way
 //                                            for the shape (the cpu engine's small batches); false:
 //                                            the steps below run
@@ -50,12 +52,16 @@ void layer_forward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequenc
   if (traits.has_c) be.copy(c0, state, c);
 
   if (rows > 0) {
-    // Every step's input projection at once: proj = in Wx^T (biases are added pointwise).
-    T* proj = be.scratch(Slot::proj, rows * GH);
-    be.gemm(false, true, int(rows), GH, I, T(1), in, I, w.Wx, I, T(0), proj, GH);
+    // Every step's input projection at once: proj = in Wx^T (biases are added pointwise), unless
+    // the backend's recurrence makes it within each step's product.
+    T* proj = nullptr;
+    if (!be.projects_in_steps(w, B, save.gates != nullptr)) {
+      proj = be.scratch(Slot::proj, rows * GH);
+      be.gemm(false, true, int(rows), GH, I, T(1), in, I, w.Wx, I, T(0), proj, GH);
+    }
     const T* bias = be.projection_bias(w);
 
-    if (!be.recurrence_forward(w, dir, seq, proj, bias, h, c, out, out_ld, save)) {
+    if (!be.recurrence_forward(w, dir, seq, in, proj, bias, h, c, out, out_ld, save)) {
       T* rec = be.scratch(Slot::rec, std::size_t(B) * GH);
       T* reset = be.scratch(Slot::r, state);
       T* rh = be.scratch(Slot::rh, state);

@@ -86,8 +86,9 @@ class GpuBackend {
   }
 
   // The GPU engines run every step through the kernels below.
+  bool projects_in_steps(const fused::LayerWeights<T>&, int, bool) { return false; }
   bool recurrence_forward(const fused::LayerWeights<T>&, Dir, const fused::Sequences&, const T*,
-                          const T*, T*, T*, T*, int, const fused::StepSave<T>&) {
+                          const T*, const T*, T*, T*, T*, int, const fused::StepSave<T>&) {
     return false;
   }
 
