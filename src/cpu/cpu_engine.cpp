@@ -178,9 +178,9 @@ class CpuEngine final : public EngineImpl {
           grow(4, cpu::tiled_recurrence_sums_size(layer, batch, threads_));
         }
         if (cpu::packed_step_gemm_applies()) {
-          // The recurrent weights in panels, forward (Wh^T) and backward (Wh); the second array
-          // holds a GRU's n rows apart when it resets before the matmul.
-          // With x's rows beside h's where the layer projects x in its steps.
+          // The recurrent weights in panels, forward (Wh^T, with Wx^T above it where the layer
+          // projects x in its steps) and backward (Wh); the second array holds a GRU's n rows
+          // apart when it resets before the matmul; the third, the step's rows of x.
           const int h = layer.hidden, gh = cell_traits(cell_kind(layer)).gates * h;
           const int in = layer_input_size(model(), l);
           grow(5, std::max(cpu::packed_panels_size(gh, h + in), cpu::packed_panels_size(h, gh)));
@@ -216,9 +216,7 @@ class CpuEngine final : public EngineImpl {
     T* xt = sized(x_, std::size_t(args.steps) * args.batch * I);
     to_time_major(static_cast<const T*>(args.x.data), args.steps, args.batch, I, model().layout, xt,
                   threads_);
-    for (int t = 0; t < args.steps; ++t)
-      for (int b = 0; b < args.batch; ++b)
-        if (t >= seq.len[b]) std::fill_n(xt + (std::size_t(t) * args.batch + b) * I, I, T(0));
+    fw_.zero_ended_rows(seq, args.steps, I, xt);
     return xt;
   }
 

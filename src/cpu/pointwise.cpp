@@ -222,6 +222,19 @@ void for_each_row(const StepRows& rows, Row row, Ended ended) {
   }
 }
 
+// Calls f(save, project) with the two run-time choices of a forward row (whether it writes the
+// reserve, whether it adds a projection) as compile-time constants (std::bool_constant).
+template <class F>
+void with_row_flags(bool save, bool project, F f) {
+  using Yes = std::true_type;
+  using No = std::false_type;
+  if (save) {
+    project ? f(Yes{}, Yes{}) : f(Yes{}, No{});
+  } else {
+    project ? f(No{}, Yes{}) : f(No{}, No{});
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -236,22 +249,15 @@ void lstm_forward_step(const StepRows& rows, int H, T forget_bias, const T* proj
         T* hb = h + std::size_t(b) * H;
         T* cb = c + std::size_t(b) * H;
         T* yb = y + row * y_ld;
-        if (save.gates != nullptr) {
-          T* act = save.gates + row * G;
-          T* hp = save.h_prev + row * H;
-          T* cp = save.c_prev + row * H;
-          if (p != nullptr) {
-            lstm_forward_row<T, true, true>(H, forget_bias, p, bias, r, act, hb, cb, yb, hp, cp);
-          } else {
-            lstm_forward_row<T, true, false>(H, forget_bias, p, bias, r, act, hb, cb, yb, hp, cp);
-          }
-        } else if (p != nullptr) {
-          lstm_forward_row<T, false, true>(H, forget_bias, p, bias, r, r, hb, cb, yb, nullptr,
-                                           nullptr);
-        } else {
-          lstm_forward_row<T, false, false>(H, forget_bias, p, bias, r, r, hb, cb, yb, nullptr,
-                                            nullptr);
-        }
+        const bool saving = save.gates != nullptr;
+        // Inference writes the activated gates over the rec row.
+        T* act = saving ? save.gates + row * G : r;
+        T* hp = saving ? save.h_prev + row * H : nullptr;
+        T* cp = saving ? save.c_prev + row * H : nullptr;
+        with_row_flags(saving, p != nullptr, [&](auto kSave, auto kProj) {
+          lstm_forward_row<T, decltype(kSave)::value, decltype(kProj)::value>(
+              H, forget_bias, p, bias, r, act, hb, cb, yb, hp, cp);
+        });
       },
       [](int) {});
 }
@@ -385,15 +391,10 @@ void rnn_forward_pass(const StepRows& rows, int H, const T* proj, const T* bias,
         T* hp = save.gates != nullptr ? save.h_prev + row * H : nullptr;
         T* g = save.gates != nullptr ? save.gates + row * H : nullptr;
         T* yb = y + row * y_ld;
-        if (save.gates != nullptr && p != nullptr) {
-          rnn_forward_row<T, kRelu, true, true>(H, p, bias, rec + s, h + s, yb, hp, g);
-        } else if (save.gates != nullptr) {
-          rnn_forward_row<T, kRelu, true, false>(H, p, bias, rec + s, h + s, yb, hp, g);
-        } else if (p != nullptr) {
-          rnn_forward_row<T, kRelu, false, true>(H, p, bias, rec + s, h + s, yb, hp, g);
-        } else {
-          rnn_forward_row<T, kRelu, false, false>(H, p, bias, rec + s, h + s, yb, hp, g);
-        }
+        with_row_flags(save.gates != nullptr, p != nullptr, [&](auto kSave, auto kProj) {
+          rnn_forward_row<T, kRelu, decltype(kSave)::value, decltype(kProj)::value>(
+              H, p, bias, rec + s, h + s, yb, hp, g);
+        });
       },
       [](int) {});
 }
