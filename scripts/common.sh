@@ -15,7 +15,9 @@ install_missing_packages() {
   local wanted=("$@") missing=()
   [ ${#wanted[@]} -gt 0 ] || wanted=("${RNNX_PACKAGES[@]}")
   for pkg in "${wanted[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    # A here-string, not a pipe: under the callers' pipefail, grep -q quitting early can fail it.
+    grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" ||
+      missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then
     return 0

@@ -51,7 +51,7 @@ malloc_limit_of() {
 }
 
 for t in "${TARGETS[@]}"; do
-  printf '%s\n' "${ALL_TARGETS[@]}" | grep -qx "$t" ||
+  grep -qx "$t" <<<"$(printf '%s\n' "${ALL_TARGETS[@]}")" ||
     { echo "unknown fuzz target '$t' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
 done
 
@@ -72,7 +72,7 @@ build_seconds=$((SECONDS - start_all))
 
 # The CLI's option parsing must not reach the file system (fuzz/cli_args_fuzz.cpp runs it on
 # arbitrary arguments): no object of that target may call a file function.
-if printf '%s\n' "${TARGETS[@]}" | grep -qx cli_args_fuzz; then
+if grep -qx cli_args_fuzz <<<"$(printf '%s\n' "${TARGETS[@]}")"; then
   if find "$BUILD/fuzz/CMakeFiles/cli_args_fuzz.dir" -name '*.o' -exec nm -C --undefined-only {} + |
      grep -E 'std::filesystem|fstream|\b(fopen|open|open64|openat|stat|stat64|mkdir|access|rename|unlink|remove)\b'; then
     echo "cli_args_fuzz's sources (src/cli/options.cpp, args.cpp, ...) call a file-system function (above)" >&2

@@ -63,10 +63,13 @@ start=$SECONDS
 cmake --build "$BUILD" --parallel "$(nproc)" --target test_cpu_engine sanitizer_canary
 build_seconds=$((SECONDS - start))
 
-# The OpenMP runtime must be LLVM's, for Archer: clang's FindOpenMP result.
-if ! ldd "$BUILD/tests/test_cpu_engine" | grep -q "$LLVM_DIR/lib/libomp"; then
+# The OpenMP runtime must be LLVM's, for Archer: clang's FindOpenMP result. ldd's output goes
+# through a variable, not a pipe: grep -q quitting at its first match can end ldd with SIGPIPE,
+# and pipefail then reads the pipe as failed (CI's clean machine did, at 78cabc6).
+linked=$(ldd "$BUILD/tests/test_cpu_engine")
+if ! grep -q "$LLVM_DIR/lib/libomp" <<<"$linked"; then
   echo "test_cpu_engine is not linked with $LLVM_DIR/lib/libomp.so:" >&2
-  ldd "$BUILD/tests/test_cpu_engine" >&2
+  printf '%s\n' "$linked" >&2
   exit 1
 fi
 
