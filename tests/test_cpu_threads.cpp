@@ -327,7 +327,8 @@ TEST(CpuEngineThreads, TiledRecurrenceMatchesReferenceOnEveryThreadCount) {
 }
 
 // Layers that make x Wx^T within each step's product (the cpu backend on AVX2-only CPUs: float32
-// LSTM and RNN whose input is at most a quarter of the hidden size): both directions, mixed
+// LSTM, RNN and GRU that resets before the matmul, whose input is at most a quarter of the hidden
+// size; the GRU in two products per step, the second from r * h): both directions, mixed
 // lengths, batches whose steps share each product among the threads (5) and that split into
 // blocks of sequences (40), on 1, 2 and 4 threads, inference and training; the second layer
 // (input 32 > 16 / 4) takes the projection GEMM.
@@ -335,7 +336,11 @@ TEST(CpuEngineThreads, StepsThatProjectXMatchTheReference) {
   if (!cpu::packed_step_gemm_applies()) {
     GTEST_SKIP() << "only a CPU whose best vector set is AVX2 projects x within the steps";
   }
-  for (CellKind kind : {CellKind::lstm, CellKind::rnn_tanh, CellKind::rnn_relu}) {
+  EXPECT_FALSE(
+      cpu::steps_project_input(test::layer_of(CellKind::gru_reset_after, 16, 0.5), 4, 40, true))
+      << "a GRU that resets after the matmul keeps x's n rows apart from h's";
+  for (CellKind kind :
+       {CellKind::lstm, CellKind::gru_reset_before, CellKind::rnn_tanh, CellKind::rnn_relu}) {
     SCOPED_TRACE(to_string(kind));
     Model m;
     m.input_size = 4;

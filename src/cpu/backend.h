@@ -199,7 +199,9 @@ class CpuBackend {
 
   // The steps of a layer that projects_in_steps: per step, the rows of x at each sequence's time
   // (zeros for ended ones) beside h, one packed product into rec, then the pointwise pass without
-  // a projection; blocks of sequences as over_sequence_blocks gives them.
+  // a projection; blocks of sequences as over_sequence_blocks gives them. A GRU that resets before
+  // the matmul makes two: [x | h] times [Wx | Wh]^T for r and z, then, once r is known,
+  // [x | r*h] times [Wxn | Whn]^T for n.
   void projected_steps_forward(const fused::LayerWeights<float>& w, Dir dir,
                                const fused::Sequences& seq, const float* in, const float* bias,
                                float* h, float* c, float* out, int out_ld,
@@ -207,13 +209,28 @@ class CpuBackend {
     const Layer& layer = *w.layer;
     const CellKind kind = cell_kind(layer);
     const int B = seq.B, H = layer.hidden, I = w.input, GH = cell_traits(kind).gates * H;
-    float* packed = sized(step_packed_[0], packed_panels_size(GH, I + H));
-    pack_panel_rows(true, GH, I, w.Wx, I, I + H, 0, packed, threads_);
-    pack_panel_rows(true, GH, H, w.Wh, H, I + H, I, packed, threads_);
+    const bool two_products = cell_traits(kind).reset_before;
+    // The first product's columns: all the gates, or r and z.
+    const int N = two_products ? 2 * H : GH;
+    float* packed = sized(step_packed_[0], packed_panels_size(N, I + H));
+    pack_panel_rows(true, N, I, w.Wx, I, I + H, 0, packed, threads_);
+    pack_panel_rows(true, N, H, w.Wh, H, I + H, I, packed, threads_);
+    float* packed_n = nullptr;
+    if (two_products) {
+      const std::size_t n_rows = std::size_t(2) * H;
+      packed_n = sized(step_packed_[1], packed_panels_size(H, I + H));
+      pack_panel_rows(true, H, I, w.Wx + n_rows * I, I, I + H, 0, packed_n, threads_);
+      pack_panel_rows(true, H, H, w.Wh + n_rows * H, H, I + H, I, packed_n, threads_);
+    }
     float* rec = scratch(fused::Slot::rec, std::size_t(B) * GH);
+    float* reset = two_products ? scratch(fused::Slot::r, std::size_t(B) * H) : nullptr;
+    float* rh = two_products ? scratch(fused::Slot::rh, std::size_t(B) * H) : nullptr;
     float* xs = sized(step_x_, std::size_t(B) * I);
     over_sequence_blocks(B, [&](int first, int last, int threads) {
       const int M = last - first;
+      const int product_threads = omp_in_parallel() ? 1 : threads_;
+      const std::size_t at_x = std::size_t(first) * I, at_h = std::size_t(first) * H;
+      float* rec_block = rec + std::size_t(first) * GH;
       for (int s = 0; s < seq.max_len; ++s) {
         const fused::StepRows step{B, seq.len, s, dir, threads, first, last};
         for (int b = first; b < last; ++b) {
@@ -226,10 +243,8 @@ class CpuBackend {
             std::copy(from, from + I, to);
           }
         }
-        const Factors factors{{xs + std::size_t(first) * I, I, I},
-                              {h + std::size_t(first) * H, H, H}};
-        packed_gemm(M, GH, factors, packed, rec + std::size_t(first) * GH, GH,
-                    omp_in_parallel() ? 1 : threads_);
+        packed_gemm(M, N, Factors{{xs + at_x, I, I}, {h + at_h, H, H}}, packed, rec_block, GH,
+                    product_threads);
         switch (kind) {
           case CellKind::lstm:
             cpu::lstm_forward_step<float>(step, H, float(layer.forget_bias), nullptr, bias, rec, h,
@@ -240,9 +255,16 @@ class CpuBackend {
             cpu::rnn_forward_step<float>(step, H, layer.activation, nullptr, bias, rec, h, out,
                                          out_ld, save);
             break;
-          case CellKind::gru_reset_after:
           case CellKind::gru_reset_before:
-            throw Error(Status::backend_error, "internal: a GRU never projects in its steps");
+            cpu::gru_before_reset_step<float>(step, H, nullptr, bias, rec, h, reset, rh);
+            packed_gemm(M, H, Factors{{xs + at_x, I, I}, {rh + at_h, H, H}}, packed_n,
+                        rec_block + 2 * H, GH, product_threads);
+            cpu::gru_before_forward_step<float>(step, H, nullptr, bias, rec, reset, h, out, out_ld,
+                                                save);
+            break;
+          case CellKind::gru_reset_after:
+            throw Error(Status::backend_error,
+                        "internal: a GRU that resets after the matmul never projects in its steps");
         }
       }
     });

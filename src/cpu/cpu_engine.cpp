@@ -180,11 +180,12 @@ class CpuEngine final : public EngineImpl {
         if (cpu::packed_step_gemm_applies()) {
           // The recurrent weights in panels, forward (Wh^T, with Wx^T above it where the layer
           // projects x in its steps) and backward (Wh); the second array holds a GRU's n rows
-          // apart when it resets before the matmul; the third, the step's rows of x.
+          // apart when it resets before the matmul (with Wxn^T above them where it projects x in
+          // its steps); the third, the step's rows of x.
           const int h = layer.hidden, gh = cell_traits(cell_kind(layer)).gates * h;
           const int in = layer_input_size(model(), l);
           grow(5, std::max(cpu::packed_panels_size(gh, h + in), cpu::packed_panels_size(h, gh)));
-          grow(6, cpu::packed_panels_size(h, h));
+          grow(6, cpu::packed_panels_size(h, h + in));
           grow(7, std::size_t(batch) * in);
         }
       }

@@ -24,18 +24,20 @@ int panels(int N) {
 }  // namespace
 
 bool steps_project_input(const Layer& layer, int input, int B, bool training) {
-  bool lstm_or_rnn = false;
+  // A GRU that resets after the matmul multiplies only h's part of the n rows by r, so x's part
+  // cannot share its product.
+  bool can = false;
   switch (cell_kind(layer)) {
     case CellKind::lstm:
+    case CellKind::gru_reset_before:
     case CellKind::rnn_tanh:
     case CellKind::rnn_relu:
-      lstm_or_rnn = true;
+      can = true;
       break;
     case CellKind::gru_reset_after:
-    case CellKind::gru_reset_before:
       break;
   }
-  return lstm_or_rnn && 4 * input <= layer.hidden && packed_step_gemm_applies() &&
+  return can && 4 * input <= layer.hidden && packed_step_gemm_applies() &&
          (training || !small_batch_lstm_applies(layer, B));
 }
 

@@ -16,9 +16,9 @@ bool packed_step_gemm_applies();
 
 // Whether a float32 layer (input size `input`, B sequences) makes x Wx^T within each step's
 // product, [x_t | h] times [Wx | Wh]^T packed once, instead of a GEMM over all steps whose short
-// K = I runs slowly and whose result makes a round trip through memory: an LSTM or RNN whose input
-// is at most a quarter of its hidden size, where packed_step_gemm_applies and the small-batch path
-// does not take the layer.
+// K = I runs slowly and whose result makes a round trip through memory: an LSTM, an RNN or a GRU
+// that resets before the matmul, whose input is at most a quarter of its hidden size, where
+// packed_step_gemm_applies and the small-batch path does not take the layer.
 bool steps_project_input(const Layer& layer, int input, int B, bool training);
 
 // Floats the packed form of op(B) [K][N] takes: K rows of 16 for each of ceil(N / 16) panels.

@@ -86,23 +86,27 @@ RNNX_CLONES void gru_after_forward_row(int H, const T* __restrict p, const T* __
   }
 }
 
-template <class T>
+// p: null where !kProj (r then holds x Wx^T too, in every gate's rows).
+template <class T, bool kProj>
 RNNX_CLONES void gru_before_reset_row(int H, const T* __restrict p, const T* __restrict bias,
                                       const T* __restrict r, const T* __restrict h,
                                       T* __restrict r_out, T* __restrict rh) {
   for (int j = 0; j < H; ++j) {
-    r_out[j] = cell::sigmoid(p[j] + bias[j] + r[j]);
+    r_out[j] = cell::sigmoid(preactivation<kProj>(p, bias, r, j));
     rh[j] = r_out[j] * h[j];
   }
 }
 
-template <class T, bool kSave>
+// The candidate's x side is p + bias, its recurrent side r; where !kProj, r holds both and the
+// sum is bias + r (the same real number, rounded in another order).
+template <class T, bool kSave, bool kProj>
 RNNX_CLONES void gru_before_forward_row(int H, const T* __restrict p, const T* __restrict bias,
                                         const T* r, const T* __restrict reset, T* act,
                                         T* __restrict h, T* __restrict y, T* __restrict hp) {
-  for (int j = H; j < 2 * H; ++j) act[j] = cell::sigmoid(p[j] + bias[j] + r[j]);  // z
+  for (int j = H; j < 2 * H; ++j) act[j] = cell::sigmoid(preactivation<kProj>(p, bias, r, j));  // z
   for (int j = 0; j < H; ++j) {
-    const T n = cell::gru_candidate(p[2 * H + j] + bias[2 * H + j], r[2 * H + j], reset[j], false);
+    const T xn = kProj ? p[2 * H + j] + bias[2 * H + j] : bias[2 * H + j];
+    const T n = cell::gru_candidate(xn, r[2 * H + j], reset[j], false);
     const T out = cell::gru_output(act[H + j], n, h[j]);
     if constexpr (kSave) hp[j] = h[j];
     act[j] = reset[j];
@@ -291,7 +295,11 @@ void gru_before_reset_step(const StepRows& rows, int H, const T* proj, const T* 
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
-        gru_before_reset_row<T>(H, proj + row * G, bias, rec + b * G, h + s, r_out + s, rh + s);
+        const T* p = proj == nullptr ? nullptr : proj + row * G;
+        with_row_flags(false, p != nullptr, [&](auto, auto kProj) {
+          gru_before_reset_row<T, decltype(kProj)::value>(H, p, bias, rec + b * G, h + s, r_out + s,
+                                                          rh + s);
+        });
       },
       // An ended sequence's rh still feeds the GEMM; keep it finite.
       [&](int b) { std::fill(rh + std::size_t(b) * H, rh + std::size_t(b + 1) * H, T(0)); });
@@ -306,14 +314,16 @@ void gru_before_forward_step(const StepRows& rows, int H, const T* proj, const T
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
+        const T* p = proj == nullptr ? nullptr : proj + row * G;
         const T* rr = rec + b * G;
-        if (save.gates != nullptr) {
-          gru_before_forward_row<T, true>(H, proj + row * G, bias, rr, r + s, save.gates + row * G,
-                                          h + s, y + row * y_ld, save.h_prev + row * H);
-        } else {
-          gru_before_forward_row<T, false>(H, proj + row * G, bias, rr, r + s, const_cast<T*>(rr),
-                                           h + s, y + row * y_ld, nullptr);
-        }
+        const bool saving = save.gates != nullptr;
+        // Inference writes the activated gates over the rec row.
+        T* act = saving ? save.gates + row * G : const_cast<T*>(rr);
+        T* hp = saving ? save.h_prev + row * H : nullptr;
+        with_row_flags(saving, p != nullptr, [&](auto kSave, auto kProj) {
+          gru_before_forward_row<T, decltype(kSave)::value, decltype(kProj)::value>(
+              H, p, bias, rr, r + s, act, h + s, y + row * y_ld, hp);
+        });
       },
       [](int) {});
 }

@@ -31,7 +31,8 @@ void gru_after_forward_step(const StepRows& rows, int H, const T* proj, const T*
                             const T* bhn, T* h, T* y, int y_ld, const StepSave<T>& save);
 
 // GRU, reset before the matmul, first pass: r from rec's r rows (r and z rows filled), writes
-// r and r*h into r_out, rh [B][H].
+// r and r*h into r_out, rh [B][H]. proj may be null in both passes, as for the LSTM: rec's r and
+// z rows then hold x Wx^T too, and its n rows (x Wxn^T + (r*h) Whn^T in the second pass) as well.
 template <class T>
 void gru_before_reset_step(const StepRows& rows, int H, const T* proj, const T* bias, const T* rec,
                            const T* h, T* r_out, T* rh);
