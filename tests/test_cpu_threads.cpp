@@ -328,8 +328,8 @@ TEST(CpuEngineThreads, TiledRecurrenceMatchesReferenceOnEveryThreadCount) {
 
 // Layers that make x Wx^T within each step's product (the cpu backend on AVX2-only CPUs: float32
 // LSTM, RNN and GRU that resets before the matmul, whose input is at most a quarter of the hidden
-// size; the GRU in two products per step, the second from r * h): both directions, mixed
-// lengths, batches whose steps share each product among the threads (5) and that split into
+// size; the GRU in two products per step, the second from r * h): both directions, mixed and
+// equal lengths, batches whose steps share each product among the threads (5) and that split into
 // blocks of sequences (40), on 1, 2 and 4 threads, inference and training; the second layer
 // (input 32 > 16 / 4) takes the projection GEMM.
 TEST(CpuEngineThreads, StepsThatProjectXMatchTheReference) {
@@ -352,14 +352,18 @@ TEST(CpuEngineThreads, StepsThatProjectXMatchTheReference) {
     ASSERT_TRUE(cpu::steps_project_input(m.layers[0], 4, 40, true));
     ASSERT_TRUE(cpu::steps_project_input(m.layers[0], 4, 5, false));
     ASSERT_FALSE(cpu::steps_project_input(m.layers[1], 32, 40, true));
-    for (int batch : {5, 40}) {
-      std::vector<std::int32_t> lengths(batch);
-      for (int b = 0; b < batch; ++b) lengths[b] = (b * 5) % 10;
-      const test::Problem p = test::random_problem(m, 9, batch, lengths, 90 + batch);
-      const test::Result ref = test::run(p, Engine::cpu_reference, true);
-      for (int threads : {1, 2, 4}) {
-        SCOPED_TRACE(std::to_string(batch) + " sequences, " + std::to_string(threads) + " threads");
-        expect_matches(p, ref, 1e-5, threads_option(threads));
+    // Equal lengths: each step's rows of x are read where they lie; mixed: gathered first.
+    for (bool equal : {false, true}) {
+      for (int batch : {5, 40}) {
+        std::vector<std::int32_t> lengths(batch);
+        for (int b = 0; b < batch; ++b) lengths[b] = equal ? 9 : (b * 5) % 10;
+        const test::Problem p = test::random_problem(m, 9, batch, lengths, 90 + batch);
+        const test::Result ref = test::run(p, Engine::cpu_reference, true);
+        for (int threads : {1, 2, 4}) {
+          SCOPED_TRACE(std::to_string(batch) + (equal ? " equal" : " mixed") + " sequences, " +
+                       std::to_string(threads) + " threads");
+          expect_matches(p, ref, 1e-5, threads_option(threads));
+        }
       }
     }
   }

@@ -197,6 +197,27 @@ class CpuBackend {
     }
   }
 
+  // The rows of x that step `step` multiplies for sequences [first, last): where every one of
+  // them is at the same time, as at every step of equal lengths, they lie one after the other in
+  // `in` and are read there; else they are gathered into xs (rows of ended sequences zero).
+  static const float* step_x_rows(const fused::StepRows& step, const float* in, int I, float* xs) {
+    const int t = step.time(step.first);
+    bool together = t >= 0;
+    for (int b = step.first + 1; b < step.last && together; ++b) together = step.time(b) == t;
+    if (together) return in + step.row(t, step.first) * I;
+    for (int b = step.first; b < step.last; ++b) {
+      const int tb = step.time(b);
+      float* to = xs + std::size_t(b) * I;
+      if (tb < 0) {
+        std::fill(to, to + I, 0.0f);
+      } else {
+        const float* from = in + step.row(tb, b) * I;
+        std::copy(from, from + I, to);
+      }
+    }
+    return xs + std::size_t(step.first) * I;
+  }
+
   // The steps of a layer that projects_in_steps: per step, the rows of x at each sequence's time
   // (zeros for ended ones) beside h, one packed product into rec, then the pointwise pass without
   // a projection; blocks of sequences as over_sequence_blocks gives them. A GRU that resets before
@@ -229,21 +250,12 @@ class CpuBackend {
     over_sequence_blocks(B, [&](int first, int last, int threads) {
       const int M = last - first;
       const int product_threads = omp_in_parallel() ? 1 : threads_;
-      const std::size_t at_x = std::size_t(first) * I, at_h = std::size_t(first) * H;
+      const std::size_t at_h = std::size_t(first) * H;
       float* rec_block = rec + std::size_t(first) * GH;
       for (int s = 0; s < seq.max_len; ++s) {
         const fused::StepRows step{B, seq.len, s, dir, threads, first, last};
-        for (int b = first; b < last; ++b) {
-          const int t = step.time(b);
-          float* to = xs + std::size_t(b) * I;
-          if (t < 0) {
-            std::fill(to, to + I, 0.0f);
-          } else {
-            const float* from = in + step.row(t, b) * I;
-            std::copy(from, from + I, to);
-          }
-        }
-        packed_gemm(M, N, Factors{{xs + at_x, I, I}, {h + at_h, H, H}}, packed, rec_block, GH,
+        const float* x_rows = step_x_rows(step, in, I, xs);
+        packed_gemm(M, N, Factors{{x_rows, I, I}, {h + at_h, H, H}}, packed, rec_block, GH,
                     product_threads);
         switch (kind) {
           case CellKind::lstm:
@@ -257,7 +269,7 @@ class CpuBackend {
             break;
           case CellKind::gru_reset_before:
             cpu::gru_before_reset_step<float>(step, H, nullptr, bias, rec, h, reset, rh);
-            packed_gemm(M, H, Factors{{xs + at_x, I, I}, {rh + at_h, H, H}}, packed_n,
+            packed_gemm(M, H, Factors{{x_rows, I, I}, {rh + at_h, H, H}}, packed_n,
                         rec_block + 2 * H, GH, product_threads);
             cpu::gru_before_forward_step<float>(step, H, nullptr, bias, rec, reset, h, out, out_ld,
                                                 save);
