@@ -103,6 +103,38 @@ TEST(HostileValues, FloatExpIsRightFromMinusInfinityToInfinity) {
   EXPECT_EQ(cell::exp_(kInf), kInf);
 }
 
+// The gates' exp: exp_'s very bits wherever exp_'s result is a normal float (x from -87 to
+// 88.37), exp(-87) below, +inf from 88.38 (where 2^128's bits are +inf's), NaN for NaN; every
+// 509th bit pattern.
+TEST(HostileValues, GateExpIsExpWhereverTheResultIsNormal) {
+  const float floor = cell::gate_exp(-87.0f);
+  EXPECT_GE(floor, FLT_MIN);
+  EXPECT_LT(floor, 2e-38f);
+  auto check = [floor](float x) {
+    const float got = cell::gate_exp(x);
+    if (std::isnan(x)) return std::isnan(got);
+    if (x < -87.0f) return got == floor;
+    if (x <= 88.37f)
+      return __builtin_bit_cast(std::uint32_t, got) ==
+             __builtin_bit_cast(std::uint32_t, cell::exp_(x));
+    if (x >= 88.38f) return std::isinf(got) && got > 0;
+    return std::isinf(got) || got == cell::exp_(x);
+  };
+  std::uint64_t checked = 0, wrong = 0;
+  float first_wrong = 0;
+  for (std::uint64_t bits = 0; bits <= 0xFFFFFFFFu; bits += 509) {
+    const float x = __builtin_bit_cast(float, static_cast<std::uint32_t>(bits));
+    ++checked;
+    if (!check(x) && wrong++ == 0) first_wrong = x;
+  }
+  EXPECT_EQ(wrong, 0u) << "of " << checked << "; first at x = " << first_wrong << ": got "
+                       << cell::gate_exp(first_wrong) << ", exp_ " << cell::exp_(first_wrong);
+  EXPECT_EQ(cell::gate_exp(0.0f), 1.0f);
+  EXPECT_EQ(cell::gate_exp(-std::numeric_limits<float>::infinity()), floor);
+  EXPECT_EQ(cell::gate_exp(std::numeric_limits<float>::infinity()),
+            std::numeric_limits<float>::infinity());
+}
+
 TEST(HostileValues, SigmoidAndTanhSaturateExactlyAtTheEnds) {
   for (float big : {1e30f, std::numeric_limits<float>::infinity(), 200.0f}) {
     EXPECT_EQ(cell::sigmoid(big), 1.0f) << big;

@@ -78,6 +78,12 @@ inline Lanes16 exp_(Lanes16 x) {
   return Lanes16(_mm512_maskz_scalef_ps(all, p, k));
 }
 
+// kernels/cell_math.h's gate_exp: vscalefps already applies 2^k in one instruction, so the gates
+// take exp_ itself here (the same values wherever gate_exp's result is a normal float).
+inline Lanes16 gate_exp(Lanes16 x) {
+  return exp_(x);
+}
+
 inline Lanes16 tanh_(Lanes16 x) {
   return cell::tanh_from_exp(x);
 }

@@ -74,6 +74,29 @@ inline Lanes8 exp_(Lanes8 x) {
   return Lanes8(_mm256_mul_ps(_mm256_mul_ps(p, scale_low), scale_high));
 }
 
+// kernels/cell_math.h's gate_exp on 8 lanes: exp_'s steps with its own low clamp and 2^k as one
+// factor (k = 128 gives the bits of +inf).
+inline Lanes8 gate_exp(Lanes8 x) {
+  using namespace cell::exp_float;
+  const __m256 c =
+      _mm256_min_ps(_mm256_set1_ps(kHighest), _mm256_max_ps(_mm256_set1_ps(kGateLowest), x.v));
+  const __m256 magic = _mm256_set1_ps(kRoundMagic);
+  const __m256 shifted = _mm256_fmadd_ps(c, _mm256_set1_ps(kLog2e), magic);
+  const __m256 k = _mm256_sub_ps(shifted, magic);
+  const __m256 r =
+      _mm256_fmadd_ps(k, _mm256_set1_ps(kLn2Low), _mm256_fnmadd_ps(k, _mm256_set1_ps(kLn2High), c));
+  __m256 p = _mm256_set1_ps(kPoly[0]);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kPoly[1]));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kPoly[2]));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kPoly[3]));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kPoly[4]));
+  p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+  const __m256i k_bits = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(magic));
+  const __m256 scale =
+      _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k_bits, _mm256_set1_epi32(127)), 23));
+  return Lanes8(_mm256_mul_ps(p, scale));
+}
+
 inline Lanes8 tanh_(Lanes8 x) {
   return cell::tanh_from_exp(x);
 }
