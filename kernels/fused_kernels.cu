@@ -225,7 +225,7 @@ __global__ void gru_after_backward_kernel(StepRows rows, int H, StepSave<T> save
 
 template <class T>
 __global__ void gru_before_backward_kernel(StepRows rows, int H, StepSave<T> saved, const T* dh,
-                                           const T* dout, int dout_ld, T* dzx, T* dzh, T* dz_step,
+                                           const T* dout, int dout_ld, T* dz, T* dz_step,
                                            T* dh_direct) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= H) return;
@@ -242,18 +242,16 @@ __global__ void gru_before_backward_kernel(StepRows rows, int H, StepSave<T> sav
     const cell::GruUnitGrad<T> d =
         cell::gru_backward(g[j], g[H + j], g[2 * H + j], T(0), saved.h_prev[row * H + j],
                            dh[s] + dout[row * dout_ld + j], false);
-    T* zx = dzx + row * G;
-    T* zh = dzh + row * G;
-    zx[H + j] = zh[H + j] = step[H + j] = d.dz;
-    zx[2 * H + j] = zh[2 * H + j] = step[2 * H + j] = d.dn;
+    T* z = dz + row * G;
+    z[H + j] = step[H + j] = d.dz;
+    z[2 * H + j] = step[2 * H + j] = d.dn;  // d.dhn is d.dn: both sides agree
     dh_direct[s] = d.dh_prev;
   }
 }
 
 template <class T>
 __global__ void gru_before_reset_backward_kernel(StepRows rows, int H, StepSave<T> saved,
-                                                 const T* drh, T* dzx, T* dzh, T* dz_step,
-                                                 T* dh_direct) {
+                                                 const T* drh, T* dz, T* dz_step, T* dh_direct) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= H) return;
   const std::size_t G = 3 * std::size_t(H);
@@ -263,7 +261,7 @@ __global__ void gru_before_reset_backward_kernel(StepRows rows, int H, StepSave<
     const std::size_t row = rows.row(t, b), s = std::size_t(b) * H + j;
     const cell::GruResetGrad<T> d = cell::gru_reset_before_backward(
         saved.gates[row * G + j], saved.h_prev[row * H + j], drh[s]);
-    dzx[row * G + j] = dzh[row * G + j] = dz_step[b * G + j] = d.dr;
+    dz[row * G + j] = dz_step[b * G + j] = d.dr;
     dh_direct[s] += d.dh_prev;
   }
 }
@@ -445,17 +443,16 @@ cudaError_t gru_after_backward_step(cudaStream_t stream, const StepRows& rows, i
 template <class T>
 cudaError_t gru_before_backward_step(cudaStream_t stream, const StepRows& rows, int H,
                                      const StepSave<T>& saved, const T* dh, const T* dout,
-                                     int dout_ld, T* dzx, T* dzh, T* dz_step, T* dh_direct) {
-  RNNX_ROW_LAUNCH(gru_before_backward_kernel, rows, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step,
+                                     int dout_ld, T* dz, T* dz_step, T* dh_direct) {
+  RNNX_ROW_LAUNCH(gru_before_backward_kernel, rows, H, saved, dh, dout, dout_ld, dz, dz_step,
                   dh_direct);
 }
 
 template <class T>
 cudaError_t gru_before_reset_backward_step(cudaStream_t stream, const StepRows& rows, int H,
-                                           const StepSave<T>& saved, const T* drh, T* dzx, T* dzh,
+                                           const StepSave<T>& saved, const T* drh, T* dz,
                                            T* dz_step, T* dh_direct) {
-  RNNX_ROW_LAUNCH(gru_before_reset_backward_kernel, rows, H, saved, drh, dzx, dzh, dz_step,
-                  dh_direct);
+  RNNX_ROW_LAUNCH(gru_before_reset_backward_kernel, rows, H, saved, drh, dz, dz_step, dh_direct);
 }
 
 template <class T>
@@ -545,9 +542,9 @@ cudaError_t write_or_add(cudaStream_t stream, const T* in, std::size_t n, bool a
                                                   T*, T*, T*);                                     \
   template cudaError_t gru_before_backward_step<T>(cudaStream_t, const StepRows&, int,             \
                                                    const StepSave<T>&, const T*, const T*, int,    \
-                                                   T*, T*, T*, T*);                                \
+                                                   T*, T*, T*);                                    \
   template cudaError_t gru_before_reset_backward_step<T>(                                          \
-      cudaStream_t, const StepRows&, int, const StepSave<T>&, const T*, T*, T*, T*, T*);           \
+      cudaStream_t, const StepRows&, int, const StepSave<T>&, const T*, T*, T*, T*);               \
   template cudaError_t rnn_forward_step<T>(cudaStream_t, const StepRows&, int, Activation,         \
                                            const T*, const T*, const T*, T*, T*, int,              \
                                            const StepSave<T>&);                                    \

@@ -51,10 +51,10 @@ cudaError_t gru_after_backward_step(cudaStream_t stream, const StepRows& rows, i
 template <class T>
 cudaError_t gru_before_backward_step(cudaStream_t stream, const StepRows& rows, int H,
                                      const StepSave<T>& saved, const T* dh, const T* dout,
-                                     int dout_ld, T* dzx, T* dzh, T* dz_step, T* dh_direct);
+                                     int dout_ld, T* dz, T* dz_step, T* dh_direct);
 template <class T>
 cudaError_t gru_before_reset_backward_step(cudaStream_t stream, const StepRows& rows, int H,
-                                           const StepSave<T>& saved, const T* drh, T* dzx, T* dzh,
+                                           const StepSave<T>& saved, const T* drh, T* dz,
                                            T* dz_step, T* dh_direct);
 template <class T>
 cudaError_t rnn_backward_step(cudaStream_t stream, const StepRows& rows, int H, Activation act,

@@ -164,25 +164,24 @@ RNNX_CLONES void gru_after_backward_row(int H, const T* __restrict g, const T* _
 template <class T>
 RNNX_CLONES void gru_before_backward_row(int H, const T* __restrict g, const T* __restrict hp,
                                          const T* __restrict dh, const T* __restrict dout,
-                                         T* __restrict dzx, T* __restrict dzh,
-                                         T* __restrict dz_step, T* __restrict dh_direct) {
+                                         T* __restrict dz, T* __restrict dz_step,
+                                         T* __restrict dh_direct) {
   for (int j = 0; j < H; ++j) {
     const cell::GruUnitGrad<T> d =
         cell::gru_backward(g[j], g[H + j], g[2 * H + j], T(0), hp[j], dh[j] + dout[j], false);
-    dzx[H + j] = dzh[H + j] = dz_step[H + j] = d.dz;
-    dzx[2 * H + j] = dzh[2 * H + j] = dz_step[2 * H + j] = d.dn;
+    dz[H + j] = dz_step[H + j] = d.dz;
+    dz[2 * H + j] = dz_step[2 * H + j] = d.dn;  // d.dhn is d.dn: both sides agree
     dh_direct[j] = d.dh_prev;
   }
 }
 
 template <class T>
 RNNX_CLONES void gru_before_reset_backward_row(int H, const T* __restrict g, const T* __restrict hp,
-                                               const T* __restrict drh, T* __restrict dzx,
-                                               T* __restrict dzh, T* __restrict dz_step,
-                                               T* __restrict dh_direct) {
+                                               const T* __restrict drh, T* __restrict dz,
+                                               T* __restrict dz_step, T* __restrict dh_direct) {
   for (int j = 0; j < H; ++j) {
     const cell::GruResetGrad<T> d = cell::gru_reset_before_backward(g[j], hp[j], drh[j]);
-    dzx[j] = dzh[j] = dz_step[j] = d.dr;
+    dz[j] = dz_step[j] = d.dr;
     dh_direct[j] += d.dh_prev;
   }
 }
@@ -359,31 +358,29 @@ void gru_after_backward_step(const StepRows& rows, int H, const StepSave<T>& sav
 
 template <class T>
 void gru_before_backward_step(const StepRows& rows, int H, const StepSave<T>& saved, const T* dh,
-                              const T* dout, int dout_ld, T* dzx, T* dzh, T* dz_step,
-                              T* dh_direct) {
+                              const T* dout, int dout_ld, T* dz, T* dz_step, T* dh_direct) {
   const std::size_t G = 3 * std::size_t(H);
   for_each_row(
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
         gru_before_backward_row<T>(H, saved.gates + row * G, saved.h_prev + row * H, dh + s,
-                                   dout + row * dout_ld, dzx + row * G, dzh + row * G,
-                                   dz_step + b * G, dh_direct + s);
+                                   dout + row * dout_ld, dz + row * G, dz_step + b * G,
+                                   dh_direct + s);
       },
       [&](int b) { std::fill(dz_step + b * G, dz_step + (b + 1) * G, T(0)); });
 }
 
 template <class T>
 void gru_before_reset_backward_step(const StepRows& rows, int H, const StepSave<T>& saved,
-                                    const T* drh, T* dzx, T* dzh, T* dz_step, T* dh_direct) {
+                                    const T* drh, T* dz, T* dz_step, T* dh_direct) {
   const std::size_t G = 3 * std::size_t(H);
   for_each_row(
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
         gru_before_reset_backward_row<T>(H, saved.gates + row * G, saved.h_prev + row * H, drh + s,
-                                         dzx + row * G, dzh + row * G, dz_step + b * G,
-                                         dh_direct + s);
+                                         dz + row * G, dz_step + b * G, dh_direct + s);
       },
       [](int) {});
 }
@@ -467,9 +464,9 @@ void rnn_backward_step(const StepRows& rows, int H, Activation act, const StepSa
   template void gru_after_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,    \
                                            const T*, int, T*, T*, T*, T*);                        \
   template void gru_before_backward_step<T>(const StepRows&, int, const StepSave<T>&, const T*,   \
-                                            const T*, int, T*, T*, T*, T*);                       \
+                                            const T*, int, T*, T*, T*);                           \
   template void gru_before_reset_backward_step<T>(const StepRows&, int, const StepSave<T>&,       \
-                                                  const T*, T*, T*, T*, T*);                      \
+                                                  const T*, T*, T*, T*);                          \
   template void rnn_forward_step<T>(const StepRows&, int, Activation, const T*, const T*,         \
                                     const T*, T*, T*, int, const StepSave<T>&);                   \
   template void rnn_backward_step<T>(const StepRows&, int, Activation, const StepSave<T>&,        \

@@ -63,15 +63,17 @@ template <class T>
 void gru_after_backward_step(const StepRows& rows, int H, const StepSave<T>& saved, const T* dh,
                              const T* dout, int dout_ld, T* dzx, T* dzh, T* dz_step, T* dh_direct);
 
-// Reset before, first pass: z and n; dz_step's n rows get dn for the d(r*h) GEMM.
+// Reset before, first pass: z and n; dz_step's n rows get dn for the d(r*h) GEMM. dz [T][B][3H]
+// serves as both sides, as for the LSTM: the n rows' h-side gradient is dn itself (r multiplies h
+// before the matmul, and its gradient is the second pass's).
 template <class T>
 void gru_before_backward_step(const StepRows& rows, int H, const StepSave<T>& saved, const T* dh,
-                              const T* dout, int dout_ld, T* dzx, T* dzh, T* dz_step, T* dh_direct);
+                              const T* dout, int dout_ld, T* dz, T* dz_step, T* dh_direct);
 
 // Second pass: drh [B][H] = dn Whn; gives r's gradient and adds drh * r to dh_direct.
 template <class T>
 void gru_before_reset_backward_step(const StepRows& rows, int H, const StepSave<T>& saved,
-                                    const T* drh, T* dzx, T* dzh, T* dz_step, T* dh_direct);
+                                    const T* drh, T* dz, T* dz_step, T* dh_direct);
 
 // Vanilla RNN: dz [T][B][H] serves as both sides (the x and h sides agree); dh_prev is all in
 // the dh GEMM.

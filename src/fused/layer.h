@@ -123,8 +123,7 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
   const CellTraits traits = cell_traits(kind);
   const int B = seq.B, H = layer.hidden, GH = traits.gates * H, I = w.input;
   const std::size_t rows = std::size_t(seq.max_len) * B, state = std::size_t(B) * H;
-  // A GRU's h side differs from its x side in the n rows (r multiplies the recurrent term), and
-  // part of its dh_prev (dh * z, and dh through r * h before the matmul) bypasses the dh GEMM.
+  // Part of a GRU's dh_prev (dh * z, and dh through r * h before the matmul) bypasses the dh GEMM.
   bool gru = false;
   switch (kind) {
     case CellKind::gru_reset_after:
@@ -144,12 +143,14 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
   if (traits.has_c) be.copy(dcn, state, dc);
   if (rows == 0) return nullptr;
 
-  // Pre-activation gradients per time: x side (dzx) and h side (dzh); one array where they agree.
-  // Rows of ended sequences stay zero, so the GEMMs below skip them for free.
+  // Pre-activation gradients per time: x side (dzx) and h side (dzh); one array where they agree
+  // (all but a GRU that resets after the matmul, fused/steps.h). Rows of ended sequences stay
+  // zero, so the GEMMs below skip them for free.
+  const bool dzh_apart = h_side_gradients_apart(kind);
   T* dzx = be.scratch(Slot::dzx, rows * GH);
-  T* dzh = gru ? be.scratch(Slot::dzh, rows * GH) : dzx;
+  T* dzh = dzh_apart ? be.scratch(Slot::dzh, rows * GH) : dzx;
   be.zero_ended_rows(seq, seq.max_len, GH, dzx);
-  if (gru) be.zero_ended_rows(seq, seq.max_len, GH, dzh);
+  if (dzh_apart) be.zero_ended_rows(seq, seq.max_len, GH, dzh);
   T* dz_step = be.scratch(Slot::dz_step, std::size_t(B) * GH);
   T* dh_step = be.scratch(Slot::dh_step, state);
   T* dh_direct = be.scratch(Slot::dh_direct, state);
@@ -178,11 +179,10 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
           be.step_gemm(M, wh, dzb, GH, dhb, H);
           break;
         case CellKind::gru_reset_before:
-          be.gru_before_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dzh, dz_step,
-                                      dh_direct);
+          be.gru_before_backward_step(step, H, saved, dh, dout, dout_ld, dzx, dz_step, dh_direct);
           // d(r*h) = dn Whn, then r's gradient, then dh through the r and z rows.
           be.step_gemm(M, whn, dzb + 2 * H, GH, dhb, H);
-          be.gru_before_reset_backward_step(step, H, saved, dh_step, dzx, dzh, dz_step, dh_direct);
+          be.gru_before_reset_backward_step(step, H, saved, dh_step, dzx, dz_step, dh_direct);
           be.step_gemm(M, wh, dzb, GH, dhb, H);
           break;
         case CellKind::rnn_tanh:
@@ -198,7 +198,7 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
 
   // Weight gradients over all steps at once.
   be.gemm(true, false, GH, I, int(rows), T(1), dzx, GH, in, I, T(1), grads.Wx, I);
-  if (gru) {
+  if (dzh_apart) {
     be.add_column_sums(dzx, rows, GH, grads.bx);
     be.add_column_sums(dzh, rows, GH, grads.bh);
   } else {

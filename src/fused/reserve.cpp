@@ -58,7 +58,8 @@ void scratch_sizes(const Model& model, int T, int B, ScratchSizes& sizes) {
     const Layer& layer = model.layers[l];
     const std::size_t H = layer.hidden, GH = cell_traits(layer).gates * H;
     const std::size_t state = std::size_t(B) * H;
-    for (Slot slot : {Slot::proj, Slot::dzx, Slot::dzh}) grow(slot, tb * GH);
+    for (Slot slot : {Slot::proj, Slot::dzx}) grow(slot, tb * GH);
+    if (h_side_gradients_apart(cell_kind(layer))) grow(Slot::dzh, tb * GH);
     for (Slot slot : {Slot::rec, Slot::dz_step}) grow(slot, std::size_t(B) * GH);
     for (Slot slot : {Slot::h, Slot::c, Slot::r, Slot::rh, Slot::dh_step, Slot::dh_direct}) {
       grow(slot, state);

@@ -28,6 +28,22 @@ inline bool bhn_apart(CellKind kind) noexcept {
   return false;
 }
 
+// Whether the pre-activation gradients of the h side (Wh, bh) differ from the x side's (Wx, bx):
+// only in a GRU that resets after the matmul, whose n rows' recurrent term r multiplies. Elsewhere
+// backward keeps one array for both.
+inline bool h_side_gradients_apart(CellKind kind) noexcept {
+  switch (kind) {
+    case CellKind::gru_reset_after:
+      return true;
+    case CellKind::lstm:
+    case CellKind::gru_reset_before:
+    case CellKind::rnn_tanh:
+    case CellKind::rnn_relu:
+      return false;
+  }
+  return false;
+}
+
 struct Sequences {
   int B = 0;
   int max_len = 0;           // steps run: max over len
