@@ -9,6 +9,7 @@
 #endif
 
 #include <cmath>
+#include <stdexcept>
 
 #include "bench_common.h"
 #include "onednn_peer.h"
@@ -76,11 +77,24 @@ void run_host(benchmark::State& state, const Model& model, Engine engine, int st
 }
 
 void run_onednn(benchmark::State& state, PeerCell cell, const Model& model, int steps, int batch,
-                bool training, int threads) {
+                Mode mode, int threads) {
   const OmpThreads omp(threads);
-  OnednnRnn rnn(cell, model.input_size, model.layers[0].hidden, batch, steps, training);
-  for (auto _ : state) rnn.forward();
-  set_counters(state, forward_flops(model, steps, batch), steps);
+  PeerPass pass = PeerPass::inference;
+  switch (mode) {
+    case Mode::fwd:
+      break;
+    case Mode::train_fwd:
+      pass = PeerPass::training_forward;
+      break;
+    case Mode::train:
+      pass = PeerPass::training_step;
+      break;
+    case Mode::bwd:
+      throw std::invalid_argument("run_onednn: no backward-only case for oneDNN's primitive");
+  }
+  OnednnRnn rnn(cell, model.input_size, model.layers[0].hidden, batch, steps, pass);
+  for (auto _ : state) rnn.run();
+  set_counters(state, mode_flops(mode, forward_flops(model, steps, batch)), steps);
 }
 
 // The GEMMs of a one-layer forward alone (the projection and T recurrent products): the rate
@@ -206,12 +220,10 @@ void register_cpu_case(const std::string& cell, const Model& m, int steps, int b
       register_host(suite, engine, cell, m, steps, batch, mode, threads);
     }
     PeerCell peer;
-    if (mode != Mode::train && onednn_peer(m, &peer)) {
-      const bool training = mode == Mode::train_fwd;
+    if (onednn_peer(m, &peer)) {
       add_case(
           case_name(suite, "onednn", cell, H, batch, steps, to_string(mode)),
-          [=](benchmark::State& s) { run_onednn(s, peer, m, steps, batch, training, threads); },
-          false);
+          [=](benchmark::State& s) { run_onednn(s, peer, m, steps, batch, mode, threads); }, false);
     }
   }
   add_case(

@@ -32,7 +32,7 @@ memory weights(const memory::desc& plain, const memory::desc& chosen, const dnnl
 
 }  // namespace
 
-OnednnRnn::OnednnRnn(PeerCell cell, int input, int hidden, int batch, int steps, bool training)
+OnednnRnn::OnednnRnn(PeerCell cell, int input, int hidden, int batch, int steps, PeerPass pass)
     : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
   int gates = 0, bias_gates = 0;
   switch (cell) {
@@ -51,74 +51,104 @@ OnednnRnn::OnednnRnn(PeerCell cell, int input, int hidden, int batch, int steps,
       gates = bias_gates = 1;
       break;
   }
-  const memory::desc src({steps, batch, input}, dt::f32, tag::tnc);
-  const memory::desc dst({steps, batch, hidden}, dt::f32, tag::tnc);
-  const memory::desc layer_plain({1, 1, input, gates, hidden}, dt::f32, tag::ldigo);
-  const memory::desc iter_plain({1, 1, hidden, gates, hidden}, dt::f32, tag::ldigo);
+  src_ = memory::desc({steps, batch, input}, dt::f32, tag::tnc);
+  dst_ = memory::desc({steps, batch, hidden}, dt::f32, tag::tnc);
+  layer_plain_ = memory::desc({1, 1, input, gates, hidden}, dt::f32, tag::ldigo);
+  iter_plain_ = memory::desc({1, 1, hidden, gates, hidden}, dt::f32, tag::ldigo);
+  bias_ = memory::desc({1, 1, bias_gates, hidden}, dt::f32, tag::ldgo);
   const memory::desc layer_any({1, 1, input, gates, hidden}, dt::f32, tag::any);
   const memory::desc iter_any({1, 1, hidden, gates, hidden}, dt::f32, tag::any);
-  const memory::desc bias({1, 1, bias_gates, hidden}, dt::f32, tag::ldgo);
   const memory::desc none;
-  const auto prop =
-      training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  const auto prop = pass == PeerPass::inference ? dnnl::prop_kind::forward_inference
+                                                : dnnl::prop_kind::forward_training;
+  const auto back = dnnl::prop_kind::backward;
   const auto direction = dnnl::rnn_direction::unidirectional_left2right;
+  const bool step = pass == PeerPass::training_step;
 
-  memory::desc chosen_layer, chosen_iter, workspace;
   switch (cell) {
     case PeerCell::lstm: {
-      const dnnl::lstm_forward::desc d(prop, direction, src, none, none, layer_any, iter_any, bias,
-                                       dst, none, none);
-      const dnnl::lstm_forward::primitive_desc pd(d, engine_);
-      primitive_ = dnnl::lstm_forward(pd);
-      chosen_layer = pd.weights_layer_desc();
-      chosen_iter = pd.weights_iter_desc();
-      workspace = pd.workspace_desc();
+      const dnnl::lstm_forward::desc f(prop, direction, src_, none, none, layer_any, iter_any,
+                                       bias_, dst_, none, none);
+      const dnnl::lstm_backward::desc b(back, direction, src_, none, none, layer_any, iter_any,
+                                        bias_, dst_, none, none, src_, none, none, layer_any,
+                                        iter_any, bias_, dst_, none, none);
+      build<dnnl::lstm_forward, dnnl::lstm_backward>(f, step ? &b : nullptr);
       break;
     }
     case PeerCell::gru_before: {
-      const dnnl::gru_forward::desc d(prop, direction, src, none, layer_any, iter_any, bias, dst,
+      const dnnl::gru_forward::desc f(prop, direction, src_, none, layer_any, iter_any, bias_, dst_,
                                       none);
-      const dnnl::gru_forward::primitive_desc pd(d, engine_);
-      primitive_ = dnnl::gru_forward(pd);
-      chosen_layer = pd.weights_layer_desc();
-      chosen_iter = pd.weights_iter_desc();
-      workspace = pd.workspace_desc();
+      const dnnl::gru_backward::desc b(back, direction, src_, none, layer_any, iter_any, bias_,
+                                       dst_, none, src_, none, layer_any, iter_any, bias_, dst_,
+                                       none);
+      build<dnnl::gru_forward, dnnl::gru_backward>(f, step ? &b : nullptr);
       break;
     }
     case PeerCell::gru_after: {
-      const dnnl::lbr_gru_forward::desc d(prop, direction, src, none, layer_any, iter_any, bias,
-                                          dst, none);
-      const dnnl::lbr_gru_forward::primitive_desc pd(d, engine_);
-      primitive_ = dnnl::lbr_gru_forward(pd);
-      chosen_layer = pd.weights_layer_desc();
-      chosen_iter = pd.weights_iter_desc();
-      workspace = pd.workspace_desc();
+      const dnnl::lbr_gru_forward::desc f(prop, direction, src_, none, layer_any, iter_any, bias_,
+                                          dst_, none);
+      const dnnl::lbr_gru_backward::desc b(back, direction, src_, none, layer_any, iter_any, bias_,
+                                           dst_, none, src_, none, layer_any, iter_any, bias_, dst_,
+                                           none);
+      build<dnnl::lbr_gru_forward, dnnl::lbr_gru_backward>(f, step ? &b : nullptr);
       break;
     }
     case PeerCell::rnn_tanh:
     case PeerCell::rnn_relu: {
       const auto activation = cell == PeerCell::rnn_tanh ? dnnl::algorithm::eltwise_tanh
                                                          : dnnl::algorithm::eltwise_relu;
-      const dnnl::vanilla_rnn_forward::desc d(prop, activation, direction, src, none, layer_any,
-                                              iter_any, bias, dst, none);
-      const dnnl::vanilla_rnn_forward::primitive_desc pd(d, engine_);
-      primitive_ = dnnl::vanilla_rnn_forward(pd);
-      chosen_layer = pd.weights_layer_desc();
-      chosen_iter = pd.weights_iter_desc();
-      workspace = pd.workspace_desc();
+      const dnnl::vanilla_rnn_forward::desc f(prop, activation, direction, src_, none, layer_any,
+                                              iter_any, bias_, dst_, none);
+      const dnnl::vanilla_rnn_backward::desc b(back, activation, direction, src_, none, layer_any,
+                                               iter_any, bias_, dst_, none, src_, none, layer_any,
+                                               iter_any, bias_, dst_, none);
+      build<dnnl::vanilla_rnn_forward, dnnl::vanilla_rnn_backward>(f, step ? &b : nullptr);
       break;
     }
   }
-  args_[DNNL_ARG_SRC_LAYER] = random_memory(src, engine_, 1);
-  args_[DNNL_ARG_WEIGHTS_LAYER] = weights(layer_plain, chosen_layer, engine_, stream_, 2);
-  args_[DNNL_ARG_WEIGHTS_ITER] = weights(iter_plain, chosen_iter, engine_, stream_, 3);
-  args_[DNNL_ARG_BIAS] = random_memory(bias, engine_, 4);
-  args_[DNNL_ARG_DST_LAYER] = memory(dst, engine_);
-  if (training) args_[DNNL_ARG_WORKSPACE] = memory(workspace, engine_);
 }
 
-void OnednnRnn::forward() {
-  primitive_.execute(stream_, args_);
+template <class Fwd, class Bwd>
+void OnednnRnn::build(const typename Fwd::desc& forward, const typename Bwd::desc* backward) {
+  const typename Fwd::primitive_desc fpd(forward, engine_);
+  forward_ = Fwd(fpd);
+  const memory src = random_memory(src_, engine_, 1);
+  const memory bias = random_memory(bias_, engine_, 4);
+  const memory dst(dst_, engine_);
+  forward_args_[DNNL_ARG_SRC_LAYER] = src;
+  forward_args_[DNNL_ARG_WEIGHTS_LAYER] =
+      weights(layer_plain_, fpd.weights_layer_desc(), engine_, stream_, 2);
+  forward_args_[DNNL_ARG_WEIGHTS_ITER] =
+      weights(iter_plain_, fpd.weights_iter_desc(), engine_, stream_, 3);
+  forward_args_[DNNL_ARG_BIAS] = bias;
+  forward_args_[DNNL_ARG_DST_LAYER] = dst;
+  if (fpd.workspace_desc().get_size() > 0) {
+    forward_args_[DNNL_ARG_WORKSPACE] = memory(fpd.workspace_desc(), engine_);
+  }
+  if (backward == nullptr) return;
+  // The backward primitive may want the weights in another layout than the forward one; they are
+  // reordered here, once, from the same random values (a framework would pay for that per step).
+  const typename Bwd::primitive_desc bpd(*backward, engine_, fpd);
+  backward_ = Bwd(bpd);
+  has_backward_ = true;
+  backward_args_[DNNL_ARG_SRC_LAYER] = src;
+  backward_args_[DNNL_ARG_WEIGHTS_LAYER] =
+      weights(layer_plain_, bpd.weights_layer_desc(), engine_, stream_, 2);
+  backward_args_[DNNL_ARG_WEIGHTS_ITER] =
+      weights(iter_plain_, bpd.weights_iter_desc(), engine_, stream_, 3);
+  backward_args_[DNNL_ARG_BIAS] = bias;
+  backward_args_[DNNL_ARG_DST_LAYER] = dst;
+  backward_args_[DNNL_ARG_WORKSPACE] = forward_args_.at(DNNL_ARG_WORKSPACE);
+  backward_args_[DNNL_ARG_DIFF_DST_LAYER] = random_memory(bpd.diff_dst_layer_desc(), engine_, 5);
+  backward_args_[DNNL_ARG_DIFF_SRC_LAYER] = memory(bpd.diff_src_layer_desc(), engine_);
+  backward_args_[DNNL_ARG_DIFF_WEIGHTS_LAYER] = memory(bpd.diff_weights_layer_desc(), engine_);
+  backward_args_[DNNL_ARG_DIFF_WEIGHTS_ITER] = memory(bpd.diff_weights_iter_desc(), engine_);
+  backward_args_[DNNL_ARG_DIFF_BIAS] = memory(bpd.diff_bias_desc(), engine_);
+}
+
+void OnednnRnn::run() {
+  forward_.execute(stream_, forward_args_);
+  if (has_backward_) backward_.execute(stream_, backward_args_);
   stream_.wait();
 }
 

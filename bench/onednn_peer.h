@@ -16,17 +16,29 @@ enum class PeerCell {
   rnn_relu,    // vanilla_rnn_forward with eltwise_relu (alpha 0: no leak)
 };
 
+// What one run() does: forward_inference; forward_training (which keeps a workspace for
+// backward); or a training step, forward_training and then the backward primitive (the input's
+// gradient, the weights' and the bias's, from a random output gradient).
+enum class PeerPass { inference, training_forward, training_step };
+
 class OnednnRnn {
  public:
-  // training = forward_training (keeps a workspace for backward), else forward_inference.
-  OnednnRnn(PeerCell cell, int input, int hidden, int batch, int steps, bool training);
-  void forward();  // one pass; returns when it is done
+  OnednnRnn(PeerCell cell, int input, int hidden, int batch, int steps, PeerPass pass);
+  void run();  // one pass; returns when it is done
 
  private:
+  // The primitives from their descriptors (Fwd, Bwd: e.g. lstm_forward, lstm_backward); the
+  // backward one only where `backward` is not null. Fills the arguments of both.
+  template <class Fwd, class Bwd>
+  void build(const typename Fwd::desc& forward, const typename Bwd::desc* backward);
+
   dnnl::engine engine_;
   dnnl::stream stream_;
-  dnnl::primitive primitive_;
-  std::unordered_map<int, dnnl::memory> args_;
+  dnnl::primitive forward_, backward_;
+  bool has_backward_ = false;
+  std::unordered_map<int, dnnl::memory> forward_args_, backward_args_;
+  // Sizes the weights are drawn at, in oneDNN's plain ldigo layout.
+  dnnl::memory::desc layer_plain_, iter_plain_, src_, dst_, bias_;
 };
 
 }  // namespace rnnx::bench
