@@ -112,32 +112,30 @@ template <class Fwd, class Bwd>
 void OnednnRnn::build(const typename Fwd::desc& forward, const typename Bwd::desc* backward) {
   const typename Fwd::primitive_desc fpd(forward, engine_);
   forward_ = Fwd(fpd);
+  // What both passes read: x, the weights (each in the layout its primitive chose, reordered
+  // once from the same random values), the bias and y.
   const memory src = random_memory(src_, engine_, 1);
   const memory bias = random_memory(bias_, engine_, 4);
   const memory dst(dst_, engine_);
-  forward_args_[DNNL_ARG_SRC_LAYER] = src;
-  forward_args_[DNNL_ARG_WEIGHTS_LAYER] =
-      weights(layer_plain_, fpd.weights_layer_desc(), engine_, stream_, 2);
-  forward_args_[DNNL_ARG_WEIGHTS_ITER] =
-      weights(iter_plain_, fpd.weights_iter_desc(), engine_, stream_, 3);
-  forward_args_[DNNL_ARG_BIAS] = bias;
-  forward_args_[DNNL_ARG_DST_LAYER] = dst;
+  auto set_inputs = [&](std::unordered_map<int, memory>& args, const auto& pd) {
+    args[DNNL_ARG_SRC_LAYER] = src;
+    args[DNNL_ARG_WEIGHTS_LAYER] =
+        weights(layer_plain_, pd.weights_layer_desc(), engine_, stream_, 2);
+    args[DNNL_ARG_WEIGHTS_ITER] = weights(iter_plain_, pd.weights_iter_desc(), engine_, stream_, 3);
+    args[DNNL_ARG_BIAS] = bias;
+    args[DNNL_ARG_DST_LAYER] = dst;
+  };
+  set_inputs(forward_args_, fpd);
   if (fpd.workspace_desc().get_size() > 0) {
     forward_args_[DNNL_ARG_WORKSPACE] = memory(fpd.workspace_desc(), engine_);
   }
   if (backward == nullptr) return;
-  // The backward primitive may want the weights in another layout than the forward one; they are
-  // reordered here, once, from the same random values (a framework would pay for that per step).
+  // The backward primitive may want the weights in another layout than the forward one (a
+  // framework would pay for that reorder at every step; here it is paid once).
   const typename Bwd::primitive_desc bpd(*backward, engine_, fpd);
   backward_ = Bwd(bpd);
   has_backward_ = true;
-  backward_args_[DNNL_ARG_SRC_LAYER] = src;
-  backward_args_[DNNL_ARG_WEIGHTS_LAYER] =
-      weights(layer_plain_, bpd.weights_layer_desc(), engine_, stream_, 2);
-  backward_args_[DNNL_ARG_WEIGHTS_ITER] =
-      weights(iter_plain_, bpd.weights_iter_desc(), engine_, stream_, 3);
-  backward_args_[DNNL_ARG_BIAS] = bias;
-  backward_args_[DNNL_ARG_DST_LAYER] = dst;
+  set_inputs(backward_args_, bpd);
   backward_args_[DNNL_ARG_WORKSPACE] = forward_args_.at(DNNL_ARG_WORKSPACE);
   backward_args_[DNNL_ARG_DIFF_DST_LAYER] = random_memory(bpd.diff_dst_layer_desc(), engine_, 5);
   backward_args_[DNNL_ARG_DIFF_SRC_LAYER] = memory(bpd.diff_src_layer_desc(), engine_);

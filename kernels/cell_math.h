@@ -40,16 +40,19 @@ constexpr float kPoly[5] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f
                             5.0000001201e-1f};
 }  // namespace exp_float
 
-RNNX_HD float exp_(float x) {
-#if defined(__CUDA_ARCH__)
-  return expf(x);
-#else
-  // exp(x) = 2^k * exp(r), k = round(x / ln 2), r = x - k ln 2 in two parts (Cody and Waite).
-  // Beyond [-104, 89] the result is 0 or +inf anyway; the clamp keeps k in [-150, 128]. A NaN
-  // passes the clamp and stays NaN through the polynomial; k is read from the rounded float's
-  // bits rather than converted, since converting a NaN to int is undefined.
+#if !defined(__CUDA_ARCH__)
+// exp(c) = p * 2^k for c = x clamped to [lowest, kHighest] (a NaN passes the clamp and stays NaN
+// through the polynomial): k = round(c / ln 2), r = c - k ln 2 in two parts (Cody and Waite),
+// p = exp(r) by the polynomial; k as the bits of the rounded float minus the magic number's
+// (unsigned: wraps where a NaN's bits give nonsense, which the NaN in p then overrides;
+// converting a NaN to int would be undefined). Host only: the device takes expf.
+struct ExpParts {
+  float p;
+  unsigned k_bits;
+};
+inline ExpParts exp_parts(float x, float lowest) {
   using namespace exp_float;
-  const float c = x < kLowest ? kLowest : (x > kHighest ? kHighest : x);
+  const float c = x < lowest ? lowest : (x > kHighest ? kHighest : x);
   const float shifted = c * kLog2e + kRoundMagic;
   const float k = shifted - kRoundMagic;
   const float r = (c - k * kLn2High) + k * kLn2Low;
@@ -59,16 +62,23 @@ RNNX_HD float exp_(float x) {
   p = p * r + kPoly[3];
   p = p * r + kPoly[4];
   p = p * r * r + r + 1.0f;
+  return {p, __builtin_bit_cast(unsigned, shifted) - __builtin_bit_cast(unsigned, kRoundMagic)};
+}
+#endif
+
+RNNX_HD float exp_(float x) {
+#if defined(__CUDA_ARCH__)
+  return expf(x);
+#else
+  // Beyond [-104, 89] the result is 0 or +inf anyway; the clamp keeps k in [-150, 128].
+  const ExpParts e = exp_parts(x, exp_float::kLowest);
   // 2^k in two normal factors, 2^(k/2) and 2^(k - k/2), so that the product rounds once into the
-  // subnormals at the low end and overflows to +inf at the high end, as expf does. Unsigned
-  // arithmetic: wraps where a NaN's bits give nonsense, which the NaN in p then overrides.
-  const unsigned k_bits =
-      __builtin_bit_cast(unsigned, shifted) - __builtin_bit_cast(unsigned, kRoundMagic);
-  const unsigned k_low = static_cast<unsigned>(static_cast<int>(k_bits) >> 1);
-  const unsigned k_high = k_bits - k_low;
+  // subnormals at the low end and overflows to +inf at the high end, as expf does.
+  const unsigned k_low = static_cast<unsigned>(static_cast<int>(e.k_bits) >> 1);
+  const unsigned k_high = e.k_bits - k_low;
   const float scale_low = __builtin_bit_cast(float, (k_low + 127u) << 23);
   const float scale_high = __builtin_bit_cast(float, (k_high + 127u) << 23);
-  return p * scale_low * scale_high;
+  return e.p * scale_low * scale_high;
 #endif
 }
 
@@ -88,20 +98,8 @@ RNNX_HD float gate_exp(float x) {
 #if defined(__CUDA_ARCH__)
   return expf(x);
 #else
-  using namespace exp_float;
-  const float c = x < kGateLowest ? kGateLowest : (x > kHighest ? kHighest : x);
-  const float shifted = c * kLog2e + kRoundMagic;
-  const float k = shifted - kRoundMagic;
-  const float r = (c - k * kLn2High) + k * kLn2Low;
-  float p = kPoly[0];
-  p = p * r + kPoly[1];
-  p = p * r + kPoly[2];
-  p = p * r + kPoly[3];
-  p = p * r + kPoly[4];
-  p = p * r * r + r + 1.0f;
-  const unsigned k_bits =
-      __builtin_bit_cast(unsigned, shifted) - __builtin_bit_cast(unsigned, kRoundMagic);
-  return p * __builtin_bit_cast(float, (k_bits + 127u) << 23);
+  const ExpParts e = exp_parts(x, exp_float::kGateLowest);
+  return e.p * __builtin_bit_cast(float, (e.k_bits + 127u) << 23);
 #endif
 }
 

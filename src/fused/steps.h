@@ -29,19 +29,10 @@ inline bool bhn_apart(CellKind kind) noexcept {
 }
 
 // Whether the pre-activation gradients of the h side (Wh, bh) differ from the x side's (Wx, bx):
-// only in a GRU that resets after the matmul, whose n rows' recurrent term r multiplies. Elsewhere
-// backward keeps one array for both.
+// in the same cell as bhn_apart and for the same reason, r multiplying the n rows' recurrent
+// term. Elsewhere backward keeps one array for both.
 inline bool h_side_gradients_apart(CellKind kind) noexcept {
-  switch (kind) {
-    case CellKind::gru_reset_after:
-      return true;
-    case CellKind::lstm:
-    case CellKind::gru_reset_before:
-    case CellKind::rnn_tanh:
-    case CellKind::rnn_relu:
-      return false;
-  }
-  return false;
+  return bhn_apart(kind);
 }
 
 struct Sequences {
