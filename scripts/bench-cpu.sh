@@ -8,7 +8,7 @@
 # (bench/torch_seed_classifier.py). Prints
 # every ratio and writes bench/results/cpu-suite-DATE-ISA.{md,json} with machine, date and commit.
 # Usage: scripts/bench-cpu.sh [--quick]   (--quick: one iteration a case, a smoke run)
-# About 14 minutes on a 2-core machine once built (torch's first install adds a few).
+# About 11-14 minutes on a 2-core machine once built (torch's first install adds a few).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 

@@ -231,18 +231,17 @@ class CpuBackend {
     const CellKind kind = cell_kind(layer);
     const int B = seq.B, H = layer.hidden, I = w.input, GH = cell_traits(kind).gates * H;
     const bool two_products = cell_traits(kind).reset_before;
+    // [Wx | Wh]^T of gate rows [first_row, first_row + N), x's part first along K.
+    auto pack_x_then_h = [&](int index, std::size_t first_row, int N) {
+      float* packed = sized(step_packed_[index], packed_panels_size(N, I + H));
+      pack_panel_rows(true, N, I, w.Wx + first_row * I, I, I + H, 0, packed, threads_);
+      pack_panel_rows(true, N, H, w.Wh + first_row * H, H, I + H, I, packed, threads_);
+      return packed;
+    };
     // The first product's columns: all the gates, or r and z.
     const int N = two_products ? 2 * H : GH;
-    float* packed = sized(step_packed_[0], packed_panels_size(N, I + H));
-    pack_panel_rows(true, N, I, w.Wx, I, I + H, 0, packed, threads_);
-    pack_panel_rows(true, N, H, w.Wh, H, I + H, I, packed, threads_);
-    float* packed_n = nullptr;
-    if (two_products) {
-      const std::size_t n_rows = std::size_t(2) * H;
-      packed_n = sized(step_packed_[1], packed_panels_size(H, I + H));
-      pack_panel_rows(true, H, I, w.Wx + n_rows * I, I, I + H, 0, packed_n, threads_);
-      pack_panel_rows(true, H, H, w.Wh + n_rows * H, H, I + H, I, packed_n, threads_);
-    }
+    const float* packed = pack_x_then_h(0, 0, N);
+    const float* packed_n = two_products ? pack_x_then_h(1, std::size_t(2) * H, H) : nullptr;
     float* rec = scratch(fused::Slot::rec, std::size_t(B) * GH);
     float* reset = two_products ? scratch(fused::Slot::r, std::size_t(B) * H) : nullptr;
     float* rh = two_products ? scratch(fused::Slot::rh, std::size_t(B) * H) : nullptr;

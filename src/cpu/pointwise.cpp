@@ -24,15 +24,21 @@ namespace {
 
 // ---- rows: one sequence's units at one step ----
 
-// The pre-activation of entry j: the projection's (where kProj: without it, r holds x Wx^T too),
-// the biases and the recurrent term.
+// The x side of entry j: the projection's and the biases (where !kProj, the biases alone: the
+// recurrent term holds x Wx^T too).
+template <bool kProj, class T>
+inline T x_side(const T* __restrict p, const T* __restrict bias, int j) {
+  if constexpr (kProj) {
+    return p[j] + bias[j];
+  } else {
+    return bias[j];
+  }
+}
+
+// The pre-activation of entry j: the x side and the recurrent term.
 template <bool kProj, class T>
 inline T preactivation(const T* __restrict p, const T* __restrict bias, const T* r, int j) {
-  if constexpr (kProj) {
-    return p[j] + bias[j] + r[j];
-  } else {
-    return bias[j] + r[j];
-  }
+  return x_side<kProj>(p, bias, j) + r[j];
 }
 
 // act: where the activated gates go, [4H]: the reserve's row when training, else the rec row
@@ -97,16 +103,14 @@ RNNX_CLONES void gru_before_reset_row(int H, const T* __restrict p, const T* __r
   }
 }
 
-// The candidate's x side is p + bias, its recurrent side r; where !kProj, r holds both and the
-// sum is bias + r (the same real number, rounded in another order).
 template <class T, bool kSave, bool kProj>
 RNNX_CLONES void gru_before_forward_row(int H, const T* __restrict p, const T* __restrict bias,
                                         const T* r, const T* __restrict reset, T* act,
                                         T* __restrict h, T* __restrict y, T* __restrict hp) {
   for (int j = H; j < 2 * H; ++j) act[j] = cell::sigmoid(preactivation<kProj>(p, bias, r, j));  // z
   for (int j = 0; j < H; ++j) {
-    const T xn = kProj ? p[2 * H + j] + bias[2 * H + j] : bias[2 * H + j];
-    const T n = cell::gru_candidate(xn, r[2 * H + j], reset[j], false);
+    const T n =
+        cell::gru_candidate(x_side<kProj>(p, bias, 2 * H + j), r[2 * H + j], reset[j], false);
     const T out = cell::gru_output(act[H + j], n, h[j]);
     if constexpr (kSave) hp[j] = h[j];
     act[j] = reset[j];

@@ -34,6 +34,27 @@
 
 namespace rnnx::fused {
 
+// The weights of a step's recurrent products, laid out once per layer call by the backend: all of
+// Wh, or for a GRU that resets before the matmul its r and z rows (first) and its n rows
+// (second), which multiply r * h. Forward multiplies by Wh^T, backward by Wh.
+template <class T>
+struct RecurrentWeights {
+  StepWeights<T> first, second;
+};
+
+template <class T, class Backend>
+RecurrentWeights<T> recurrent_weights(Backend& be, const LayerWeights<T>& w, bool forward) {
+  const CellTraits traits = cell_traits(cell_kind(*w.layer));
+  const int H = w.layer->hidden, rows = traits.reset_before ? 2 * H : traits.gates * H;
+  RecurrentWeights<T> r;
+  r.first = forward ? be.step_weights(0, true, rows, H, w.Wh, H)
+                    : be.step_weights(0, false, H, rows, w.Wh, H);
+  if (traits.reset_before) {
+    r.second = be.step_weights(1, forward, H, H, w.Wh + std::size_t(2) * H * H, H);
+  }
+  return r;
+}
+
 // in: [T][B][I]; h0, c0, hn, cn: [B][H] (c for LSTM only); out: rows at out + row * out_ld,
 // written only for active (t, b). save: per-time arrays for backward, or all nulls.
 template <class T, class Backend>
@@ -66,12 +87,9 @@ void layer_forward(Backend& be, const LayerWeights<T>& w, Dir dir, const Sequenc
       T* reset = be.scratch(Slot::r, state);
       T* rh = be.scratch(Slot::rh, state);
       // h Wh^T at each step: all G*H columns, or a GRU that resets before the matmul's r and z
-      // columns (wh) and then its n columns (whn), which multiply r * h.
-      const StepWeights<T> wh =
-          be.step_weights(0, true, traits.reset_before ? 2 * H : GH, H, w.Wh, H);
-      const StepWeights<T> whn =
-          traits.reset_before ? be.step_weights(1, true, H, H, w.Wh + std::size_t(2) * H * H, H)
-                              : StepWeights<T>{};
+      // columns (wh) and then its n columns (whn).
+      const RecurrentWeights<T> weights = recurrent_weights(be, w, true);
+      const StepWeights<T>&wh = weights.first, &whn = weights.second;
       be.over_sequence_blocks(B, [&](int first, int last, int threads) {
         const int M = last - first;
         T* hb = h + std::size_t(first) * H;
@@ -158,10 +176,8 @@ const T* layer_backward(Backend& be, const LayerWeights<T>& w, Dir dir, const Se
 
   // dz Wh at each step: all G*H rows of Wh, or a GRU that resets before the matmul's n rows
   // (whn, for d(r * h)) and then its r and z rows (wh).
-  const StepWeights<T> wh = be.step_weights(0, false, H, traits.reset_before ? 2 * H : GH, w.Wh, H);
-  const StepWeights<T> whn = traits.reset_before
-                                 ? be.step_weights(1, false, H, H, w.Wh + std::size_t(2) * H * H, H)
-                                 : StepWeights<T>{};
+  const RecurrentWeights<T> weights = recurrent_weights(be, w, false);
+  const StepWeights<T>&wh = weights.first, &whn = weights.second;
   be.over_sequence_blocks(B, [&](int first, int last, int threads) {
     const int M = last - first;
     T* dzb = dz_step + std::size_t(first) * GH;
