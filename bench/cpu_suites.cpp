@@ -175,6 +175,50 @@ void run_fma_peak(benchmark::State& state, int threads) {
   state.counters["FLOP/s"] = benchmark::Counter(double(kRounds) * flops * n,
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
+
+// How fast `threads` threads (every core for 0) read a buffer of `bytes`, each its own share
+// again and again without meeting: at B = 1 each step's product reads all of W_h once, so no
+// engine that keeps W_h in float32 runs T steps faster than T such passes. A share that fits a
+// core's own cache is read from there, as a thread that keeps its slice of W_h resident would.
+__attribute__((target("avx2"))) float sum_of(const float* p, std::size_t n) {
+  __m256 acc[4];
+  for (__m256& a : acc) a = _mm256_setzero_ps();
+  for (std::size_t i = 0; i + 32 <= n; i += 32) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) acc[j] = _mm256_add_ps(acc[j], _mm256_loadu_ps(p + i + 8 * j));
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes,
+                   _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  return lanes[0] + lanes[7];
+}
+
+void run_read_rate(benchmark::State& state, std::size_t bytes, int threads) {
+  if (!__builtin_cpu_supports("avx2")) {
+    state.SkipWithError("no AVX2 on this CPU");
+    return;
+  }
+  const int n = threads > 0 ? threads : omp_get_num_procs();
+  const std::vector<float> buffer = random_floats(bytes / sizeof(float), 8, 1);
+  constexpr int kPasses = 20;  // per iteration: the threads start once for many passes
+  for (auto _ : state) {
+    float sink = 0;
+#pragma omp parallel num_threads(n) reduction(+ : sink)
+    {
+      const std::size_t count = buffer.size(), id = std::size_t(omp_get_thread_num());
+      const std::size_t first = count * id / n, last = count * (id + 1) / n;
+      for (int pass = 0; pass < kPasses; ++pass) {
+        // Each pass reads the memory again: the compiler may not reuse the last pass's sum.
+        const float* share = buffer.data() + first;
+        benchmark::DoNotOptimize(share);
+        sink += sum_of(share, last - first);
+      }
+    }
+    benchmark::DoNotOptimize(sink);
+  }
+  state.counters["bytes/s"] =
+      benchmark::Counter(double(bytes) * kPasses, benchmark::Counter::kIsIterationInvariantRate);
+}
 #endif
 
 bool onednn_peer(const Model& model, PeerCell* cell) {
@@ -268,11 +312,22 @@ void register_cpu_suites() {
     Model large = seed_model("lstm", 512, 512);
     large.layers[0].forget_bias = 0.0;
     register_cpu_case("lstm", large, 100, 64, false, threads);  // cpu_reference: ~10 s a pass
-    // Latency: one sequence, inference, I = H.
+    Model large_gru = seed_model("gru", 512, 512);
+    register_cpu_case("gru", large_gru, 100, 64, false, threads, {Mode::fwd, Mode::train});
+    large_gru.layers[0].gru_reset = GruReset::after_matmul;
+    register_cpu_case("gru_after", large_gru, 100, 64, false, threads, {Mode::fwd, Mode::train});
+    // Latency: one sequence, inference, I = H; and how fast W_h (4 H x H floats) can be read.
     for (int hidden : {256, 512, 1024}) {
       Model one = seed_model("lstm", hidden, hidden);
       one.layers[0].forget_bias = 0.0;
       register_cpu_case("lstm", one, 100, 1, false, threads, {Mode::fwd});
+#if defined(__x86_64__)
+      const std::size_t wh_bytes = std::size_t(4) * hidden * hidden * sizeof(float);
+      add_case(
+          std::string(threads == 1 ? "cpu1" : "cpu") +
+              "/read_rate/KB:" + std::to_string(wh_bytes >> 10),
+          [=](benchmark::State& s) { run_read_rate(s, wh_bytes, threads); }, false);
+#endif
     }
   }
 }

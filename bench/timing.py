@@ -28,8 +28,9 @@ def reps_within(fn, budget_s, rounds=5):
 
 
 def benchmark_results(report):
-    """Case name -> (seconds per call, FLOP/s or None) from a Google Benchmark JSON report (or
-    torch_peer.py's, in the same form): the median where a case was repeated."""
+    """Case name -> (seconds per call, its rate or None) from a Google Benchmark JSON report (or
+    torch_peer.py's, in the same form): the median where a case was repeated. The rate is FLOP/s,
+    or bytes/s for the cpu suites' read_rate cases."""
     out = {}
     for b in report.get("benchmarks", []):
         if b.get("error_occurred"):
@@ -40,5 +41,5 @@ def benchmark_results(report):
         name = re.sub(r"/(min_time|iterations|repeats|real_time|manual_time).*$", "", name)
         name = re.sub(r"_median$", "", name)
         unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
-        out[name] = (b["real_time"] * unit, b.get("FLOP/s"))
+        out[name] = (b["real_time"] * unit, b.get("FLOP/s", b.get("bytes/s")))
     return out
