@@ -24,6 +24,19 @@ constexpr int kUnitBlock = 8;    // units whose sums one AVX2 register holds
 constexpr int kSliceUnits = 16;  // a thread's slice is a multiple of this: whole cache lines of h
 constexpr std::size_t kPackedSliceBytes = 512 * 1024;  // half of a common L2 (1 MiB here)
 
+// Whether the threads pack their slices of W_h for a call of `steps` steps whose smallest slice
+// takes `slice_bytes`. A slice that fits in a core's L2 is packed by its own thread and is then in
+// that cache for the first step. A larger one streams from L3 or memory every step: packed, it
+// reads as one stream rather than eight rows at a time, which repays the copy (a few steps'
+// reads) in long calls. Measured on an AMD EPYC (Zen 3, 2 cores, L2 512 KB), 2026-12-07, LSTM
+// I = H, B = 1, alternating runs, medians: T = 100, H = 256 1 thread 2.95 -> 2.64 ms, H = 512
+// 1 thread 11.63 -> 10.85, 2 threads 5.45 -> 5.35; T = 50, H = 512 1 thread level (5.6 / 5.5);
+// T = 25 slower. Shorter calls read W_h where it is.
+constexpr int kPackedLongCall = 64;
+bool packs_slices(std::size_t slice_bytes, int steps) {
+  return slice_bytes <= kPackedSliceBytes || steps >= kPackedLongCall;
+}
+
 // W_h's rows for units [u0, u1) of every gate, packed for one sequential read per step: per
 // block of 8 units and gate, per chunk of 8 columns, the 8 rows' chunks one after the other.
 void pack_slice(const float* Wh, int H, int u0, int u1, float* packed) {
@@ -118,10 +131,10 @@ void small_batch_lstm_forward(const SmallBatchLstm& a) {
   float* buffers[2] = {a.h, a.scratch->data()};
   const int slices = H / kSliceUnits;
   const int threads = std::max(1, std::min(a.threads, slices));
-  // The packed copy is needed only if some thread's slice can fit (fewer threads than asked
-  // only make the slices larger).
+  // The packed copy is needed only if some thread packs (fewer threads than asked only make the
+  // slices larger).
   const std::size_t smallest_slice = std::size_t(slices / threads) * kSliceUnits;
-  if (4 * smallest_slice * H * sizeof(float) <= kPackedSliceBytes) {
+  if (packs_slices(4 * smallest_slice * H * sizeof(float), a.max_len)) {
     const std::size_t weights = std::size_t(4) * H * H;
     if (a.packed->size() < weights) a.packed->resize(weights);
   }
@@ -132,12 +145,9 @@ void small_batch_lstm_forward(const SmallBatchLstm& a) {
     const int id = omp_get_thread_num(), n = omp_get_num_threads();
     const int u0 = slices * id / n * kSliceUnits, u1 = slices * (id + 1) / n * kSliceUnits;
     SpinBarrier* meet = n == threads ? &barrier : nullptr;
-    // A slice that fits in a core's L2 is packed into one stream by its own thread (and is then
-    // in that cache for the first step); a larger one streams from memory or L3 either way, so
-    // it is read where it is rather than copied every call.
     const std::size_t slice_bytes = std::size_t(4) * (u1 - u0) * H * sizeof(float);
     float* packed = nullptr;
-    if (slice_bytes <= kPackedSliceBytes) {
+    if (packs_slices(slice_bytes, a.max_len)) {
       packed = a.packed->data() + std::size_t(4) * u0 * H;
       pack_slice(a.Wh, H, u0, u1, packed);
     }
