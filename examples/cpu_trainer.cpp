@@ -51,11 +51,13 @@ class CpuTrainer final : public Trainer {
     const std::size_t B = hyper.batch;
     x_.resize(B * T_ * I_);
     y_.resize(B * T_ * D_);
-    dy_.assign(B * T_ * D_, 0.0f);
+    dy_.assign(B * T_ * D_, 0.0f);  // only the last step's rows are ever written
     logits_.resize(B * kClasses);
     dlogits_.resize(B * kClasses);
     labels_.resize(B);
     reserve_.resize(rnn_.reserve_bytes(T_, hyper.batch));
+    // The engine's buffers and oneDNN's first-call set-up now, not in the first timed batch.
+    rnn_.prepare(T_, hyper.batch);
   }
 
   rnnx::Engine engine() const override { return rnn_.engine(); }
@@ -70,7 +72,6 @@ class CpuTrainer final : public Trainer {
     const int ld = T_ * D_;
     const float* feat = y_.data() + std::size_t(T_ - 1) * D_;
     const float* W = dense_.data();
-    std::fill(dy_.begin(), dy_.begin() + std::size_t(n) * T_ * D_, 0.0f);
     dense_backward(feat, ld, dlogits_.data(), n, D_, W, ddense_.data(),
                    ddense_.data() + kClasses * D_, dy_.data() + std::size_t(T_ - 1) * D_, ld);
     rnnx::Backward b;
