@@ -122,6 +122,10 @@ class CpuEngine final : public EngineImpl {
     forward_train(f, r, Stream{});
     backward(f, b, r, Stream{});
     if (inference_has_own_path(batch)) forward(f, Stream{});
+    // The copies of x and dy that calls with lengths or in batch-major order make (these
+    // full-length calls read them in place where the layout is time-major).
+    sized(x_, tb * I);
+    sized(dy_, tb * D);
   }
 
   void forward(const Forward& args, Stream) override { run_forward(args, nullptr); }
@@ -210,15 +214,27 @@ class CpuEngine final : public EngineImpl {
     return seq;
   }
 
-  // The caller's x, time-major, rows past each length zeroed so that nothing the caller left
-  // there (NaN included) reaches a GEMM.
+  // Whether the caller's time-major sequences can be read where they are: every sequence runs
+  // all the steps, so no row past a length needs zeroing.
+  bool reads_in_place(const fused::Sequences& seq, int steps) const {
+    return model().layout == Layout::time_major &&
+           std::all_of(seq.len, seq.len + seq.B, [steps](int len) { return len == steps; });
+  }
+
+  // A sequence input of the caller's ([steps][batch][F] in its layout): time-major, rows past each
+  // length zeroed so that nothing the caller left there (NaN included) reaches a GEMM; the
+  // caller's own array where reads_in_place, else a copy into `copy`.
+  const T* sequence_input(const void* data, int steps, const fused::Sequences& seq, std::size_t F,
+                          std::vector<T>& copy) {
+    const T* in = static_cast<const T*>(data);
+    if (reads_in_place(seq, steps)) return in;
+    T* t = sized(copy, std::size_t(steps) * seq.B * F);
+    to_time_major(in, steps, seq.B, F, model().layout, t, threads_);
+    fw_.zero_ended_rows(seq, steps, F, t);
+    return t;
+  }
   const T* input(const Forward& args, const fused::Sequences& seq) {
-    const std::size_t I = model().input_size;
-    T* xt = sized(x_, std::size_t(args.steps) * args.batch * I);
-    to_time_major(static_cast<const T*>(args.x.data), args.steps, args.batch, I, model().layout, xt,
-                  threads_);
-    fw_.zero_ended_rows(seq, args.steps, I, xt);
-    return xt;
+    return sequence_input(args.x.data, args.steps, seq, model().input_size, x_);
   }
 
   // A zero-filled array standing in for an optional buffer the caller left empty.
@@ -277,9 +293,7 @@ void CpuEngine<T>::backward(const Forward& args, const Backward& grads, Reserve 
   const std::size_t tb = std::size_t(args.steps) * args.batch;
   const std::size_t state = StateLayout(m, args.batch).size(), weights = args.weights.size;
 
-  T* dy = sized(dy_, tb * D);
-  to_time_major(static_cast<const T*>(grads.dy.data), args.steps, args.batch, D, m.layout, dy,
-                threads_);
+  const T* dy = sequence_input(grads.dy.data, args.steps, seq, D, dy_);
   const T* dfinal = or_zeros(grads.dfinal, state);
   const T* x = input(args, seq);
   // No dx asked for: its GEMM is skipped (a trainer's first layer rarely needs it).
