@@ -134,7 +134,6 @@ void OnednnRnn::build(const typename Fwd::desc& forward, const typename Bwd::des
   // framework would pay for that reorder at every step; here it is paid once).
   const typename Bwd::primitive_desc bpd(*backward, engine_, fpd);
   backward_ = Bwd(bpd);
-  has_backward_ = true;
   set_inputs(backward_args_, bpd);
   backward_args_[DNNL_ARG_WORKSPACE] = forward_args_.at(DNNL_ARG_WORKSPACE);
   backward_args_[DNNL_ARG_DIFF_DST_LAYER] = random_memory(bpd.diff_dst_layer_desc(), engine_, 5);
@@ -146,7 +145,7 @@ void OnednnRnn::build(const typename Fwd::desc& forward, const typename Bwd::des
 
 void OnednnRnn::run() {
   forward_.execute(stream_, forward_args_);
-  if (has_backward_) backward_.execute(stream_, backward_args_);
+  if (!backward_args_.empty()) backward_.execute(stream_, backward_args_);
   stream_.wait();
 }
 

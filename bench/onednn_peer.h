@@ -35,7 +35,7 @@ class OnednnRnn {
   dnnl::engine engine_;
   dnnl::stream stream_;
   dnnl::primitive forward_, backward_;
-  bool has_backward_ = false;
+  // The primitives' arguments; backward's stay empty where run() makes no backward pass.
   std::unordered_map<int, dnnl::memory> forward_args_, backward_args_;
   // Sizes the weights are drawn at, in oneDNN's plain ldigo layout.
   dnnl::memory::desc layer_plain_, iter_plain_, src_, dst_, bias_;

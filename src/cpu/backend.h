@@ -83,8 +83,7 @@ class CpuBackend {
   void step_gemm(int M, const fused::StepWeights<T>& w, const T* A, int lda, T* C, int ldc) {
     if constexpr (std::is_same_v<T, float>) {
       if (w.packed != nullptr) {
-        packed_gemm(M, w.N, Factors{{A, lda, w.K}, {}}, w.packed, C, ldc,
-                    omp_in_parallel() ? 1 : threads_);
+        packed_gemm(M, w.N, Factors{{A, lda, w.K}, {}}, w.packed, C, ldc, product_threads());
         return;
       }
     }
@@ -248,14 +247,13 @@ class CpuBackend {
     float* xs = sized(step_x_, std::size_t(B) * I);
     over_sequence_blocks(B, [&](int first, int last, int threads) {
       const int M = last - first;
-      const int product_threads = omp_in_parallel() ? 1 : threads_;
       const std::size_t at_h = std::size_t(first) * H;
       float* rec_block = rec + std::size_t(first) * GH;
       for (int s = 0; s < seq.max_len; ++s) {
         const fused::StepRows step{B, seq.len, s, dir, threads, first, last};
         const float* x_rows = step_x_rows(step, in, I, xs);
         packed_gemm(M, N, Factors{{x_rows, I, I}, {h + at_h, H, H}}, packed, rec_block, GH,
-                    product_threads);
+                    product_threads());
         switch (kind) {
           case CellKind::lstm:
             cpu::lstm_forward_step<float>(step, H, float(layer.forget_bias), nullptr, bias, rec, h,
@@ -269,7 +267,7 @@ class CpuBackend {
           case CellKind::gru_reset_before:
             cpu::gru_before_reset_step<float>(step, H, nullptr, bias, rec, h, reset, rh);
             packed_gemm(M, H, Factors{{x_rows, I, I}, {rh + at_h, H, H}}, packed_n,
-                        rec_block + 2 * H, GH, product_threads);
+                        rec_block + 2 * H, GH, product_threads());
             cpu::gru_before_forward_step<float>(step, H, nullptr, bias, rec, reset, h, out, out_ld,
                                                 save);
             break;
@@ -368,6 +366,11 @@ class CpuBackend {
   }
 
  private:
+  // A product's threads: one inside a thread's own block of sequences, else all of them.
+  int product_threads() const {
+    return omp_in_parallel() ? 1 : threads_;
+  }
+
   int threads_;
   std::vector<T> slots_[static_cast<int>(fused::Slot::count)];
   std::vector<T> transposed_;  // gemm's C^T where transposed_product_is_faster

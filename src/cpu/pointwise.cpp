@@ -229,6 +229,13 @@ void for_each_row(const StepRows& rows, Row row, Ended ended) {
   }
 }
 
+// Row `row` of the all-steps projection [rows][width], or null where the layer projects x in its
+// steps (proj null).
+template <class T>
+const T* projection_row(const T* proj, std::size_t row, std::size_t width) {
+  return proj == nullptr ? nullptr : proj + row * width;
+}
+
 // Calls f(save, project) with the two run-time choices of a forward row (whether it writes the
 // reserve, whether it adds a projection) as compile-time constants (std::bool_constant).
 template <class F>
@@ -251,7 +258,7 @@ void lstm_forward_step(const StepRows& rows, int H, T forget_bias, const T* proj
   for_each_row(
       rows,
       [&](int b, std::size_t row) {
-        const T* p = proj == nullptr ? nullptr : proj + row * G;
+        const T* p = projection_row(proj, row, G);
         T* r = rec + b * G;
         T* hb = h + std::size_t(b) * H;
         T* cb = c + std::size_t(b) * H;
@@ -298,11 +305,12 @@ void gru_before_reset_step(const StepRows& rows, int H, const T* proj, const T* 
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
-        const T* p = proj == nullptr ? nullptr : proj + row * G;
-        with_row_flags(false, p != nullptr, [&](auto, auto kProj) {
-          gru_before_reset_row<T, decltype(kProj)::value>(H, p, bias, rec + b * G, h + s, r_out + s,
-                                                          rh + s);
-        });
+        const T* p = projection_row(proj, row, G);
+        if (p != nullptr) {
+          gru_before_reset_row<T, true>(H, p, bias, rec + b * G, h + s, r_out + s, rh + s);
+        } else {
+          gru_before_reset_row<T, false>(H, p, bias, rec + b * G, h + s, r_out + s, rh + s);
+        }
       },
       // An ended sequence's rh still feeds the GEMM; keep it finite.
       [&](int b) { std::fill(rh + std::size_t(b) * H, rh + std::size_t(b + 1) * H, T(0)); });
@@ -317,7 +325,7 @@ void gru_before_forward_step(const StepRows& rows, int H, const T* proj, const T
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
-        const T* p = proj == nullptr ? nullptr : proj + row * G;
+        const T* p = projection_row(proj, row, G);
         const T* rr = rec + b * G;
         const bool saving = save.gates != nullptr;
         // Inference writes the activated gates over the rec row.
@@ -398,7 +406,7 @@ void rnn_forward_pass(const StepRows& rows, int H, const T* proj, const T* bias,
       rows,
       [&](int b, std::size_t row) {
         const std::size_t s = std::size_t(b) * H;
-        const T* p = proj == nullptr ? nullptr : proj + row * H;
+        const T* p = projection_row(proj, row, H);
         T* hp = save.gates != nullptr ? save.h_prev + row * H : nullptr;
         T* g = save.gates != nullptr ? save.gates + row * H : nullptr;
         T* yb = y + row * y_ld;
